@@ -1,0 +1,81 @@
+"""The two published baselines of Tirana et al. (INFOCOM 2024): random + FCFS and balanced-greedy + FCFS."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from sched.instance import Instance
+from sched.result import SolveResult
+from solvers.base import finish, no_schedule
+from solvers.list_scheduling import fcfs, list_schedule
+from solvers.registry import register
+
+
+def random_assignment(instance: Instance, rng: np.random.Generator) -> np.ndarray | None:
+    """Clients in random order, each to a uniformly random helper with room left (local counts as one more
+    option for clients that have it). None when some client finds no room."""
+    free = instance.capacity.astype(float).copy()
+    assignment = np.full(instance.num_clients, -1, dtype=int)
+    for j in rng.permutation(instance.num_clients):
+        options = list(np.flatnonzero(instance.fits[j] & (instance.demand[j] <= free)))
+        if instance.can_local[j]:
+            options.append(-1)
+        if not options:
+            return None
+        i = int(options[rng.integers(len(options))])
+        assignment[j] = i
+        if i >= 0:
+            free[i] -= instance.demand[j]
+    return assignment
+
+
+def balanced_assignment(instance: Instance) -> np.ndarray | None:
+    """Clients in index order, each to the helper with room that keeps client counts most even (smallest
+    max - min after placing; ties to the lowest index). Speeds and links are ignored, as in the paper.
+    A client with a local option trains locally only when no helper has room. None if some client finds none."""
+    free = instance.capacity.astype(float).copy()
+    counts = np.zeros(instance.num_helpers, dtype=int)
+    assignment = np.full(instance.num_clients, -1, dtype=int)
+    for j in range(instance.num_clients):
+        options = np.flatnonzero(instance.fits[j] & (instance.demand[j] <= free))
+        if len(options) == 0:
+            if instance.can_local[j]:
+                continue
+            return None
+        best, best_spread = -1, None
+        for i in options:
+            counts[i] += 1
+            spread = counts.max() - counts.min()
+            counts[i] -= 1
+            if best_spread is None or spread < best_spread:
+                best, best_spread = int(i), spread
+        assignment[j] = best
+        counts[best] += 1
+        free[best] -= instance.demand[j]
+    return assignment
+
+
+@register("random", "random feasible assignment + FCFS (baseline of Tirana et al. 2024)")
+def solve_random(instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options) -> SolveResult:
+    t0 = time.perf_counter()
+    opts = {"seed": seed, **options}
+    assignment = random_assignment(instance, np.random.default_rng(seed))
+    if assignment is None:
+        return no_schedule(instance, "random", t0, time_limit=time_limit, options=opts,
+                           reason="the random assignment left a client without room")
+    tasks, completion = list_schedule(instance, assignment, fcfs)
+    return finish(instance, "random", assignment, tasks, completion, t0, time_limit=time_limit, options=opts)
+
+
+@register("greedy", "balanced-greedy assignment (even client counts) + FCFS (Tirana et al. 2024)")
+def solve_greedy(instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options) -> SolveResult:
+    t0 = time.perf_counter()
+    opts = {"seed": seed, **options}
+    assignment = balanced_assignment(instance)
+    if assignment is None:
+        return no_schedule(instance, "greedy", t0, time_limit=time_limit, options=opts,
+                           reason="balanced-greedy left a client without room")
+    tasks, completion = list_schedule(instance, assignment, fcfs)
+    return finish(instance, "greedy", assignment, tasks, completion, t0, time_limit=time_limit, options=opts)
