@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from sched.bounds import lower_bounds
-from sched.instance import Instance
-from sched.result import SolveResult
-from sched.schedule import Schedule, Task
+from splitsched.bounds import lower_bounds
+from splitsched.instance import Instance
+from splitsched.result import SolveResult
+from splitsched.schedule import Schedule, Task
 
 OPTIMAL_REL_TOL = 1e-9
 

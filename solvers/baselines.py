@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from sched.instance import Instance
-from sched.result import SolveResult
+from splitsched.instance import Instance
+from splitsched.result import SolveResult
 from solvers.base import finish, no_schedule
 from solvers.list_scheduling import fcfs, list_schedule
 from solvers.registry import register

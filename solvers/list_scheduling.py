@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sched.instance import Instance
-from sched.schedule import Task
-from sched.timing import local_completion
+from splitsched.instance import Instance
+from splitsched.schedule import Task
+from splitsched.timing import local_completion
 
 # A rule maps (phase 0=fwd/1=bwd, client j, helper i, ready time, insertion sequence) to a sort key; smallest first.
 Rule = Callable[[Instance, int, int, int, float, int], tuple]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sched.instance import Instance
-from sched.result import SolveResult
+from splitsched.instance import Instance
+from splitsched.result import SolveResult
 
 SolverFn = Callable[..., SolveResult]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from sched.instance import Instance
-from sched.schedule import STATUSES, Schedule
-from sched.timing import completion_times
+from splitsched.instance import Instance
+from splitsched.schedule import STATUSES, Schedule
+from splitsched.timing import completion_times
 
 ABS_TOL = 1e-6  # ms
 REL_TOL = 1e-9

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sched.errors import InputError
+from splitsched.errors import InputError
 
 MATRICES = ("release", "fwd", "delay", "bwd", "tail")
 _KEYS = {"name", "unit", "clients", "helpers", *MATRICES, "demand", "capacity", "batches", "local"}

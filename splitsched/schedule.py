@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sched.errors import InputError
-from sched.instance import load_json, write_json
+from splitsched.errors import InputError
+from splitsched.instance import load_json, write_json
 
 STATUSES = ("optimal", "feasible", "infeasible", "unknown")
 PHASES = ("fwd", "bwd")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pulp
 
-from sched.instance import Instance
+from splitsched.instance import Instance
 
 IP_PAIR_LIMIT = 40_000  # above this many (client, helper) pairs the PuLP models are skipped for a closed form
 

@@ -1,12 +1,12 @@
 """The shared vocabulary: instances, schedules, the validator, makespan evaluation and lower bounds."""
 
-from sched.bounds import BoundReport, chain_bound, jackson_bound, lower_bounds, memory_infeasibility
-from sched.errors import InputError
-from sched.instance import Instance, read_instance, write_instance
-from sched.result import SolveResult
-from sched.schedule import Schedule, Task, read_schedule, write_schedule
-from sched.timing import completion_times, earliest_schedule, makespan_of
-from sched.validate import validate
+from splitsched.bounds import BoundReport, chain_bound, jackson_bound, lower_bounds, memory_infeasibility
+from splitsched.errors import InputError
+from splitsched.instance import Instance, read_instance, write_instance
+from splitsched.result import SolveResult
+from splitsched.schedule import Schedule, Task, read_schedule, write_schedule
+from splitsched.timing import completion_times, earliest_schedule, makespan_of
+from splitsched.validate import validate
 
 __all__ = [
     "BoundReport",

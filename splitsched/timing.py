@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sched.instance import Instance
-from sched.schedule import Task
+from splitsched.instance import Instance
+from splitsched.schedule import Task
 
 # A helper-side step: (client index, phase "fwd"/"bwd", batch index).
 Step = tuple[int, str, int]

@@ -1,0 +1,62 @@
+"""Argument helpers shared by sub-commands: where the instance comes from, and atomic output folders."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from splitsched.errors import InputError
+from splitsched.instance import Instance, read_instance
+
+
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--profile", metavar="TESTBED.yaml",
+                     help="testbed description (default: the bundled profiles/testbed.yaml)")
+    src.add_argument("--instance", metavar="INSTANCE.json", help="an instance in the problem.md §2 JSON format")
+
+
+def load_source(args: argparse.Namespace) -> Instance:
+    """The instance named by --instance or --profile (the bundled default testbed when neither is given)."""
+    if getattr(args, "instance", None):
+        return read_instance(args.instance)
+    from splitsched.testbed import build_instance, default_testbed_path, load_testbed
+
+    path = args.profile or default_testbed_path()
+    return build_instance(load_testbed(path))
+
+
+@contextmanager
+def atomic_dir(out: str | Path):
+    """Yield a scratch folder; on success its files are moved into ``out``, on failure nothing is left."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", f"{str(out)!r} exists and is not a folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        yield scratch
+        out.mkdir(exist_ok=True)
+        for item in scratch.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def positive_float(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text!r}")
+        return value
+
+    return parse
