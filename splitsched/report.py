@@ -117,7 +117,7 @@ def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: 
     ax.legend(handles=[Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
                        Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
                        Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan")],
-              loc="lower right", fontsize=8)
+              loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
