@@ -35,7 +35,9 @@ def import_workbook(path: str | Path, out_csv: str | Path | None = None) -> pd.D
     frames = []
     for device, sheet in sheets.items():
         if sheet.shape[1] < 3:
-            raise ProfileError(f"workbook {str(path)!r}: sheet {device!r} needs 3 columns (fwd, bwd, update ms)")
+            raise ProfileError(
+                f"workbook {str(path)!r}: sheet {device!r} needs 3 columns (fwd, bwd, update ms)"
+            )
         if len(sheet) != len(memory):
             raise ProfileError(
                 f"workbook {str(path)!r}: sheet {device!r} has {len(sheet)} rows, 'memory' has {len(memory)}"

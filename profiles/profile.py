@@ -170,7 +170,9 @@ def profile_from_frame(frame: pd.DataFrame, name: str, source: str = "profile") 
     for dev_name, rows in frame.groupby("device", sort=False):
         rows = rows.sort_values("layer_index")
         if list(rows["layer_index"]) != list(range(num_layers)):
-            raise ProfileError(f"{source}: device {dev_name!r} must have exactly one row per layer 0..{num_layers - 1}")
+            raise ProfileError(
+                f"{source}: device {dev_name!r} must have exactly one row per layer 0..{num_layers - 1}"
+            )
         devices[str(dev_name)] = DeviceProfile(
             name=str(dev_name),
             fwd_ms=rows["fwd_ms"].to_numpy(float),
@@ -181,7 +183,9 @@ def profile_from_frame(frame: pd.DataFrame, name: str, source: str = "profile") 
         if sizes is None:
             sizes = dev_sizes
         elif not np.allclose(sizes, dev_sizes, rtol=1e-9, atol=1e-9):
-            raise ProfileError(f"{source}: activation_kb/weights_kb differ between devices (device {dev_name!r})")
+            raise ProfileError(
+                f"{source}: activation_kb/weights_kb differ between devices (device {dev_name!r})"
+            )
     assert sizes is not None
     if not math.isfinite(float(sizes.sum())):
         raise ProfileError(f"{source}: sizes must be finite")

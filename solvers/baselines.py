@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 
-from splitsched.instance import Instance
-from splitsched.result import SolveResult
 from solvers.base import finish, no_schedule
 from solvers.list_scheduling import fcfs, list_schedule
 from solvers.registry import register
+from splitsched.instance import Instance
+from splitsched.result import SolveResult
 
 
 def random_assignment(instance: Instance, rng: np.random.Generator) -> np.ndarray | None:
@@ -58,24 +58,40 @@ def balanced_assignment(instance: Instance) -> np.ndarray | None:
 
 
 @register("random", "random feasible assignment + FCFS (baseline of Tirana et al. 2024)")
-def solve_random(instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options) -> SolveResult:
+def solve_random(
+    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
+) -> SolveResult:
     t0 = time.perf_counter()
     opts = {"seed": seed, **options}
     assignment = random_assignment(instance, np.random.default_rng(seed))
     if assignment is None:
-        return no_schedule(instance, "random", t0, time_limit=time_limit, options=opts,
-                           reason="the random assignment left a client without room")
+        return no_schedule(
+            instance,
+            "random",
+            t0,
+            time_limit=time_limit,
+            options=opts,
+            reason="the random assignment left a client without room",
+        )
     tasks, completion = list_schedule(instance, assignment, fcfs)
     return finish(instance, "random", assignment, tasks, completion, t0, time_limit=time_limit, options=opts)
 
 
 @register("greedy", "balanced-greedy assignment (even client counts) + FCFS (Tirana et al. 2024)")
-def solve_greedy(instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options) -> SolveResult:
+def solve_greedy(
+    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
+) -> SolveResult:
     t0 = time.perf_counter()
     opts = {"seed": seed, **options}
     assignment = balanced_assignment(instance)
     if assignment is None:
-        return no_schedule(instance, "greedy", t0, time_limit=time_limit, options=opts,
-                           reason="balanced-greedy left a client without room")
+        return no_schedule(
+            instance,
+            "greedy",
+            t0,
+            time_limit=time_limit,
+            options=opts,
+            reason="balanced-greedy left a client without room",
+        )
     tasks, completion = list_schedule(instance, assignment, fcfs)
     return finish(instance, "greedy", assignment, tasks, completion, t0, time_limit=time_limit, options=opts)

@@ -35,7 +35,9 @@ def equid_rule(instance: Instance, phase: int, j: int, i: int, ready: float, seq
 RULES: dict[str, Rule] = {"fcfs": fcfs, "equid": equid_rule}
 
 
-def list_schedule(instance: Instance, assignment: np.ndarray, rule: Rule = fcfs) -> tuple[list[Task], np.ndarray]:
+def list_schedule(
+    instance: Instance, assignment: np.ndarray, rule: Rule = fcfs
+) -> tuple[list[Task], np.ndarray]:
     """Schedule every helper with ``rule``; returns tasks and the K completion times.
 
     ``assignment[j]`` is a helper index, or -1 for a client training locally.

@@ -95,7 +95,9 @@ def lower_bounds(instance: Instance, time_limit: float | None = 5.0, integer: bo
             if integer and report.infeasible is None:
                 ip_value, ip_bound, ip_status = _load_model(instance, integer=True, time_limit=time_limit)
                 if ip_status == "infeasible":
-                    report.infeasible = "no assignment of clients to helpers fits the helpers' memory (bin packing)"
+                    report.infeasible = (
+                        "no assignment of clients to helpers fits the helpers' memory (bin packing)"
+                    )
                 elif ip_bound is not None:
                     report.load_ip = ip_bound
                     report.ip_optimal = ip_status == "optimal"
@@ -117,7 +119,9 @@ def _closed_form_load(instance: Instance) -> float:
     return float(rel + instance.batches * load.sum() / instance.num_helpers + tail)
 
 
-def _load_model(instance: Instance, integer: bool, time_limit: float | None) -> tuple[float | None, float | None, str]:
+def _load_model(
+    instance: Instance, integer: bool, time_limit: float | None
+) -> tuple[float | None, float | None, str]:
     """Solve the combined load/chain model; returns (objective, proved bound, status)."""
     k, h, nb = instance.num_clients, instance.num_helpers, instance.batches
     fits = instance.fits
@@ -148,7 +152,9 @@ def _load_model(instance: Instance, integer: bool, time_limit: float | None) -> 
         rmin = float(instance.release[rows, i].min())
         tmin = float(instance.tail[rows, i].min())
         prob += m >= (rmin + tmin) * u + pulp.lpSum(nb * float(instance.load[j, i]) * v for j, v in members)
-        prob += pulp.lpSum(float(instance.demand[j]) * v for j, v in members) <= float(instance.capacity[i]) * u
+        prob += (
+            pulp.lpSum(float(instance.demand[j]) * v for j, v in members) <= float(instance.capacity[i]) * u
+        )
         if disaggregate:
             for _, v in members:
                 prob += v <= u

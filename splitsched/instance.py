@@ -66,7 +66,11 @@ class Instance:
                 raise InputError(name, f"must be a list of {n} numbers, got shape {arr.shape}")
             _check_nonneg(name, arr, allow_nan=False)
             object.__setattr__(self, name, _frozen(arr))
-        if isinstance(self.batches, bool) or not isinstance(self.batches, (int, np.integer)) or self.batches < 1:
+        if (
+            isinstance(self.batches, bool)
+            or not isinstance(self.batches, (int, np.integer))
+            or self.batches < 1
+        ):
             raise InputError("batches", f"must be an integer >= 1, got {self.batches!r}")
         object.__setattr__(self, "batches", int(self.batches))
         if self.local is not None:
@@ -196,7 +200,9 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise InputError(
+            str(path), f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     except UnicodeDecodeError:
         raise InputError(str(path), "not a text file") from None
 

@@ -34,8 +34,16 @@ def helper_table(instance: Instance, schedule: Schedule) -> pd.DataFrame:
         )
     local = sum(1 for a in schedule.assignment.values() if a is None)
     if local:
-        rows.append({"helper": "(local)", "clients": local, "memory_mb": 0.0, "capacity_mb": float("nan"),
-                     "load_ms": 0.0, "utilisation": float("nan")})
+        rows.append(
+            {
+                "helper": "(local)",
+                "clients": local,
+                "memory_mb": 0.0,
+                "capacity_mb": float("nan"),
+                "load_ms": 0.0,
+                "utilisation": float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -43,7 +51,8 @@ def summary_text(instance: Instance, result: SolveResult) -> str:
     """The text `sched solve` prints."""
     lines = [
         f"instance   {instance.name}  ({instance.num_clients} clients, {instance.num_helpers} helpers"
-        + (f", {instance.batches} batches" if instance.batches > 1 else "") + ")",
+        + (f", {instance.batches} batches" if instance.batches > 1 else "")
+        + ")",
         f"solver     {result.solver}",
         f"status     {result.status}",
     ]
@@ -62,7 +71,9 @@ def summary_text(instance: Instance, result: SolveResult) -> str:
         for row in table.itertuples():
             cap = "" if np.isnan(row.capacity_mb) else f"/{row.capacity_mb:.0f}"
             util = "" if np.isnan(row.utilisation) else f"{100 * row.utilisation:.1f}%"
-            lines.append(f"{row.helper:<16}{row.clients:>8}{f'{row.memory_mb:.0f}{cap}':>14}{row.load_ms:>14.1f}{util:>8}")
+            lines.append(
+                f"{row.helper:<16}{row.clients:>8}{f'{row.memory_mb:.0f}{cap}':>14}{row.load_ms:>14.1f}{util:>8}"
+            )
     return "\n".join(lines)
 
 
@@ -75,8 +86,15 @@ def schedule_frame(schedule: Schedule) -> pd.DataFrame:
     """One row per task, sorted by helper and start."""
     frame = pd.DataFrame(
         [
-            {"helper": t.helper, "client": t.client, "batch": t.batch, "phase": t.phase, "start_ms": t.start,
-             "end_ms": t.end, "duration_ms": t.end - t.start}
+            {
+                "helper": t.helper,
+                "client": t.client,
+                "batch": t.batch,
+                "phase": t.phase,
+                "start_ms": t.start,
+                "end_ms": t.end,
+                "duration_ms": t.end - t.start,
+            }
             for t in schedule.tasks
         ],
         columns=["helper", "client", "batch", "phase", "start_ms", "end_ms", "duration_ms"],
@@ -106,18 +124,32 @@ def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: 
     for t in schedule.tasks:
         y = helpers.index(t.helper)
         color = cmap(instance.client_index[t.client] % 20)
-        ax.barh(y, t.end - t.start, left=t.start, height=0.7 if t.phase == "fwd" else 0.5, color=color,
-                edgecolor="black", linewidth=0.3, hatch="//" if t.phase == "bwd" else None)
+        ax.barh(
+            y,
+            t.end - t.start,
+            left=t.start,
+            height=0.7 if t.phase == "fwd" else 0.5,
+            color=color,
+            edgecolor="black",
+            linewidth=0.3,
+            hatch="//" if t.phase == "bwd" else None,
+        )
     ax.set_yticks(range(len(helpers)), helpers)
     ax.invert_yaxis()
     ax.set_xlabel("time (ms)")
     if schedule.makespan is not None:
         ax.axvline(schedule.makespan, color="red", linestyle="--", linewidth=1)
     ax.set_title(title or f"{schedule.solver} on {instance.name}: makespan {schedule.makespan or 0:.0f} ms")
-    ax.legend(handles=[Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
-                       Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
-                       Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan")],
-              loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
+    ax.legend(
+        handles=[
+            Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
+            Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
+            Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.005, 1.0),
+        fontsize=8,
+    )
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)

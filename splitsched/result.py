@@ -19,7 +19,9 @@ class SolveResult:
     lower_bound: float
     runtime_s: float
     bounds: dict[str, float | None] = field(default_factory=dict)
-    trajectory: list[tuple[float, float | None, float]] = field(default_factory=list)  # (t_s, makespan, bound)
+    trajectory: list[tuple[float, float | None, float]] = field(
+        default_factory=list
+    )  # (t_s, makespan, bound)
     options: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

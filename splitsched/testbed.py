@@ -16,7 +16,15 @@ from typing import Annotated, Any, Literal
 import networkx as nx
 import numpy as np
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from profiles import ModelProfile, ProfileError, load_profile
 from splitsched.errors import InputError
@@ -390,8 +398,17 @@ def _expand_clients(testbed: Testbed, profile: ModelProfile, helpers: list[str])
     overlap = set(names) & set(helpers)
     if overlap:
         raise InputError("clients", f"name {sorted(overlap)[0]!r} is used by a helper too")
-    return (names, devices, cuts, groups, np.array(up), np.array(down), np.array(lat), np.array(can_local),
-            np.array(allowed_rows).reshape(len(names), len(helpers)))
+    return (
+        names,
+        devices,
+        cuts,
+        groups,
+        np.array(up),
+        np.array(down),
+        np.array(lat),
+        np.array(can_local),
+        np.array(allowed_rows).reshape(len(names), len(helpers)),
+    )
 
 
 def _unique(field: str, names: list[str]) -> None:
@@ -404,7 +421,7 @@ def _unique(field: str, names: list[str]) -> None:
 
 def _links(testbed, clients, groups, helpers, helper_nodes, nic, up, down, lat):
     """Per-pair bottleneck rates, latencies and the resources each transfer crosses."""
-    k, h = len(clients), len(helpers)
+    h = len(helpers)
     rates_up = np.repeat(up[:, None], h, axis=1).astype(float)
     rates_down = np.repeat(down[:, None], h, axis=1).astype(float)
     latency = np.repeat(lat[:, None], h, axis=1).astype(float)
@@ -414,7 +431,9 @@ def _links(testbed, clients, groups, helpers, helper_nodes, nic, up, down, lat):
         graph = _graph(testbed.topology)
         for g, group in enumerate(testbed.clients):
             if group.attach is None:
-                raise InputError(f"clients[{g}].attach", "required with a topology (the node the client connects to)")
+                raise InputError(
+                    f"clients[{g}].attach", "required with a topology (the node the client connects to)"
+                )
             if group.attach not in graph:
                 raise InputError(f"clients[{g}].attach", f"node {group.attach!r} is not in the topology")
         for g, hg in enumerate(testbed.helpers):
@@ -469,7 +488,9 @@ def _graph(topology: Topology) -> nx.Graph:
     graph = nx.Graph()
     for n, link in enumerate(topology.links):
         if link.a == link.b:
-            raise InputError(f"topology.links[{n}]", f"a link joins two different nodes, got {link.a!r} twice")
+            raise InputError(
+                f"topology.links[{n}]", f"a link joins two different nodes, got {link.a!r} twice"
+            )
         if graph.has_edge(link.a, link.b):
             raise InputError(f"topology.links[{n}]", f"duplicate link {link.a!r} - {link.b!r}")
         graph.add_edge(link.a, link.b, mbps=link.mbps, latency_ms=link.latency_ms)

@@ -65,7 +65,9 @@ def earliest_schedule(
                 start = max(ready, helper_free[i])
                 end = start + length
                 helper_free[i] = end
-                tasks.append(Task(instance.clients[j], instance.helpers[i], phase, float(start), float(end), b))
+                tasks.append(
+                    Task(instance.clients[j], instance.helpers[i], phase, float(start), float(end), b)
+                )
                 if phase == "fwd":
                     fwd_end[j, b] = end
                 else:
@@ -79,12 +81,16 @@ def earliest_schedule(
             if pos[i] < len(order):
                 still.append(i)
         if still and not progressed:
-            raise ValueError("task orders are cyclic: a backward or later batch is ordered before its predecessor")
+            raise ValueError(
+                "task orders are cyclic: a backward or later batch is ordered before its predecessor"
+            )
         pending = still
     return tasks, completion
 
 
-def completion_times(instance: Instance, assignment: dict[str, str | None], tasks: Sequence[Task]) -> np.ndarray:
+def completion_times(
+    instance: Instance, assignment: dict[str, str | None], tasks: Sequence[Task]
+) -> np.ndarray:
     """Completion time C[j] of every client from timed tasks (NaN where a client's last task is missing)."""
     k = instance.num_clients
     completion = np.full(k, np.nan)

@@ -33,7 +33,9 @@ def validate(instance: Instance, schedule: Schedule) -> list[str]:
         return errors
     completion = completion_times(instance, schedule.assignment, schedule.tasks)
     makespan = float(completion.max())
-    if schedule.makespan is None or not math.isclose(schedule.makespan, makespan, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+    if schedule.makespan is None or not math.isclose(
+        schedule.makespan, makespan, rel_tol=REL_TOL, abs_tol=ABS_TOL
+    ):
         errors.append(f"makespan is {schedule.makespan}, but the tasks give {makespan}")
     if schedule.lower_bound is not None and schedule.lower_bound > makespan + _tol(makespan):
         errors.append(f"lower_bound {schedule.lower_bound} exceeds the makespan {makespan}")
@@ -84,13 +86,17 @@ def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
         for b in range(nb):
             ft, bt = seen.get((name, "fwd", b), []), seen.get((name, "bwd", b), [])
             if len(ft) != 1 or len(bt) != 1:
-                errors.append(f"client {name!r} batch {b}: expected one fwd and one bwd task, got {len(ft)} and {len(bt)}")
+                errors.append(
+                    f"client {name!r} batch {b}: expected one fwd and one bwd task, got {len(ft)} and {len(bt)}"
+                )
                 prev_done = math.nan
                 continue
             f, bw = ft[0], bt[0]
             for t, length in ((f, instance.fwd[j, i]), (bw, instance.bwd[j, i])):
                 if t.helper != helper:
-                    errors.append(f"{_label(t)} runs on {t.helper!r}, but the client is assigned to {helper!r}")
+                    errors.append(
+                        f"{_label(t)} runs on {t.helper!r}, but the client is assigned to {helper!r}"
+                    )
                 if not math.isclose(t.end - t.start, length, rel_tol=REL_TOL, abs_tol=ABS_TOL):
                     errors.append(f"{_label(t)} lasts {t.end - t.start}, its length is {length}")
                 by_helper[t.helper].append(t)
@@ -102,14 +108,16 @@ def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
                 errors.append(f"{_label(bw)} starts at {bw.start}, before forward end + delay = {ready_b}")
             prev_done = bw.end + instance.tail[j, i]
     valid_keys = {(c, p, b) for c in instance.clients for p in ("fwd", "bwd") for b in range(nb)}
-    for key, tasks in seen.items():
+    for key in seen:
         if key not in valid_keys:
             errors.append(f"task {key[0]!r} {key[1]} batch {key[2]} does not exist (batches = {nb})")
     for helper, tasks in by_helper.items():
         tasks.sort(key=lambda t: (t.start, t.end))
         for a, b in zip(tasks, tasks[1:]):
             if b.start < a.end - _tol(a.end):
-                errors.append(f"on helper {helper!r}, {_label(b)} starts at {b.start} before {_label(a)} ends at {a.end}")
+                errors.append(
+                    f"on helper {helper!r}, {_label(b)} starts at {b.start} before {_label(a)} ends at {a.end}"
+                )
     return errors
 
 

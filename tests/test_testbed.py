@@ -26,7 +26,9 @@ BASE = {
     "model": {"profile": "resnet101_cifar10"},
     "cuts": {"a": 2, "b": 35},
     "helpers": [{"name": "vm", "device": "VM", "memory_mb": 4096}],
-    "clients": [{"name": "c", "count": 2, "device": "d1", "uplink_mbps": 10, "downlink_mbps": 20, "latency_ms": 1}],
+    "clients": [
+        {"name": "c", "count": 2, "device": "d1", "uplink_mbps": 10, "downlink_mbps": 20, "latency_ms": 1}
+    ],
 }
 
 
@@ -97,8 +99,10 @@ def test_rates_are_seeded_per_group():
 
 def test_per_client_cut_and_local_and_helper_restriction():
     data = tb(
-        helpers=[{"name": "vm", "device": "VM", "memory_mb": 4096}, {"name": "lap", "device": "laptop",
-                                                                     "memory_mb": 4096}],
+        helpers=[
+            {"name": "vm", "device": "VM", "memory_mb": 4096},
+            {"name": "lap", "device": "laptop", "memory_mb": 4096},
+        ],
         clients=[
             {"name": "a", "device": "d1", "uplink_mbps": 10, "cut": {"a": 4, "b": 33}, "helpers": ["lap"]},
             {"name": "g", "device": "jetson-gpu", "uplink_mbps": 10, "local": True},
@@ -121,13 +125,15 @@ def test_topology_best_route_and_unreachable():
             {"name": "island", "device": "VM", "memory_mb": 4096, "node": "isle"},
         ],
         clients=[{"name": "c", "device": "d1", "uplink_mbps": 100, "latency_ms": 1, "attach": "ap"}],
-        topology={"links": [
-            {"a": "ap", "b": "r1", "mbps": 50, "latency_ms": 2},
-            {"a": "r1", "b": "cloud", "mbps": 10, "latency_ms": 30},
-            {"a": "ap", "b": "r2", "mbps": 1000, "latency_ms": 1},
-            {"a": "r2", "b": "cloud", "mbps": 1000, "latency_ms": 5},
-            {"a": "isle", "b": "isle2", "mbps": 1000, "latency_ms": 5},
-        ]},
+        topology={
+            "links": [
+                {"a": "ap", "b": "r1", "mbps": 50, "latency_ms": 2},
+                {"a": "r1", "b": "cloud", "mbps": 10, "latency_ms": 30},
+                {"a": "ap", "b": "r2", "mbps": 1000, "latency_ms": 1},
+                {"a": "r2", "b": "cloud", "mbps": 1000, "latency_ms": 5},
+                {"a": "isle", "b": "isle2", "mbps": 1000, "latency_ms": 5},
+            ]
+        },
     )
     w = build(parse_testbed(data)).workload
     assert w.uplink_mbps[0, 0] == 50 and w.latency_ms[0, 0] == 3
@@ -135,8 +141,10 @@ def test_topology_best_route_and_unreachable():
     assert w.uplink_mbps[0, 1] == 100 and w.latency_ms[0, 1] == 7
     assert "link:cloud~r2" in w.up_routes[0][1]
     assert np.isnan(w.uplink_mbps[0, 2])
-    assert math.isclose(build(parse_testbed(data)).instance.release[0, 1] - w.head_fwd_ms[0],
-                        float(transfer_ms(w.cut_a_bytes[0], 100, 7)))
+    assert math.isclose(
+        build(parse_testbed(data)).instance.release[0, 1] - w.head_fwd_ms[0],
+        float(transfer_ms(w.cut_a_bytes[0], 100, 7)),
+    )
 
 
 def _error(data) -> str:
@@ -151,29 +159,64 @@ def _error(data) -> str:
         (tb(colour="red"), "colour: unknown key"),
         (tb(helpers=[{"name": "vm", "device": "VM", "memory_mb": 1, "gpu": 1}]), "helpers[0].gpu"),
         (tb(helpers=[{"name": "vm", "device": "tpu", "memory_mb": 100}]), "'tpu' is not in profile"),
-        (tb(model={"profile": "resnet101_mnist"}, cuts={"a": 3, "b": 34},
-            clients=[{"name": "j", "device": "jetson-gpu", "uplink_mbps": 5}]), "not profiled"),
+        (
+            tb(
+                model={"profile": "resnet101_mnist"},
+                cuts={"a": 3, "b": 34},
+                clients=[{"name": "j", "device": "jetson-gpu", "uplink_mbps": 5}],
+            ),
+            "not profiled",
+        ),
         (tb(cuts={"a": 0, "b": 35}), "cuts.a"),
         (tb(cuts={"a": 5, "b": 5}), "a (5) must be < b (5)"),
         (tb(cuts={"a": 2, "b": 99}), "0 < a < b < 37"),
-        (tb(clients=[{"name": "c", "device": "d2", "uplink_mbps": 5, "cut": {"a": 3, "b": 35}}]),
-         "aggregated block of device 'd2'"),
+        (
+            tb(clients=[{"name": "c", "device": "d2", "uplink_mbps": 5, "cut": {"a": 3, "b": 35}}]),
+            "aggregated block of device 'd2'",
+        ),
         (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": -5}]), "clients[0].uplink_mbps"),
         (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": 0}]), "rate must be > 0"),
         (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": float("nan")}]), "uplink_mbps"),
-        (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": {"dist": "zipf"}}]), "unknown distribution"),
-        (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": {"dist": "uniform", "low": 9, "high": 1}}]),
-         "low (9.0) must be <= high"),
-        (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": {"classes": [{"share": 0.3, "low": 1,
-                                                                               "high": 2}]}}]), "sum to 1"),
+        (
+            tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": {"dist": "zipf"}}]),
+            "unknown distribution",
+        ),
+        (
+            tb(
+                clients=[
+                    {"name": "c", "device": "d1", "uplink_mbps": {"dist": "uniform", "low": 9, "high": 1}}
+                ]
+            ),
+            "low (9.0) must be <= high",
+        ),
+        (
+            tb(
+                clients=[
+                    {
+                        "name": "c",
+                        "device": "d1",
+                        "uplink_mbps": {"classes": [{"share": 0.3, "low": 1, "high": 2}]},
+                    }
+                ]
+            ),
+            "sum to 1",
+        ),
         (tb(helpers=[{"name": "vm", "device": "VM", "memory_mb": -1}]), "helpers[0].memory_mb"),
         (tb(helpers=[{"name": "vm", "device": "VM", "memory_mb": float("nan")}]), "memory_mb"),
         (tb(clients=[{"name": "c", "count": 0, "device": "d1", "uplink_mbps": 5}]), "clients[0].count"),
-        (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": 5, "helpers": ["nope"]}]), "unknown helper"),
+        (
+            tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": 5, "helpers": ["nope"]}]),
+            "unknown helper",
+        ),
         (tb(clients=[{"name": "vm", "device": "d1", "uplink_mbps": 5}]), "used by a helper"),
         (tb(model={"profile": "nosuch"}), "model.profile"),
-        (tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": 5, "attach": "ap"}],
-            topology={"links": [{"a": "x", "b": "vm", "mbps": 10}]}), "node 'ap' is not in the topology"),
+        (
+            tb(
+                clients=[{"name": "c", "device": "d1", "uplink_mbps": 5, "attach": "ap"}],
+                topology={"links": [{"a": "x", "b": "vm", "mbps": 10}]},
+            ),
+            "node 'ap' is not in the topology",
+        ),
     ],
 )
 def test_bad_testbeds_name_the_field(data, needle):
@@ -195,7 +238,10 @@ def test_memory_that_cannot_fit_is_infeasible_exit_3(tmp_path, capsys):
     [
         ("model: [unclosed", "malformed YAML"),
         ("- just\n- a list\n", "must be a YAML mapping"),
-        (yaml.safe_dump(tb(helpers=[{"name": "vm", "device": "VM"}])), "helpers[0].memory_mb: Field required"),
+        (
+            yaml.safe_dump(tb(helpers=[{"name": "vm", "device": "VM"}])),
+            "helpers[0].memory_mb: Field required",
+        ),
     ],
 )
 def test_cli_bad_yaml_exit_2_one_line(tmp_path, capsys, content, needle):
@@ -215,8 +261,20 @@ def test_cli_missing_testbed_file(tmp_path, capsys):
 
 def test_cli_profile_out_then_validate(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["solve", "--profile", str(ROOT / "profiles" / "testbed.yaml"), "--solver", "greedy",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "solve",
+                "--profile",
+                str(ROOT / "profiles" / "testbed.yaml"),
+                "--solver",
+                "greedy",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert {p.name for p in out.iterdir()} == {"instance.json", "schedule.json", "schedule.csv", "gantt.png"}
     assert main(["validate", "--instance", str(out / "instance.json"), str(out / "schedule.json")]) == 0
     assert "valid" in capsys.readouterr().out

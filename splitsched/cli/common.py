@@ -16,9 +16,14 @@ from splitsched.instance import Instance, read_instance
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--profile", metavar="TESTBED.yaml",
-                     help="testbed description (default: the bundled profiles/testbed.yaml)")
-    src.add_argument("--instance", metavar="INSTANCE.json", help="an instance in the problem.md §2 JSON format")
+    src.add_argument(
+        "--profile",
+        metavar="TESTBED.yaml",
+        help="testbed description (default: the bundled profiles/testbed.yaml)",
+    )
+    src.add_argument(
+        "--instance", metavar="INSTANCE.json", help="an instance in the problem.md §2 JSON format"
+    )
 
 
 def load_source(args: argparse.Namespace) -> Instance:

@@ -14,16 +14,29 @@ from splitsched.validate import validate
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("solve", help="solve an instance or testbed and report makespan, bound and gap",
-                       description="Assign clients to helpers and order helper tasks to minimise the makespan.")
+    p = sub.add_parser(
+        "solve",
+        help="solve an instance or testbed and report makespan, bound and gap",
+        description="Assign clients to helpers and order helper tasks to minimise the makespan.",
+    )
     add_source_args(p)
-    p.add_argument("--solver", default=None, help="registered solver name (default: auto if registered, else greedy)")
-    p.add_argument("--time-limit", type=positive_float("--time-limit"), default=None, metavar="S",
-                   help="time limit in seconds")
+    p.add_argument(
+        "--solver", default=None, help="registered solver name (default: auto if registered, else greedy)"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=positive_float("--time-limit"),
+        default=None,
+        metavar="S",
+        help="time limit in seconds",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", metavar="DIR",
-                   help="write instance.json, schedule.json, schedule.csv and gantt.png to DIR")
-    p.add_argument("--progress", action="store_true", help="print improving makespans and bounds as they come")
+    p.add_argument(
+        "--out", metavar="DIR", help="write instance.json, schedule.json, schedule.csv and gantt.png to DIR"
+    )
+    p.add_argument(
+        "--progress", action="store_true", help="print improving makespans and bounds as they come"
+    )
     p.set_defaults(handler=run)
 
 
@@ -39,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     instance = load_source(args)
     name = args.solver or default_solver()
     if name not in available_solvers():
-        raise InputError("--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})")
+        raise InputError(
+            "--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})"
+        )
     options = {}
     if args.progress:
         options["progress"] = _print_progress

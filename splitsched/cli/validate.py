@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
         for v in violations:
             print(f"  - {v}")
         return 1
-    print(f"valid: makespan {schedule.makespan:.3f} ms, {len(schedule.tasks)} tasks, "
-          f"{len(schedule.assignment)} clients")
+    print(
+        f"valid: makespan {schedule.makespan:.3f} ms, {len(schedule.tasks)} tasks, "
+        f"{len(schedule.assignment)} clients"
+    )
     return 0
