@@ -21,7 +21,7 @@ COMMANDS = [solve, validate]
 
 def _optional_commands() -> list:
     mods = []
-    for name in ("generate", "compare", "simulate"):
+    for name in ("generate", "compare", "simulate", "profile"):
         try:
             mods.append(__import__(f"splitsched.cli.{name}", fromlist=["add_parser"]))
         except ModuleNotFoundError as exc:
