@@ -54,6 +54,10 @@ def finish(
     optimal = proved_optimal or makespan <= lb * (1 + OPTIMAL_REL_TOL)
     status = "optimal" if optimal else "feasible"
     runtime = time.perf_counter() - started
+    options = dict(options or {})
+    progress = options.pop("progress", None)
+    if callable(progress):
+        progress(runtime, makespan, lb)
     ordered = sorted(tasks, key=lambda t: (t.helper, t.start))
     schedule = Schedule(
         instance=instance.name,
@@ -74,7 +78,7 @@ def finish(
         runtime_s=runtime,
         bounds=lb_values,
         trajectory=trajectory or [(runtime, makespan, lb)],
-        options=options or {},
+        options=options,
         extra=extra or {},
     )
 
