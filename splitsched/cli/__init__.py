@@ -11,17 +11,17 @@ import argparse
 import sys
 
 from profiles import ProfileError
-from splitsched.cli import solve, validate
+from splitsched.cli import generate, profile, solve, validate
 from splitsched.errors import InputError
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 
-COMMANDS = [solve, validate]
+COMMANDS = [solve, validate, generate, profile]
 
 
 def _optional_commands() -> list:
     mods = []
-    for name in ("generate", "compare", "simulate", "profile"):
+    for name in ("compare", "simulate"):
         try:
             mods.append(__import__(f"splitsched.cli.{name}", fromlist=["add_parser"]))
         except ModuleNotFoundError as exc:

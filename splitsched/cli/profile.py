@@ -32,7 +32,9 @@ def run_show(args: argparse.Namespace) -> int:
             status = f"block-aggregated; meaningful cuts {dev.safe_cuts()}"
         else:
             status = "per layer"
-        print(f"{name:<12}{dev.forward(0, prof.num_layers):>10.1f}{dev.backward(0, prof.num_layers):>12.1f}  {status}")
+        print(
+            f"{name:<12}{dev.forward(0, prof.num_layers):>10.1f}{dev.backward(0, prof.num_layers):>12.1f}  {status}"
+        )
     return 0
 
 
