@@ -164,15 +164,25 @@ def _load_model(
     if status == "Infeasible":
         return None, None, "infeasible"
     value = pulp.value(m)
-    if status == "Optimal" and value is not None:
-        return float(value), float(value), "optimal"
-    bound = None
     model = getattr(prob, "solverModel", None)
+    # PuLP reports HiGHS's time limit as "Optimal": read HiGHS's own model status.
+    proved = status == "Optimal" and value is not None and (model is None or _highs_optimal(model))
+    bound = None
     if integer and model is not None:
         dual = float(model.getInfo().mip_dual_bound)
         if math.isfinite(dual):
             bound = dual
+    if proved:  # a MIP "optimal" within HiGHS's gap tolerance: its dual bound is the safe value
+        return float(value), float(value) if bound is None else min(bound, float(value)), "optimal"
+    if not integer:
+        return None, None, "limit"
     return (None if value is None else float(value)), bound, "limit"
+
+
+def _highs_optimal(model) -> bool:
+    import highspy
+
+    return model.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
 
 def jackson_bound(instance: Instance, assignment: np.ndarray) -> float:

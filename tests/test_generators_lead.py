@@ -59,7 +59,7 @@ def test_ganian1_one_device_ganian3_random_cuts():
 def test_ganian4_memory_draw_and_synthetic_times():
     inst = generate("ganian4", 100, 8, seed=2)
     assert inst.demand.sum() <= inst.capacity.sum()
-    assert inst.meta["model"] == "synthetic20"
+    assert inst.meta["synthetic_times"] and inst.meta["model"] == "resnet101_cifar10"
 
 
 def test_mnist_models_skip_unprofiled_devices():
@@ -78,7 +78,7 @@ def test_bad_arguments():
     with pytest.raises(InputError, match="--clients"):
         generate("tirana1", 0, 2)
     with pytest.raises(InputError, match="--model"):
-        generate("ganian4", 5, 2, model="vgg19_cifar10")
+        generate("ganian4", 5, 2, model="alexnet")
 
 
 def test_cli_generate_then_solve(tmp_path, capsys):

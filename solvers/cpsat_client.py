@@ -1,0 +1,109 @@
+"""Running the CP-SAT model in a worker process.
+
+OR-Tools (9.15) and highspy (used by PuLP for the bounds and the IPs) each ship their own, incompatible
+``libhighs.so.1``; the dynamic loader shares one library per soname, so whichever is imported second fails to load.
+The project's processes use HiGHS in-process, so CP-SAT runs in a child process that imports OR-Tools first
+(:func:`solvers.cpsat_model.serve`); requests and answers are pickled over pipes. A :class:`CpWorker` can serve
+several solves (LNS uses one for all its neighbourhoods); :func:`run_cpsat` starts one for a single solve.
+Starting a worker costs about half a second.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from splitsched.instance import Instance
+from splitsched.timing import Step
+
+MAX_INTERVALS = 60_000  # optional interval variables; larger models are refused (use lns)
+
+_BOOT = "from ortools.sat.python import cp_model; from solvers.cpsat_model import serve; serve()"
+
+
+@dataclass
+class CpOutcome:
+    """What one CP-SAT run found: the best exactly re-timed solution (if any) and a valid bound in ms."""
+
+    status: str  # optimal | feasible | infeasible | unknown
+    assignment: np.ndarray | None = None
+    orders: list[list[Step]] | None = None
+    makespan: float | None = None
+    bound: float | None = None
+    resolution_ms: float = 0.0
+    trajectory: list[tuple[float, float | None, float]] = field(default_factory=list)
+    message: str = ""
+
+
+def count_intervals(instance: Instance) -> int:
+    """Number of optional interval variables the full model would create."""
+    return int(instance.fits.sum()) * 2 * instance.batches
+
+
+class CpWorker:
+    """A child process running CP-SAT solves one after another (use as a context manager)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def solve(
+        self,
+        instance: Instance,
+        *,
+        progress: Callable[[float, float, float], None] | None = None,
+        t0: float | None = None,
+        **kwargs,
+    ) -> CpOutcome:
+        """Run :func:`solvers.cpsat_model.run_cpsat` in the worker; ``progress`` is called in this process."""
+        t0 = time.perf_counter() if t0 is None else t0
+        kwargs["elapsed0"] = time.perf_counter() - t0
+        kwargs["sent_at"] = time.time()  # the worker deducts its start-up time from the time limit
+        kwargs["progress"] = progress is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            pickle.dump((instance, kwargs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.proc.stdin.flush()
+            while True:
+                msg = pickle.load(self.proc.stdout)
+                if msg[0] == "progress":
+                    if progress is not None:
+                        progress(*msg[1:])
+                    continue
+                if msg[0] == "done":
+                    return msg[1]
+                return CpOutcome("unknown", message=f"CP-SAT worker failed: {msg[1]}")
+        except (EOFError, BrokenPipeError, pickle.UnpicklingError) as exc:
+            return CpOutcome("unknown", message=f"CP-SAT worker exited ({type(exc).__name__})")
+
+    def close(self) -> None:
+        """Stop the worker process."""
+        if self.proc.poll() is None:
+            try:
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (subprocess.TimeoutExpired, BrokenPipeError, OSError):
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> CpWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_cpsat(instance: Instance, **kwargs) -> CpOutcome:
+    """One CP-SAT solve in a fresh worker (arguments as :func:`solvers.cpsat_model.run_cpsat`)."""
+    with CpWorker() as worker:
+        return worker.solve(instance, **kwargs)
