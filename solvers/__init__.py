@@ -3,11 +3,12 @@
 Importing this package registers all solvers.
 """
 
-from solvers import baselines  # noqa: F401  (registers random, greedy)
+from solvers import baselines  # noqa: F401, I001  (registers random, greedy)
 from solvers import equid  # noqa: F401  (registers equid, ed-fcfs)
 from solvers import cpsat  # noqa: F401  (registers cpsat)
 from solvers import milp  # noqa: F401  (registers milp)
 from solvers import lns  # noqa: F401  (registers lns)
+from solvers import auto  # noqa: F401  (registers auto)
 from solvers.registry import available_solvers, get_solver, register, solve
 
 __all__ = ["available_solvers", "get_solver", "register", "solve"]

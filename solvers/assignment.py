@@ -60,7 +60,9 @@ def min_max_load_assignment(
         if not members:
             continue
         prob += m >= pulp.lpSum(nb * float(instance.load[j, i]) * x[j, i] for j in members)
-        prob += pulp.lpSum(float(instance.demand[j]) * x[j, i] for j in members) <= float(instance.capacity[i])
+        prob += pulp.lpSum(float(instance.demand[j]) * x[j, i] for j in members) <= float(
+            instance.capacity[i]
+        )
     prob.solve(pulp.HiGHS(msg=False, timeLimit=time_limit, threads=1))
     status = highs_status(prob)
     if status == "infeasible":

@@ -44,17 +44,22 @@ def balanced_assignment(instance: Instance) -> np.ndarray | None:
             if instance.can_local[j]:
                 continue
             return None
-        best, best_spread = -1, None
-        for i in options:
-            counts[i] += 1
-            spread = counts.max() - counts.min()
-            counts[i] -= 1
-            if best_spread is None or spread < best_spread:
-                best, best_spread = int(i), spread
+        best = int(options[np.argmin(_spread_after(counts, options))])  # argmin: ties to the lowest index
         assignment[j] = best
         counts[best] += 1
         free[best] -= instance.demand[j]
     return assignment
+
+
+def _spread_after(counts: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """max - min of the client counts after adding one client to each option (vectorised)."""
+    low = counts.min()
+    above = counts[counts > low]
+    second = above.min() if len(above) else np.inf
+    unique_min = (counts == low).sum() == 1
+    c = counts[options]
+    new_min = np.where((c == low) & unique_min, np.minimum(low + 1, second), low)
+    return np.maximum(counts.max(), c + 1) - new_min
 
 
 @register("random", "random feasible assignment + FCFS (baseline of Tirana et al. 2024)")

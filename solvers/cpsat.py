@@ -85,9 +85,7 @@ def package(instance: Instance, name: str, out, hint, t0: float, limit: float, o
         return result
     makespan, assignment, orders = min(candidates, key=lambda c: c[0])
     tasks, completion = earliest_schedule(instance, assignment, orders)
-    proved = (
-        out.status == "optimal" and out.bound is not None and makespan <= out.bound + out.resolution_ms
-    )
+    proved = out.status == "optimal" and out.bound is not None and makespan <= out.bound + out.resolution_ms
     return finish(
         instance,
         name,

@@ -46,6 +46,13 @@ def count_intervals(instance: Instance) -> int:
     return int(instance.fits.sum()) * 2 * instance.batches
 
 
+def serial_upper_bound(instance: Instance) -> float:
+    """A makespan every memory-feasible assignment reaches: all clients served one after another."""
+    chain = np.where(instance.fits, instance.chain, -np.inf).max(axis=1, initial=0.0)
+    local = np.nan_to_num(instance.local, nan=0.0) if instance.local is not None else np.zeros(1)
+    return float(instance.batches * (np.maximum(chain, 0.0).sum() + local.max()) + 1.0)
+
+
 class CpWorker:
     """A child process running CP-SAT solves one after another (use as a context manager)."""
 

@@ -27,19 +27,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.cpsat_client import CpOutcome
+from solvers.cpsat_client import CpOutcome, serial_upper_bound
 from splitsched.instance import Instance
 from splitsched.timing import Step, earliest_schedule
 
 RESOLUTION_UNITS = 1e8
 MAX_SCALE = 1e6
-
-
-def serial_upper_bound(instance: Instance) -> float:
-    """A makespan every memory-feasible assignment reaches: all clients served one after another."""
-    chain = np.where(instance.fits, instance.chain, -np.inf).max(axis=1, initial=0.0)
-    local = np.nan_to_num(instance.local, nan=0.0) if instance.local is not None else np.zeros(1)
-    return float(instance.batches * (np.maximum(chain, 0.0).sum() + local.max()) + 1.0)
 
 
 def time_scale(horizon_ms: float) -> float:
@@ -101,6 +94,11 @@ class _Model:
         self.sf = [[m.new_int_var(0, horizon, f"sf{j}_{b}") for b in range(nb)] for j in range(k)]
         self.sb = [[m.new_int_var(0, horizon, f"sb{j}_{b}") for b in range(nb)] for j in range(k)]
         self.cmax = m.new_int_var(0, horizon, "cmax")
+        self.const: dict[tuple[int, int], tuple[int, int, int, int, int, int]] = {}
+        self.local_c: dict[int, int] = {}
+        self.used: dict[int, cp_model.IntVar] = {}
+        self.load_c: dict[int, tuple[int, dict[int, int]]] = {}
+        self.lower = 0
         per_helper: dict[int, list] = {}
         load_terms: dict[int, list] = {}
         for j in range(k):
@@ -108,13 +106,15 @@ class _Model:
             for i in allowed[j]:
                 if i < 0:
                     lit = self.local[j] = m.new_bool_var(f"local{j}")
-                    m.add(self.cmax >= f(nb * float(instance.local[j]))).only_enforce_if(lit)
+                    self.local_c[j] = f(nb * float(instance.local[j]))
+                    m.add(self.cmax >= self.local_c[j]).only_enforce_if(lit)
                     lits.append(lit)
                     continue
                 lit = self.x[j, i] = m.new_bool_var(f"x{j}_{i}")
                 lits.append(lit)
                 r, p, d = instance.release[j, i], instance.fwd[j, i], instance.delay[j, i]
                 pb, t = instance.bwd[j, i], instance.tail[j, i]
+                self.const[j, i] = (f(r), f(p), f(p + d), f(pb), f(pb + t + r), f(pb + t))
                 for b in range(nb):
                     fi = m.new_optional_fixed_size_interval_var(self.sf[j][b], f(p), lit, f"F{j}_{i}_{b}")
                     bi = m.new_optional_fixed_size_interval_var(self.sb[j][b], f(pb), lit, f"B{j}_{i}_{b}")
@@ -131,15 +131,19 @@ class _Model:
             m.add_no_overlap(intervals)
             members = load_terms[i]
             rows = [j for j, _ in members]
-            used = m.new_bool_var(f"used{i}")
+            used = self.used[i] = m.new_bool_var(f"used{i}")
             for _, lit in members:
                 m.add_implication(lit, used)
             head = f(float(instance.release[rows, i].min())) + f(float(instance.tail[rows, i].min()))
-            m.add(
-                self.cmax >= head * used + sum(f(nb * float(instance.load[j, i])) * lit for j, lit in members)
-            )
-            demand = [(int(math.ceil(float(instance.demand[j]) * q - 1e-9)), lit) for j, lit in members]
-            cap = int(math.floor(float(instance.capacity[i]) * q + 1e-9))
+            loads = {j: f(nb * float(instance.load[j, i])) for j in rows}
+            self.load_c[i] = (head, loads)
+            m.add(self.cmax >= head * used + sum(loads[j] * lit for j, lit in members))
+            if self.memory_exact:
+                demand = [(round(float(instance.demand[j]) * q), lit) for j, lit in members]
+                cap = round(float(instance.capacity[i]) * q)
+            else:
+                demand = [(math.ceil(float(instance.demand[j]) * q), lit) for j, lit in members]
+                cap = math.floor(float(instance.capacity[i]) * q)
             if sum(dv for dv, _ in demand) > cap:
                 m.add(sum(dv * lit for dv, lit in demand) <= cap)
         m.minimize(self.cmax)
@@ -150,21 +154,42 @@ class _Model:
         return max(0.0, math.floor(bound_units) / self.scale * (1 - 1e-12))
 
     def hint(self, assignment: np.ndarray, orders: Sequence[Sequence[Step]]) -> None:
-        """A complete hint from a feasible schedule (floored times are feasible in the integer model)."""
-        inst, s = self.instance, self.scale
-        tasks, completion = earliest_schedule(inst, assignment, orders)
+        """A complete hint from a feasible assignment and orders: the earliest schedule computed in the integer
+        model's own units (so it satisfies every constraint exactly, whatever the float rounding)."""
+        inst, nb = self.instance, self.instance.batches
+        sf = [[0] * nb for _ in range(inst.num_clients)]
+        sb = [[0] * nb for _ in range(inst.num_clients)]
+        cmax = self.lower
+        for i, order in enumerate(orders):
+            free = 0
+            for j, phase, b in order:
+                r, p, pd, pb, nxt, end = self.const[j, i]
+                if phase == "fwd":
+                    ready = r if b == 0 else sb[j][b - 1] + nxt
+                    sf[j][b] = max(ready, free)
+                    free = sf[j][b] + p
+                else:
+                    sb[j][b] = max(sf[j][b] + pd, free)
+                    free = sb[j][b] + pb
+                    if b == nb - 1:
+                        cmax = max(cmax, sb[j][b] + end)
         for (j, i), var in self.x.items():
             self.cp.add_hint(var, int(assignment[j] == i))
         for j, var in self.local.items():
             self.cp.add_hint(var, int(assignment[j] < 0))
-        starts = {}
-        for t in tasks:
-            starts[(inst.client_index[t.client], t.phase, t.batch)] = int(math.floor(t.start * s))
+            if assignment[j] < 0:
+                cmax = max(cmax, self.local_c[j])
+        for i, var in self.used.items():
+            members = np.flatnonzero(assignment == i)
+            self.cp.add_hint(var, int(len(members) > 0))
+            if len(members):
+                head, loads = self.load_c[i]
+                cmax = max(cmax, head + sum(loads[int(j)] for j in members))
         for j in range(inst.num_clients):
-            for b in range(inst.batches):
-                self.cp.add_hint(self.sf[j][b], starts.get((j, "fwd", b), 0))
-                self.cp.add_hint(self.sb[j][b], starts.get((j, "bwd", b), 0))
-        self.cp.add_hint(self.cmax, min(self.horizon, int(math.floor(float(completion.max()) * s))))
+            for b in range(nb):
+                self.cp.add_hint(self.sf[j][b], sf[j][b])
+                self.cp.add_hint(self.sb[j][b], sb[j][b])
+        self.cp.add_hint(self.cmax, min(self.horizon, cmax))
 
     def read(self, sol: cp_model.CpSolverSolutionCallback | cp_model.CpSolver) -> tuple[np.ndarray, list]:
         """Assignment and per-helper orders of a solution (orders by integer start)."""
@@ -226,7 +251,8 @@ def run_cpsat(
         horizon = min(horizon, float(completion.max()))
     model = _Model(instance, allowed, horizon)
     if lower_ms > 0:
-        model.cp.add(model.cmax >= min(model.horizon, int(math.floor(lower_ms * model.scale))))
+        model.lower = min(model.horizon, int(math.floor(lower_ms * model.scale)))
+        model.cp.add(model.cmax >= model.lower)
     if hint is not None:
         model.hint(*hint)
     solver = cp_model.CpSolver()

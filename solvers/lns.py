@@ -8,7 +8,7 @@
    independent once the assignment is fixed, so a move re-evaluates only the two helpers it touches. A move is
    taken when both touched helpers end before the current makespan (the sorted vector of helper finishes
    decreases, so the search terminates).
-3. When no move helps, CP-SAT re-solves a neighbourhood: the critical helper and up to two others (assignment
+3. When no move helps, CP-SAT re-solves a neighbourhood: the critical helper and one other (assignment
    and sequencing of their clients), or, when that is too big, the critical helper's sequence alone; with a
    complete hint and a deterministic-time limit, in one worker process kept for the whole search.
 4. It stops after ``max_stalls`` neighbourhoods in a row that did not improve, after ``max_iters`` steps, or at the
@@ -18,7 +18,7 @@ Determinism: candidates are drawn from ``numpy.random.default_rng(seed)`` and CP
 deterministic-time limit (``cp_dtime``), so with the same seed the search takes the same steps. The wall-clock
 limit only decides where it stops: a run that ends by the stall or iteration limit is reproducible bit for bit,
 one cut by the time limit may stop earlier on a slower machine. Options: ``max_iters``, ``max_stalls``, ``cp``
-(bool, default True), ``cp_dtime`` (default 1.0), ``cp_max_intervals`` (default 600), ``progress``.
+(bool, default True), ``cp_dtime`` (default 0.1), ``cp_max_intervals`` (default 200), ``progress``.
 """
 
 from __future__ import annotations
@@ -101,12 +101,13 @@ class _Search:
         self.n_clients = int(options.get("move_clients", 12))
         self.n_targets = int(options.get("move_targets", 6))
         self.cp = bool(options.get("cp", True))
-        self.cp_dtime = float(options.get("cp_dtime", 1.0))
-        self.cp_max = int(options.get("cp_max_intervals", 600))
+        self.cp_dtime = float(options.get("cp_dtime", 0.1))
+        self.cp_max = int(options.get("cp_max_intervals", 200))
         self.seed = int(options.get("seed", 0))
         self.worker: CpWorker | None = None
         nb = instance.batches
         self.chain = np.where(instance.fits, nb * np.nan_to_num(instance.chain), np.inf)
+        self.load = np.where(instance.fits, nb * np.nan_to_num(instance.load), np.inf)
 
     def out_of_time(self) -> bool:
         return time.perf_counter() >= self.deadline
@@ -146,6 +147,20 @@ class _Search:
                     break
         return False
 
+    def swap_partners(self, j: int, c: int, t: int, others: list[int], slack: float) -> list[int]:
+        """Up to 3 clients of helper t worth swapping with j of the critical helper c: those whose exchange
+        lowers c's load and raises t's by less than the slack, best balanced first; then 2 random ones."""
+        if not others:
+            return []
+        arr = np.asarray(others)
+        gain_c = self.load[j, c] - self.load[arr, c]
+        rise_t = self.load[j, t] - self.load[arr, t]
+        score = np.minimum(gain_c, slack - rise_t)
+        score = np.where(np.isfinite(score), score, -np.inf)
+        good = [int(arr[k]) for k in np.argsort(-score, kind="stable")[:3] if score[k] > 0]
+        rand = [int(arr[k]) for k in self.rng.permutation(len(arr))[:2]]
+        return good + [m for m in rand if m not in good]
+
     def try_swaps(self, c: int) -> bool:
         s, inst = self.s, self.inst
         limit = s.finish[c] * (1 - EPS)
@@ -157,7 +172,7 @@ class _Search:
                 if not inst.fits[j, t] or s.finish[t] >= limit:
                     continue
                 others = s.members[t]
-                picks = [others[k] for k in self.rng.permutation(len(others))[:4]]
+                picks = self.swap_partners(j, c, t, others, float(s.finish[c] - s.finish[t]))
                 for m in picks:
                     if not inst.fits[m, c]:
                         continue
@@ -188,7 +203,7 @@ class _Search:
         nb = inst.batches
         pool = [t for t in self.targets(c) if s.finish[t] < s.finish[c]]
         pool = pool[: max(2, len(pool) // 2)]
-        extra = [pool[k] for k in self.rng.permutation(len(pool))[:2]] if pool else []
+        extra = [pool[k] for k in self.rng.permutation(len(pool))[:1]] if pool else []
         for helpers in ([c, *extra], [c]):
             clients = sorted(j for i in helpers for j in s.members[i])
             sub_fits = inst.fits[np.ix_(clients, helpers)]
@@ -309,7 +324,9 @@ def improve(
 
 
 @register("lns", "constructive start + local search + CP-SAT neighbourhoods; scales to 10,000 clients")
-def solve_lns(instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options) -> SolveResult:
+def solve_lns(
+    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
+) -> SolveResult:
     """Large-neighbourhood search (see the module docstring for the stop rules and determinism)."""
     t0 = time.perf_counter()
     limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)

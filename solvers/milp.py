@@ -4,7 +4,7 @@ Variables: ``x[j,i]`` (client j on helper i), ``y[j]`` (j trains locally), start
 client and batch (one helper per client, so a start needs no helper index), the makespan ``C``, and one order
 binary ``z[u,v]`` per pair of tasks of different clients. For every helper i both clients fit on:
 ``S_u + p_u(i) <= S_v + M (1 - z) + M (2 - x[j,i] - x[k,i])`` and the mirror with ``z``. ``M`` is the makespan of
-the heuristic start (every start and end lies in [0, M] once ``C <= M``), which keeps the relaxation tight.
+the heuristic start, or of a serial schedule without one (every start and end lies in [0, M] once ``C <= M``), which keeps the relaxation tight.
 
 Back ends: ``backend="highs"`` (default, in-process through highspy) or ``"cbc"``. MIP start: PuLP's HiGHS
 interface has no ``warmStart``, so the start is passed with ``Highs.setSolution`` just before ``run`` (a small
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from itertools import combinations
 
 import numpy as np
@@ -25,6 +26,7 @@ import pulp
 
 from solvers.assignment import highs_dual_bound, highs_status
 from solvers.base import bound_time, finish, no_schedule
+from solvers.cpsat_client import serial_upper_bound
 from solvers.registry import register
 from solvers.start import best_start
 from splitsched.bounds import lower_bounds
@@ -83,8 +85,6 @@ def solve_milp(
     if bounds.infeasible:
         return no_schedule(instance, "milp", t0, time_limit=limit, options=opts)
     start = best_start(instance, ip_time=min(1.0, limit / 10))
-    if start is None:
-        return no_schedule(instance, "milp", t0, time_limit=limit, options=opts, reason="no start found")
     prob, read = _build(instance, start, warm)
     remaining = max(0.1, limit - (time.perf_counter() - t0))
     if backend == "highs":
@@ -93,19 +93,25 @@ def solve_milp(
         status = highs_status(prob)
         dual = highs_dual_bound(prob)
     else:
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=remaining, threads=1, warmStart=warm, gapRel=0.0)
-        prob.solve(solver)
+        with warnings.catch_warnings():  # PuLP 3 deprecates its bundled CBC; it is the one installed here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=remaining, threads=1, warmStart=warm, gapRel=0.0)
+            prob.solve(solver)
         status = (
             "optimal"
             if prob.status == pulp.LpStatusOptimal and prob.sol_status == pulp.LpSolutionOptimal
             else ("feasible" if prob.sol_status in (1, 2) else "none")
         )
         dual = float(pulp.value(prob.objective)) if status == "optimal" else None
-    candidates = [(start.makespan, start.assignment, start.orders)]
+    candidates = [] if start is None else [(start.makespan, start.assignment, start.orders)]
     if status in ("optimal", "feasible"):
         assignment, orders = read()
         _, completion = earliest_schedule(instance, assignment, orders)
         candidates.insert(0, (float(completion.max()), assignment, orders))
+    if not candidates:
+        return no_schedule(
+            instance, "milp", t0, time_limit=limit, options=opts, reason=f"HiGHS/CBC status {status}"
+        )
     makespan, assignment, orders = min(candidates, key=lambda c: c[0])
     tasks, completion = earliest_schedule(instance, assignment, orders)
     bound = None if dual is None else dual - 1e-7 * max(1.0, abs(dual))
@@ -121,14 +127,14 @@ def solve_milp(
         options=opts,
         extra_bound=bound,
         proved_optimal=proved,
-        extra={"milp_status": status, "order_rows": rows, "start": start.name},
+        extra={"milp_status": status, "order_rows": rows, "start": None if start is None else start.name},
     )
 
 
 def _build(instance: Instance, start, warm: bool):
     """The PuLP model and a function reading (assignment, orders) from its solution."""
     k, h, nb = instance.num_clients, instance.num_helpers, instance.batches
-    big_m = float(start.makespan)
+    big_m = float(start.makespan) if start is not None else serial_upper_bound(instance)
     prob = pulp.LpProblem("psl_makespan", pulp.LpMinimize)
     cmax = pulp.LpVariable("C", 0, big_m)
     x = {
@@ -178,7 +184,7 @@ def _build(instance: Instance, start, warm: bool):
             both = 2 - x[u[0], i] - x[v[0], i]
             prob += su + float(length[u[1]][u[0], i]) <= sv + big_m * (1 - zv) + big_m * both
             prob += sv + float(length[v[1]][v[0], i]) <= su + big_m * zv + big_m * both
-    if warm:
+    if warm and start is not None:
         _set_start(instance, start, x, y, sf, sb, cmax, z)
 
     def read():
@@ -205,7 +211,8 @@ def _set_start(instance: Instance, start, x, y, sf, sb, cmax, z) -> None:
     """Initial values of every variable from the heuristic schedule (a feasible MIP start)."""
     tasks, completion = earliest_schedule(instance, start.assignment, start.orders)
     times = {
-        (instance.client_index[t.client], 0 if t.phase == "fwd" else 1, t.batch): (t.start, t.end) for t in tasks
+        (instance.client_index[t.client], 0 if t.phase == "fwd" else 1, t.batch): (t.start, t.end)
+        for t in tasks
     }
     for (j, i), var in x.items():
         var.setInitialValue(int(start.assignment[j] == i))

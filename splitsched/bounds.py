@@ -36,6 +36,7 @@ class BoundReport:
     infeasible: str | None = None  # reason when no memory-feasible assignment exists
     runtime_s: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    ip_time_limit: float | None = None  # time the integer model was given (a cache hit for shorter requests)
 
     @property
     def best(self) -> float:
@@ -80,7 +81,14 @@ def chain_bound(instance: Instance) -> float:
 def lower_bounds(instance: Instance, time_limit: float | None = 5.0, integer: bool = True) -> BoundReport:
     """Chain, LP and (time-limited) integer load bounds; cached per instance object."""
     cached = _CACHE.get(instance)
-    if cached is not None and (cached.load_ip is not None or not integer or cached.infeasible):
+    if cached is not None and (
+        cached.load_ip is not None
+        or not integer
+        or cached.infeasible
+        or (
+            cached.ip_time_limit is not None and time_limit is not None and cached.ip_time_limit >= time_limit
+        )
+    ):
         return cached
     t0 = time.perf_counter()
     report = BoundReport(chain=chain_bound(instance))
@@ -93,6 +101,7 @@ def lower_bounds(instance: Instance, time_limit: float | None = 5.0, integer: bo
             else:
                 report.load_lp = lp_value
             if integer and report.infeasible is None:
+                report.ip_time_limit = time_limit
                 ip_value, ip_bound, ip_status = _load_model(instance, integer=True, time_limit=time_limit)
                 if ip_status == "infeasible":
                     report.infeasible = (

@@ -28,7 +28,9 @@ def random_instance(
     tail = np.round(rng.uniform(1, 15, size=(k, 1)) + link, 3)
     demand = np.round(rng.uniform(50, 150, size=k), 1)
     per = demand.sum() / h
-    capacity = np.round(rng.uniform(1.3, 2.0, size=h) * per if tight_memory else np.full(h, demand.sum() + 1.0), 1)
+    capacity = np.round(
+        rng.uniform(1.3, 2.0, size=h) * per if tight_memory else np.full(h, demand.sum() + 1.0), 1
+    )
     capacity = np.maximum(capacity, demand.max())
     mats = {"release": release, "fwd": fwd, "delay": delay, "bwd": bwd, "tail": tail}
     if unreachable > 0:

@@ -8,6 +8,7 @@ found (none ruled out).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from profiles import ProfileError
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sched: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sched solve | head`: the reader left; exit quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,89 @@
+"""lns and auto: valid schedules, never worse than the heuristics they contain, determinism, scale smoke test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from solver_instances import infeasible_instance, random_instance
+
+from solvers import solve
+from solvers.auto import start_from_schedule
+from splitsched.validate import validate
+
+HEURISTICS = ["greedy", "random", "equid", "ed-fcfs"]
+
+
+def _check(inst, res):
+    assert res.schedule is not None, res.message
+    assert validate(inst, res.schedule) == []
+    assert res.lower_bound <= res.makespan
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(k=30, h=3, seed=0),
+        dict(k=24, h=4, seed=1, batches=2, local=True),
+        dict(k=40, h=5, seed=2, tight_memory=True, unreachable=0.3),
+    ],
+)
+def test_lns_valid_and_not_worse_than_its_starts(kw):
+    kw = dict(kw)
+    inst = random_instance(kw.pop("k"), kw.pop("h"), kw.pop("seed"), **kw)
+    res = solve(inst, "lns", time_limit=3, seed=0, max_stalls=4)
+    _check(inst, res)
+    assert res.makespan <= res.extra["start_makespan"] + 1e-9
+    greedy = solve(inst, "greedy", time_limit=2)
+    assert res.makespan <= greedy.makespan * (1 + 1e-9)
+
+
+def test_lns_is_deterministic_with_an_iteration_budget():
+    inst = random_instance(30, 3, 6, tight_memory=True)
+    runs = [solve(inst, "lns", time_limit=20, seed=5, max_iters=8, max_stalls=3) for _ in range(2)]
+    for res in runs:
+        _check(inst, res)
+        assert res.extra["stop"] in ("iterations", "stalls")
+    assert runs[0].makespan == runs[1].makespan
+    assert runs[0].schedule.assignment == runs[1].schedule.assignment
+
+
+def test_lns_scales():
+    inst = random_instance(3000, 20, 0, tight_memory=True)
+    res = solve(inst, "lns", time_limit=3, seed=0, cp=False)
+    _check(inst, res)
+    assert res.runtime_s < 6
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(k=5, h=2, seed=0, batches=2, local=True),
+        dict(k=12, h=3, seed=3, tight_memory=True),
+        dict(k=60, h=6, seed=4),
+    ],
+)
+def test_auto_never_worse_than_the_heuristics(kw):
+    kw = dict(kw)
+    inst = random_instance(kw.pop("k"), kw.pop("h"), kw.pop("seed"), **kw)
+    res = solve(inst, "auto", time_limit=4, seed=0, workers=1)
+    _check(inst, res)
+    for name in HEURISTICS:
+        other = solve(inst, name, time_limit=0.4, seed=0)
+        assert res.makespan <= other.makespan * (1 + 1e-9), name
+
+
+def test_auto_infeasible_and_progress():
+    assert solve(infeasible_instance(), "auto", time_limit=2).status == "infeasible"
+    inst = random_instance(4, 2, 1)
+    seen = []
+    res = solve(inst, "auto", time_limit=3, workers=1, progress=lambda *a: seen.append(a))
+    _check(inst, res)
+    assert res.status == "optimal" and seen
+
+
+def test_start_from_schedule_round_trip():
+    inst = random_instance(10, 3, 2, batches=2)
+    res = solve(inst, "equid", time_limit=2)
+    start = start_from_schedule(inst, res.schedule, "equid")
+    assert start.makespan == pytest.approx(res.makespan)
+    assert np.array_equal(start.assignment >= 0, np.ones(10, dtype=bool))
