@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/sched solve --out out/demo
+	$(VENV)/bin/sched solve --time-limit 20 --out out/demo
 	@echo "Gantt chart: out/demo/gantt.png   schedule: out/demo/schedule.json"
 
 test: install
