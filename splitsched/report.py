@@ -109,47 +109,40 @@ def write_schedule_csv(schedule: Schedule, path: str | Path) -> None:
     tmp.replace(path)
 
 
-def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: str | None = None) -> None:
-    """Gantt chart: one row per helper, tasks coloured by client, backward passes hatched."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def draw_gantt(ax, instance: Instance, schedule: Schedule, title: str) -> None:
+    """Draw one Gantt chart on ``ax``: a row per helper, tasks coloured by client, backward passes hatched."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     helpers = list(instance.helpers)
     cmap = plt.get_cmap("tab20")
-    fig_h = max(2.5, 0.6 * len(helpers) + 1.5)
-    fig, ax = plt.subplots(figsize=(12, fig_h))
     for t in schedule.tasks:
         y = helpers.index(t.helper)
         color = cmap(instance.client_index[t.client] % 20)
-        ax.barh(
-            y,
-            t.end - t.start,
-            left=t.start,
-            height=0.7 if t.phase == "fwd" else 0.5,
-            color=color,
-            edgecolor="black",
-            linewidth=0.3,
-            hatch="//" if t.phase == "bwd" else None,
-        )
+        ax.barh(y, t.end - t.start, left=t.start, height=0.7 if t.phase == "fwd" else 0.5, color=color,
+                edgecolor="black", linewidth=0.3, hatch="//" if t.phase == "bwd" else None)
     ax.set_yticks(range(len(helpers)), helpers)
-    ax.invert_yaxis()
+    ax.set_ylim(len(helpers) - 0.5, -0.5)
     ax.set_xlabel("time (ms)")
     if schedule.makespan is not None:
         ax.axvline(schedule.makespan, color="red", linestyle="--", linewidth=1)
-    ax.set_title(title or f"{schedule.solver} on {instance.name}: makespan {schedule.makespan or 0:.0f} ms")
-    ax.legend(
-        handles=[
-            Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
-            Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
-            Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan"),
-        ],
-        loc="upper left",
-        bbox_to_anchor=(1.005, 1.0),
-        fontsize=8,
-    )
+    ax.set_title(title)
+    ax.legend(handles=[Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
+                       Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
+                       Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan")],
+              loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
+
+
+def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: str | None = None) -> None:
+    """Gantt chart of a schedule written to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, max(2.5, 0.6 * len(instance.helpers) + 1.5)))
+    draw_gantt(ax, instance, schedule,
+               title or f"{schedule.solver} on {instance.name}: makespan {schedule.makespan or 0:.0f} ms")
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)

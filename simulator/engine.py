@@ -1,0 +1,323 @@
+"""The SimPy engine: executes a schedule round after round under stragglers, shared links and dropouts.
+
+One process per client (its batches one after the other, each following problem.md §1's chain) and one dispatcher
+per helper that runs one task at a time, chosen by the policy: ``static`` (the schedule's order, a task waits for its
+turn), ``fcfs``, ``priority`` (EquiD's rule) or ``replan`` (static, re-solved at every round boundary from the
+durations observed so far). With a Workload the chain is split into compute and transfers (so links can be shared
+and stragglers can hit clients, helpers and links separately); an instance alone is run with T1..T5 as opaque
+durations. Each round starts when the previous round's aggregation ends.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from simulator.config import SimConfig
+from simulator.hooks import NoHooks, ProfileDurations, Step
+from simulator.links import DedicatedLinks, SharedLinks
+from simulator.stragglers import Stragglers
+from splitsched.instance import Instance
+from splitsched.schedule import Schedule
+from splitsched.workload import Workload
+
+Order = list[tuple[int, str, int]]
+
+
+@dataclass
+class RoundResult:
+    """What one round produced."""
+
+    start: float
+    makespan_ms: float
+    round_time_ms: float
+    completion: np.ndarray  # absolute completion time per client (NaN = dropped / not finished)
+    busy_ms: np.ndarray  # per helper
+    bytes_sent: float
+    dropped: list[int] = field(default_factory=list)
+    tasks: list[tuple] = field(default_factory=list)  # (round, batch, j, i, phase, ready, start, end)
+
+
+def orders_from_schedule(instance: Instance, schedule: Schedule) -> tuple[np.ndarray, list[Order]]:
+    """Assignment indices (-1 = local) and each helper's task order (by planned start) of a schedule."""
+    assign = np.array([-1 if schedule.assignment.get(c) is None else instance.helper_index[schedule.assignment[c]]
+                       for c in instance.clients])
+    orders: list[Order] = [[] for _ in instance.helpers]
+    for t in sorted(schedule.tasks, key=lambda t: (t.start, t.end)):
+        orders[instance.helper_index[t.helper]].append((instance.client_index[t.client], t.phase, t.batch))
+    return assign, orders
+
+
+class _HelperQueue:
+    """One helper: a dispatcher process running one task at a time in the policy's order."""
+
+    def __init__(self, sim: _Round, i: int, order: Order | None):
+        self.sim, self.i = sim, i
+        self.env = sim.env
+        self.order, self.pos = order, 0
+        self.waiting: dict[tuple[int, str, int], tuple] = {}
+        self.heap: list = []
+        self.seq = 0
+        self.wake = self.env.event()
+        self.env.process(self._loop())
+
+    def submit(self, j: int, phase: str, b: int) -> simpy.Event:
+        done = self.env.event()
+        entry = (j, phase, b, self.env.now, done)
+        if self.order is not None:
+            self.waiting[(j, phase, b)] = entry
+        else:
+            heapq.heappush(self.heap, (self.sim.rule(phase, j, self.i, self.env.now, self.seq), self.seq, entry))
+            self.seq += 1
+        if not self.wake.triggered:
+            self.wake.succeed()
+        return done
+
+    def _pick(self):
+        if self.order is not None:
+            while self.pos < len(self.order):
+                key = self.order[self.pos]
+                if key in self.waiting:
+                    self.pos += 1
+                    return self.waiting.pop(key)
+                return None
+            return None
+        return heapq.heappop(self.heap)[2] if self.heap else None
+
+    def _loop(self):
+        sim = self.sim
+        while True:
+            entry = self._pick()
+            if entry is None:
+                self.wake = self.env.event()
+                yield self.wake
+                continue
+            j, phase, b, ready, done = entry
+            start = self.env.now
+            base = sim.instance.fwd[j, self.i] if phase == "fwd" else sim.instance.bwd[j, self.i]
+            d = sim.step_ms(Step("body_" + phase, sim.r, b, j, self.i, float(base)), "helper", self.i)
+            yield self.env.timeout(d)
+            sim.busy[self.i] += d
+            sim.tasks.append((sim.r, b, j, self.i, phase, ready, start, self.env.now))
+            done.succeed()
+
+
+class _Round:
+    """The processes of one round in a fresh SimPy environment (time 0 = the round's start)."""
+
+    def __init__(self, sim: Simulation, r: int, assign: np.ndarray, orders: list[Order] | None):
+        self.sim, self.r = sim, r
+        self.instance, self.workload, self.cfg = sim.instance, sim.workload, sim.config
+        self.env = simpy.Environment()
+        self.assign = assign
+        self.busy = np.zeros(self.instance.num_helpers)
+        self.tasks: list[tuple] = []
+        self.bytes = 0.0
+        if self.cfg.links == "shared" and self.workload is not None:
+            self.links = SharedLinks(self.env, self.workload.resources)
+        else:
+            self.links = DedicatedLinks(self.env)
+        self.queues = [_HelperQueue(self, i, None if orders is None else orders[i])
+                       for i in range(self.instance.num_helpers)]
+        self.completion = np.full(self.instance.num_clients, np.nan)
+        self.dropped: list[int] = []
+        self.rule = sim.rule
+
+    def step_ms(self, step: Step, target: str, index: int) -> float:
+        measured = self.sim.hooks.run(step)
+        return self.sim.durations.duration(step, measured) * self.sim.stragglers.factor(target, index)
+
+    def compute(self, kind: str, b: int, j: int, i: int, base: float):
+        return self.env.timeout(self.step_ms(Step(kind, self.r, b, j, i, float(base)), "client", j))
+
+    def move(self, kind: str, b: int, j: int, i: int, size: float, up: bool):
+        w = self.workload
+        base = w.up_ms(j, i, size) if up else w.down_ms(j, i, size)
+        step = Step(kind, self.r, b, j, i, base)
+        measured = self.sim.hooks.run(step)
+        nominal = self.sim.durations.duration(step, measured)
+        f = self.sim.stragglers.factor("link", j)
+        rate = (w.uplink_mbps if up else w.downlink_mbps)[j, i] / f
+        latency = w.latency_ms[j, i] * f
+        if nominal != base:  # a measured duration replaces the profile: keep it as an opaque delay
+            return self.env.timeout(nominal * f)
+        self.bytes += size
+        routes = w.up_routes if up else w.down_routes
+        resources = routes[j][i] if routes else ()
+        return self.links.transfer(size, rate, latency, resources)
+
+    def client(self, j: int, drop_after: int | None):
+        inst, w, i = self.instance, self.workload, int(self.assign[j])
+        steps = 0
+
+        def alive() -> bool:
+            return drop_after is None or steps < drop_after
+
+        for b in range(inst.batches):
+            if i < 0:
+                yield self.compute("local", b, j, -1, inst.local[j])
+                continue
+            # T1: head forward + upload of the cut-a activations
+            if w is None:
+                yield self.compute("release", b, j, i, inst.release[j, i])
+            else:
+                yield self.compute("head_fwd", b, j, i, w.head_fwd_ms[j])
+                yield self.move("upload_a", b, j, i, w.cut_a_bytes[j], up=True)
+            steps += 1
+            if not alive():
+                self.dropped.append(j)
+                return
+            yield self.queues[i].submit(j, "fwd", b)
+            # T3: download cut-b activations, tail forward/loss/backward, upload the cut-b gradient
+            if w is None:
+                yield self.compute("delay", b, j, i, inst.delay[j, i])
+            else:
+                yield self.move("download_b", b, j, i, w.cut_b_bytes[j], up=False)
+                yield self.compute("tail", b, j, i, w.tail_fwd_ms[j] + w.tail_bwd_ms[j])
+                yield self.move("upload_b", b, j, i, w.cut_b_bytes[j], up=True)
+            steps += 1
+            if not alive():
+                self.dropped.append(j)
+                return
+            yield self.queues[i].submit(j, "bwd", b)
+            # T5: download the cut-a gradient, head backward + update
+            if w is None:
+                yield self.compute("tail_opaque", b, j, i, inst.tail[j, i])
+            else:
+                yield self.move("download_a", b, j, i, w.cut_a_bytes[j], up=False)
+                yield self.compute("head_bwd", b, j, i, w.head_bwd_ms[j])
+            steps += 1
+        self.completion[j] = self.env.now
+        self.pending -= 1
+        if self.pending == 0 and not self.all_done.triggered:
+            self.all_done.succeed()
+
+    def run(self, rng: np.random.Generator) -> RoundResult:
+        k = self.instance.num_clients
+        self.pending = k
+        self.all_done = self.env.event()
+        for j in range(k):
+            drop_after = None
+            if self.cfg.dropout > 0 and rng.random() < self.cfg.dropout:
+                drop_after = int(rng.integers(0, 3 * self.instance.batches))
+            self.env.process(self.client(j, drop_after))
+        stop = self.all_done
+        if self.sim.timeout_ms is not None:
+            stop = self.env.any_of([self.all_done, self.env.timeout(self.sim.timeout_ms)])
+        try:
+            self.env.run(until=stop)
+        except RuntimeError:  # nothing left to happen: dropped clients left helpers waiting (static orders)
+            pass
+        late = [j for j in range(k) if np.isnan(self.completion[j]) and j not in self.dropped]
+        dropped = sorted(set(self.dropped) | set(late))
+        finished = self.completion[~np.isnan(self.completion)]
+        makespan = float(finished.max()) if len(finished) else float(self.env.now)
+        if dropped and self.sim.timeout_ms is not None:
+            makespan = max(makespan, float(self.sim.timeout_ms))  # the round closed at its timeout
+        agg_end = self._aggregate(makespan, [j for j in range(k) if j not in dropped])
+        return RoundResult(
+            start=0.0,
+            makespan_ms=makespan,
+            round_time_ms=agg_end,
+            completion=self.completion.copy(),
+            busy_ms=self.busy.copy(),
+            bytes_sent=self.bytes,
+            dropped=dropped,
+            tasks=self.tasks,
+        )
+
+    def _aggregate(self, t0: float, members: list[int]) -> float:
+        """Round end: members upload head+tail weights to the aggregator, it averages, they download them."""
+        w, cfg = self.workload, self.cfg
+        if w is None or self.sim.aggregator is None:
+            return t0 + cfg.aggregate_ms
+        a = self.sim.aggregator
+        env = self.env
+
+        def one(j: int, phase: str):
+            reach = not math.isnan(w.uplink_mbps[j, a])
+            hop = a if reach else int(self.assign[j])
+            if hop < 0:  # a local client that cannot reach the aggregator: sync through its own link only
+                hop = int(np.flatnonzero(~np.isnan(w.uplink_mbps[j]))[0])
+            step = Step("aggregate", self.r, 0, j, hop, 0.0)
+            self.sim.hooks.run(step)
+            yield self.move(f"aggregate_{phase}", 0, j, hop, w.client_weights_bytes[j], up=phase == "up")
+
+        def proc():
+            if env.now < t0:
+                yield env.timeout(t0 - env.now)
+            if members:
+                yield env.all_of([env.process(one(j, "up")) for j in members])
+            self.sim.hooks.run(Step("aggregate", self.r, 0, -1, a, cfg.aggregate_ms))
+            yield env.timeout(cfg.aggregate_ms)
+            if members:
+                yield env.all_of([env.process(one(j, "down")) for j in members])
+
+        done = env.process(proc())
+        env.run(until=done)
+        return float(env.now)
+
+
+class Simulation:
+    """Runs rounds of a schedule; see ``simulate``."""
+
+    def __init__(self, instance, schedule, config, workload=None, hooks=None, durations=None):
+        self.instance, self.schedule, self.config = instance, schedule, config
+        self.workload = workload
+        self.hooks = hooks or NoHooks()
+        self.durations = durations or ProfileDurations()
+        sizes = {"client": instance.num_clients, "helper": instance.num_helpers, "link": instance.num_clients}
+        self.stragglers = Stragglers(config.stragglers, config.seed, sizes)
+        self.aggregator = None
+        if workload is not None and instance.num_helpers:
+            self.aggregator = instance.helper_index.get(config.aggregator, 0) if config.aggregator else 0
+        self.rule = _RULES[config.policy](instance)
+        self.timeout_ms = config.round_timeout_ms
+        if self.timeout_ms is None and config.dropout > 0 and schedule.makespan:
+            self.timeout_ms = 3.0 * schedule.makespan
+
+    def run(self, progress: Callable[[int], None] | None = None) -> list[RoundResult]:
+        from simulator.replan import replan
+
+        assign, orders = orders_from_schedule(self.instance, self.schedule)
+        rng = np.random.default_rng([self.config.seed, 7])
+        results, clock = [], 0.0
+        for r in range(self.config.rounds):
+            if self.config.policy == "replan" and r > 0:
+                assign, orders = replan(self.instance, assign, orders, results, self.config)
+            self.stragglers.start_round(r)
+            static = self.config.policy in ("static", "replan")
+            res = _Round(self, r, assign, orders if static else None).run(rng)
+            res.start = clock
+            res.completion = res.completion + clock
+            res.tasks = [(t[0], t[1], t[2], t[3], t[4], t[5] + clock, t[6] + clock, t[7] + clock) for t in res.tasks]
+            clock += res.round_time_ms
+            results.append(res)
+            if progress:
+                progress(r)
+        return results
+
+
+def _static_rule(instance):
+    return lambda phase, j, i, ready, seq: (seq,)
+
+
+def _fcfs_rule(instance):
+    return lambda phase, j, i, ready, seq: (ready, seq)
+
+
+def _priority_rule(instance):
+    delay, tail = instance.delay, instance.tail
+
+    def rule(phase, j, i, ready, seq):
+        return (0, -delay[j, i], ready, seq) if phase == "fwd" else (1, -tail[j, i], ready, seq)
+
+    return rule
+
+
+_RULES = {"static": _static_rule, "replan": _static_rule, "fcfs": _fcfs_rule, "priority": _priority_rule}
