@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from simulator.distributions import DISTRIBUTIONS
 from splitsched.errors import InputError
 
 POLICIES = ("static", "fcfs", "priority", "replan")
@@ -42,6 +43,8 @@ class StragglerSpec(BaseModel):
             raise ValueError("give either dist (a distribution of factors) or p and factor (a slow fraction)")
         if self.p is not None and self.factor is None:
             raise ValueError("p needs a factor (how much slower the chosen entities are)")
+        if self.dist is not None and self.dist not in DISTRIBUTIONS:
+            raise ValueError(f"unknown distribution {self.dist!r} (known: {', '.join(DISTRIBUTIONS)})")
         return self
 
     def dist_params(self) -> dict[str, Any]:

@@ -100,7 +100,7 @@ class _HelperQueue:
             j, phase, b, ready, done = entry
             start = self.env.now
             base = sim.instance.fwd[j, self.i] if phase == "fwd" else sim.instance.bwd[j, self.i]
-            d = sim.step_ms(Step("body_" + phase, sim.r, b, j, self.i, float(base)), "helper", self.i)
+            d = sim.step_ms(Step("body_" + phase, sim.r, b, j, self.i, float(base), start), "helper", self.i)
             yield self.env.timeout(d)
             sim.busy[self.i] += d
             sim.tasks.append((sim.r, b, j, self.i, phase, ready, start, self.env.now))
@@ -133,12 +133,12 @@ class _Round:
         return self.sim.durations.duration(step, measured) * self.sim.stragglers.factor(target, index)
 
     def compute(self, kind: str, b: int, j: int, i: int, base: float):
-        return self.env.timeout(self.step_ms(Step(kind, self.r, b, j, i, float(base)), "client", j))
+        return self.env.timeout(self.step_ms(Step(kind, self.r, b, j, i, float(base), self.env.now), "client", j))
 
     def move(self, kind: str, b: int, j: int, i: int, size: float, up: bool):
         w = self.workload
         base = w.up_ms(j, i, size) if up else w.down_ms(j, i, size)
-        step = Step(kind, self.r, b, j, i, base)
+        step = Step(kind, self.r, b, j, i, base, self.env.now)
         measured = self.sim.hooks.run(step)
         nominal = self.sim.durations.duration(step, measured)
         f = self.sim.stragglers.factor("link", j)
@@ -244,8 +244,6 @@ class _Round:
             hop = a if reach else int(self.assign[j])
             if hop < 0:  # a local client that cannot reach the aggregator: sync through its own link only
                 hop = int(np.flatnonzero(~np.isnan(w.uplink_mbps[j]))[0])
-            step = Step("aggregate", self.r, 0, j, hop, 0.0)
-            self.sim.hooks.run(step)
             yield self.move(f"aggregate_{phase}", 0, j, hop, w.client_weights_bytes[j], up=phase == "up")
 
         def proc():
@@ -253,7 +251,7 @@ class _Round:
                 yield env.timeout(t0 - env.now)
             if members:
                 yield env.all_of([env.process(one(j, "up")) for j in members])
-            self.sim.hooks.run(Step("aggregate", self.r, 0, -1, a, cfg.aggregate_ms))
+            self.sim.hooks.run(Step("aggregate", self.r, 0, -1, a, cfg.aggregate_ms, env.now))
             yield env.timeout(cfg.aggregate_ms)
             if members:
                 yield env.all_of([env.process(one(j, "down")) for j in members])

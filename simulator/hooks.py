@@ -22,6 +22,7 @@ class Step:
     client: int
     helper: int  # -1 for local training / no helper
     base_ms: float  # the profiled (or instance) duration of the step
+    at_ms: float = 0.0  # simulated time the step starts, from the round's start
 
 
 class NoHooks:
@@ -35,11 +36,10 @@ class RecordingHooks(NoHooks):
     """Records every step in the order the simulation executes them (for tests and debugging)."""
 
     def __init__(self) -> None:
-        self.steps: list[tuple[float, Step]] = []
-        self.now = lambda: 0.0
+        self.steps: list[Step] = []
 
     def run(self, step: Step) -> float | None:
-        self.steps.append((self.now(), step))
+        self.steps.append(step)
         return None
 
 
