@@ -12,6 +12,12 @@ Prints markdown tables (paste into benchmarks/RESULTS.md) and writes the raw row
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This file's name equals a package of the project: keep its folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import json
 import subprocess
@@ -20,9 +26,9 @@ import time
 from itertools import product
 
 import pandas as pd
-from splitsched.generators import generate
 
 from solvers import available_solvers, solve
+from splitsched.generators import generate
 from splitsched.validate import validate
 
 FAMILIES = ["tirana1", "tirana2", "ganian1", "ganian2", "ganian3", "ganian4"]

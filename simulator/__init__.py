@@ -1,8 +1,8 @@
 """Executing schedules in simulated time (SimPy): stragglers, shared links, dropouts, several rounds.
 
-    from simulator import simulate, SimConfig
-    record = simulate(instance, schedule, SimConfig(rounds=5, policy="fcfs"), workload=built.workload)
-    record.summary(); record.timeline; record.rounds
+from simulator import simulate, SimConfig
+record = simulate(instance, schedule, SimConfig(rounds=5, policy="fcfs"), workload=built.workload)
+record.summary(); record.timeline; record.rounds
 """
 
 from __future__ import annotations

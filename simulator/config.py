@@ -63,10 +63,12 @@ class SimConfig(BaseModel):
     stragglers: list[StragglerSpec] = Field(default_factory=list)
     dropout: float = Field(default=0.0, ge=0, le=1)  # probability a client drops out during a round
     round_timeout_ms: float | None = Field(default=None, gt=0)  # default with dropouts: 3 x planned makespan
-    aggregator: str | None = None  # helper that averages head+tail weights at round end (default: first helper)
+    aggregator: str | None = (
+        None  # helper that averages head+tail weights at round end (default: first helper)
+    )
     aggregate_ms: float = Field(default=0.0, ge=0)  # the averaging compute itself
-    replan_solver: str = "greedy"
-    replan_time_limit: float = Field(default=5.0, gt=0)
+    replan_solver: str = "auto"
+    replan_time_limit: float = Field(default=2.0, gt=0)
     seed: int = 0
 
 
@@ -88,7 +90,9 @@ def parse_stragglers(text: str) -> list[StragglerSpec]:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         pieces = part.split(":")
         if len(pieces) not in (2, 3) or pieces[0] not in TARGETS:
-            raise InputError("--stragglers", f"expected target:dist[:key=value,...] with target in {TARGETS}, got {part!r}")
+            raise InputError(
+                "--stragglers", f"expected target:dist[:key=value,...] with target in {TARGETS}, got {part!r}"
+            )
         data: dict[str, Any] = {"target": pieces[0]}
         if pieces[1] != "slow":
             data["dist"] = pieces[1]
@@ -110,7 +114,9 @@ def _spec(data: dict, source: str) -> StragglerSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{source}.{loc}" if loc else source, err["msg"].removeprefix("Value error, ")) from None
+        raise InputError(
+            f"{source}.{loc}" if loc else source, err["msg"].removeprefix("Value error, ")
+        ) from None
 
 
 def config_from(section: dict | None, **overrides) -> SimConfig:
@@ -120,8 +126,10 @@ def config_from(section: dict | None, **overrides) -> SimConfig:
         data["stragglers"] = [s.model_dump(exclude_none=True) for s in parse_stragglers(data["stragglers"])]
     data.update({k: v for k, v in overrides.items() if v is not None})
     if "stragglers" in overrides and isinstance(overrides["stragglers"], list):
-        data["stragglers"] = [s.model_dump(exclude_none=True) if isinstance(s, StragglerSpec) else s
-                              for s in overrides["stragglers"]]
+        data["stragglers"] = [
+            s.model_dump(exclude_none=True) if isinstance(s, StragglerSpec) else s
+            for s in overrides["stragglers"]
+        ]
     try:
         return SimConfig(**data)
     except ValidationError as exc:
@@ -130,4 +138,7 @@ def config_from(section: dict | None, **overrides) -> SimConfig:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        raise InputError(f"simulation.{loc}", f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg) from None
+        raise InputError(
+            f"simulation.{loc}",
+            f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg,
+        ) from None

@@ -64,7 +64,9 @@ DISTRIBUTIONS: dict[str, Callable[..., Sampler]] = {
 def make_distribution(name: str, **params) -> Distribution:
     """Build a registered distribution; errors name the bad parameter."""
     if name not in DISTRIBUTIONS:
-        raise InputError("stragglers.dist", f"unknown distribution {name!r} (known: {', '.join(DISTRIBUTIONS)})")
+        raise InputError(
+            "stragglers.dist", f"unknown distribution {name!r} (known: {', '.join(DISTRIBUTIONS)})"
+        )
     for key, value in params.items():
         if key == "path":
             continue

@@ -18,13 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from simulator.config import SimConfig
 from simulator.hooks import NoHooks, ProfileDurations, Step
 from simulator.links import DedicatedLinks, SharedLinks
 from simulator.stragglers import Stragglers
 from splitsched.instance import Instance
 from splitsched.schedule import Schedule
-from splitsched.workload import Workload
 
 Order = list[tuple[int, str, int]]
 
@@ -45,8 +43,12 @@ class RoundResult:
 
 def orders_from_schedule(instance: Instance, schedule: Schedule) -> tuple[np.ndarray, list[Order]]:
     """Assignment indices (-1 = local) and each helper's task order (by planned start) of a schedule."""
-    assign = np.array([-1 if schedule.assignment.get(c) is None else instance.helper_index[schedule.assignment[c]]
-                       for c in instance.clients])
+    assign = np.array(
+        [
+            -1 if schedule.assignment.get(c) is None else instance.helper_index[schedule.assignment[c]]
+            for c in instance.clients
+        ]
+    )
     orders: list[Order] = [[] for _ in instance.helpers]
     for t in sorted(schedule.tasks, key=lambda t: (t.start, t.end)):
         orders[instance.helper_index[t.helper]].append((instance.client_index[t.client], t.phase, t.batch))
@@ -72,7 +74,9 @@ class _HelperQueue:
         if self.order is not None:
             self.waiting[(j, phase, b)] = entry
         else:
-            heapq.heappush(self.heap, (self.sim.rule(phase, j, self.i, self.env.now, self.seq), self.seq, entry))
+            heapq.heappush(
+                self.heap, (self.sim.rule(phase, j, self.i, self.env.now, self.seq), self.seq, entry)
+            )
             self.seq += 1
         if not self.wake.triggered:
             self.wake.succeed()
@@ -122,8 +126,10 @@ class _Round:
             self.links = SharedLinks(self.env, self.workload.resources)
         else:
             self.links = DedicatedLinks(self.env)
-        self.queues = [_HelperQueue(self, i, None if orders is None else orders[i])
-                       for i in range(self.instance.num_helpers)]
+        self.queues = [
+            _HelperQueue(self, i, None if orders is None else orders[i])
+            for i in range(self.instance.num_helpers)
+        ]
         self.completion = np.full(self.instance.num_clients, np.nan)
         self.dropped: list[int] = []
         self.rule = sim.rule
@@ -133,7 +139,9 @@ class _Round:
         return self.sim.durations.duration(step, measured) * self.sim.stragglers.factor(target, index)
 
     def compute(self, kind: str, b: int, j: int, i: int, base: float):
-        return self.env.timeout(self.step_ms(Step(kind, self.r, b, j, i, float(base), self.env.now), "client", j))
+        return self.env.timeout(
+            self.step_ms(Step(kind, self.r, b, j, i, float(base), self.env.now), "client", j)
+        )
 
     def move(self, kind: str, b: int, j: int, i: int, size: float, up: bool):
         w = self.workload
@@ -293,7 +301,9 @@ class Simulation:
             res = _Round(self, r, assign, orders if static else None).run(rng)
             res.start = clock
             res.completion = res.completion + clock
-            res.tasks = [(t[0], t[1], t[2], t[3], t[4], t[5] + clock, t[6] + clock, t[7] + clock) for t in res.tasks]
+            res.tasks = [
+                (t[0], t[1], t[2], t[3], t[4], t[5] + clock, t[6] + clock, t[7] + clock) for t in res.tasks
+            ]
             clock += res.round_time_ms
             results.append(res)
             if progress:

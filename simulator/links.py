@@ -46,7 +46,13 @@ class SharedLinks:
             return
         done = self.env.event()
         self._advance()
-        self.active[next(self.ids)] = [bits, tuple(r for r in resources if r in self.capacity), max_rate, done, 0.0]
+        self.active[next(self.ids)] = [
+            bits,
+            tuple(r for r in resources if r in self.capacity),
+            max_rate,
+            done,
+            0.0,
+        ]
         self._reschedule()
         yield done
 

@@ -53,8 +53,10 @@ class RunRecord:
         """Round ``r``'s timeline as a Schedule (times from the round's start), for the validator and plots."""
         rows = self.timeline[self.timeline["round"] == r]
         start = float(self.rounds.loc[self.rounds["round"] == r, "start_ms"].iloc[0])
-        tasks = [Task(row.client, row.helper, row.phase, row.start - start, row.end - start, int(row.batch))
-                 for row in rows.itertuples()]
+        tasks = [
+            Task(row.client, row.helper, row.phase, row.start - start, row.end - start, int(row.batch))
+            for row in rows.itertuples()
+        ]
         assignment = {c: None for c in self.instance.clients}
         for t in tasks:
             assignment[t.client] = t.helper
@@ -62,8 +64,16 @@ class RunRecord:
             if h is None:
                 assignment[c] = None
         comp = self.completion[self.completion["round"] == r]["completion_ms"]
-        return Schedule(self.instance.name, f"simulated:{self.config.policy}", "feasible", float(comp.max()), None,
-                        0.0, assignment, tasks)
+        return Schedule(
+            self.instance.name,
+            f"simulated:{self.config.policy}",
+            "feasible",
+            float(comp.max()),
+            None,
+            0.0,
+            assignment,
+            tasks,
+        )
 
     def write(self, out: Path) -> None:
         """timeline.csv, rounds.csv, summary.json and gantt.png into ``out`` (an existing folder)."""
@@ -111,11 +121,19 @@ def plot_planned_vs_actual(record: RunRecord, path: Path) -> None:
 
     fig_h = max(3.5, 1.0 * len(record.instance.helpers) + 2.5)
     fig, axes = plt.subplots(2, 1, figsize=(12, fig_h), sharex=True)
-    draw_gantt(axes[0], record.instance, record.schedule, f"planned ({record.schedule.solver}): "
-               f"{record.schedule.makespan:.0f} ms")
+    draw_gantt(
+        axes[0],
+        record.instance,
+        record.schedule,
+        f"planned ({record.schedule.solver}): {record.schedule.makespan:.0f} ms",
+    )
     actual = record.round_schedule(0)
-    draw_gantt(axes[1], record.instance, actual, f"simulated round 1 ({record.config.policy}, "
-               f"{record.config.links} links): {actual.makespan:.0f} ms")
+    draw_gantt(
+        axes[1],
+        record.instance,
+        actual,
+        f"simulated round 1 ({record.config.policy}, {record.config.links} links): {actual.makespan:.0f} ms",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -27,7 +27,9 @@ def observed_instance(instance, assign: np.ndarray, results) -> object:
             if i < 0 or np.isnan(res.completion[j]):
                 continue
             c_obs[j] += res.completion[j] - res.start - inside[j]
-            c_plan[j] += instance.batches * (instance.release[j, i] + instance.delay[j, i] + instance.tail[j, i])
+            c_plan[j] += instance.batches * (
+                instance.release[j, i] + instance.delay[j, i] + instance.tail[j, i]
+            )
     ok = c_plan > 0
     client_f[ok] = c_obs[ok] / c_plan[ok]
     ok = h_plan > 0

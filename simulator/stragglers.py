@@ -19,7 +19,9 @@ class Stragglers:
         self.specs = list(specs)
         self.seed = int(seed)
         self.sizes = sizes
-        self.dists = [None if s.dist is None else make_distribution(s.dist, **s.dist_params()) for s in self.specs]
+        self.dists = [
+            None if s.dist is None else make_distribution(s.dist, **s.dist_params()) for s in self.specs
+        ]
         self.round_factors: dict[str, np.ndarray] = {}
         self.task_streams: list[np.random.Generator] = []
 

@@ -119,18 +119,32 @@ def draw_gantt(ax, instance: Instance, schedule: Schedule, title: str) -> None:
     for t in schedule.tasks:
         y = helpers.index(t.helper)
         color = cmap(instance.client_index[t.client] % 20)
-        ax.barh(y, t.end - t.start, left=t.start, height=0.7 if t.phase == "fwd" else 0.5, color=color,
-                edgecolor="black", linewidth=0.3, hatch="//" if t.phase == "bwd" else None)
+        ax.barh(
+            y,
+            t.end - t.start,
+            left=t.start,
+            height=0.7 if t.phase == "fwd" else 0.5,
+            color=color,
+            edgecolor="black",
+            linewidth=0.3,
+            hatch="//" if t.phase == "bwd" else None,
+        )
     ax.set_yticks(range(len(helpers)), helpers)
     ax.set_ylim(len(helpers) - 0.5, -0.5)
     ax.set_xlabel("time (ms)")
     if schedule.makespan is not None:
         ax.axvline(schedule.makespan, color="red", linestyle="--", linewidth=1)
     ax.set_title(title)
-    ax.legend(handles=[Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
-                       Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
-                       Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan")],
-              loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
+    ax.legend(
+        handles=[
+            Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
+            Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
+            Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.005, 1.0),
+        fontsize=8,
+    )
 
 
 def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: str | None = None) -> None:
@@ -141,8 +155,12 @@ def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(12, max(2.5, 0.6 * len(instance.helpers) + 1.5)))
-    draw_gantt(ax, instance, schedule,
-               title or f"{schedule.solver} on {instance.name}: makespan {schedule.makespan or 0:.0f} ms")
+    draw_gantt(
+        ax,
+        instance,
+        schedule,
+        title or f"{schedule.solver} on {instance.name}: makespan {schedule.makespan or 0:.0f} ms",
+    )
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)

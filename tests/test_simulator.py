@@ -65,8 +65,17 @@ def test_default_testbed_identity_and_files(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     for key in ("planned_makespan_ms", "rounds", "makespan_ms", "mean_makespan_ms", "p95_makespan_ms"):
         assert key in summary
-    assert list(rec.timeline.columns) == ["round", "batch", "client", "helper", "phase", "ready", "start", "end",
-                                          "wait"]
+    assert list(rec.timeline.columns) == [
+        "round",
+        "batch",
+        "client",
+        "helper",
+        "phase",
+        "ready",
+        "start",
+        "end",
+        "wait",
+    ]
     assert (rec.timeline["wait"] >= 0).all()
     assert rec.rounds["bytes_sent"].iloc[0] > 0
 
@@ -74,7 +83,9 @@ def test_default_testbed_identity_and_files(tmp_path):
 def test_same_seed_same_run_different_seed_different():
     built = build(load_testbed(default_testbed_path()))
     sched = _solved(built.instance)
-    cfg = SimConfig(rounds=3, stragglers=parse_stragglers("client:lognormal:sigma=0.3;helper:gaussian:sigma=0.1"))
+    cfg = SimConfig(
+        rounds=3, stragglers=parse_stragglers("client:lognormal:sigma=0.3;helper:gaussian:sigma=0.1")
+    )
     a = simulate(built.instance, sched, cfg, workload=built.workload)
     b = simulate(built.instance, sched, cfg, workload=built.workload)
     c = simulate(built.instance, sched, cfg.model_copy(update={"seed": 1}), workload=built.workload)
@@ -114,30 +125,49 @@ def test_fcfs_anomaly_slower_task_shorter_makespan():
 
     def inst(release_a: float) -> Instance:
         return Instance(
-            name="anomaly", clients=("a", "b"), helpers=("h",),
-            release=np.array([[release_a], [1.0]]), fwd=np.array([[10.0], [1.0]]), delay=np.array([[0.0], [100.0]]),
-            bwd=np.array([[1.0], [1.0]]), tail=np.zeros((2, 1)), demand=np.ones(2), capacity=np.array([10.0]),
+            name="anomaly",
+            clients=("a", "b"),
+            helpers=("h",),
+            release=np.array([[release_a], [1.0]]),
+            fwd=np.array([[10.0], [1.0]]),
+            delay=np.array([[0.0], [100.0]]),
+            bwd=np.array([[1.0], [1.0]]),
+            tail=np.zeros((2, 1)),
+            demand=np.ones(2),
+            capacity=np.array([10.0]),
         )
 
     fast, slow = inst(0.0), inst(2.0)
     sched = _solved(fast)
     cfg = SimConfig(policy="fcfs")
     assert simulate(fast, sched, cfg).makespans[0] == 112.0
-    assert simulate(slow, sched, cfg).makespans[0] == 103.0  # slowing a's release made everything finish earlier
+    assert (
+        simulate(slow, sched, cfg).makespans[0] == 103.0
+    )  # slowing a's release made everything finish earlier
 
 
 def test_policies_stragglers_dropout_replan():
     built = build(load_testbed(default_testbed_path()))
     sched = _solved(built.instance)
     for policy in ("static", "fcfs", "priority", "replan"):
-        rec = simulate(built.instance, sched, SimConfig(policy=policy, rounds=3, stragglers=parse_stragglers("heavy")),
-                       workload=built.workload)
+        rec = simulate(
+            built.instance,
+            sched,
+            SimConfig(policy=policy, rounds=3, stragglers=parse_stragglers("heavy")),
+            workload=built.workload,
+        )
         assert len(rec.makespans) == 3 and min(rec.makespans) > 0
-    rec = simulate(built.instance, sched, SimConfig(rounds=2, dropout=0.3, policy="fcfs"), workload=built.workload)
+    rec = simulate(
+        built.instance, sched, SimConfig(rounds=2, dropout=0.3, policy="fcfs"), workload=built.workload
+    )
     assert rec.rounds["dropped"].sum() > 0
     assert rec.summary()["dropped_clients"] == rec.rounds["dropped"].sum()
-    timed = simulate(built.instance, sched, SimConfig(rounds=1, dropout=0.3, round_timeout_ms=5000.0),
-                     workload=built.workload)
+    timed = simulate(
+        built.instance,
+        sched,
+        SimConfig(rounds=1, dropout=0.3, round_timeout_ms=5000.0),
+        workload=built.workload,
+    )
     assert timed.makespans[0] == 5000.0  # the round closed at its timeout without the missing clients
 
 
@@ -149,18 +179,35 @@ def test_hooks_follow_event_order_and_measured_durations():
     times = [s.at_ms for s in hooks.steps]
     assert times == sorted(times)
     kinds = [s.kind for s in hooks.steps if s.client == 0 and not s.kind.startswith("aggregate")]
-    assert kinds == ["head_fwd", "upload_a", "body_fwd", "download_b", "tail", "upload_b", "body_bwd",
-                     "download_a", "head_bwd"]
+    assert kinds == [
+        "head_fwd",
+        "upload_a",
+        "body_fwd",
+        "download_b",
+        "tail",
+        "upload_b",
+        "body_bwd",
+        "download_a",
+        "head_bwd",
+    ]
 
     class Measured(RecordingHooks):
         def run(self, step):
             super().run(step)
             return 1.0 if step.kind == "head_fwd" else None
 
-    slow = simulate(inst, sched, SimConfig(), workload=work, hooks=Measured(),
-                    durations=MeasuredDurations(client_speed={0: 5000.0}, helper_speed={}))
-    assert slow.completion["completion_ms"].iloc[0] > simulate(inst, sched, SimConfig(), workload=work).completion[
-        "completion_ms"].iloc[0]
+    slow = simulate(
+        inst,
+        sched,
+        SimConfig(),
+        workload=work,
+        hooks=Measured(),
+        durations=MeasuredDurations(client_speed={0: 5000.0}, helper_speed={}),
+    )
+    assert (
+        slow.completion["completion_ms"].iloc[0]
+        > simulate(inst, sched, SimConfig(), workload=work).completion["completion_ms"].iloc[0]
+    )
 
 
 def test_bad_config():
@@ -183,7 +230,10 @@ def _tiny():
 
 def test_cli_simulate(tmp_path, capsys):
     out = tmp_path / "sim"
-    assert main(["simulate", "--rounds", "3", "--stragglers", "mild", "--compare-policies", "--out", str(out)]) == 0
+    assert (
+        main(["simulate", "--rounds", "3", "--stragglers", "mild", "--compare-policies", "--out", str(out)])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "planned makespan" in text and "priority" in text
     assert {p.name for p in out.iterdir()} == {"timeline.csv", "rounds.csv", "summary.json", "gantt.png"}
@@ -191,5 +241,17 @@ def test_cli_simulate(tmp_path, capsys):
     assert "--stragglers" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     sched_dir = tmp_path / "solved"
     assert main(["solve", "--solver", "greedy", "--out", str(sched_dir)]) == 0
-    assert main(["simulate", "--instance", str(sched_dir / "instance.json"), "--schedule",
-                 str(sched_dir / "schedule.json"), "--policy", "fcfs"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--instance",
+                str(sched_dir / "instance.json"),
+                "--schedule",
+                str(sched_dir / "schedule.json"),
+                "--policy",
+                "fcfs",
+            ]
+        )
+        == 0
+    )

@@ -15,23 +15,37 @@ from splitsched.schedule import read_schedule
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("simulate", help="simulate rounds of a schedule (stragglers, shared links, policies)",
-                       description="Execute a schedule in SimPy: planned vs simulated round times.")
+    p = sub.add_parser(
+        "simulate",
+        help="simulate rounds of a schedule (stragglers, shared links, policies)",
+        description="Execute a schedule in SimPy: planned vs simulated round times.",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--profile", metavar="TESTBED.yaml", help="testbed (default: the bundled one)")
     src.add_argument("--instance", metavar="INSTANCE.json", help="instance JSON (T1..T5 as opaque durations)")
     plan = p.add_mutually_exclusive_group()
     plan.add_argument("--schedule", metavar="SCHEDULE.json", help="a schedule to execute")
-    plan.add_argument("--solver", default=None, help="solve first with this registered solver (default greedy)")
-    p.add_argument("--time-limit", type=positive_float("--time-limit"), default=10.0, metavar="S",
-                   help="time limit of that solver (default 10 s)")
+    plan.add_argument(
+        "--solver", default=None, help="solve first with this registered solver (default greedy)"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=positive_float("--time-limit"),
+        default=10.0,
+        metavar="S",
+        help="time limit of that solver (default 10 s)",
+    )
     p.add_argument("--policy", choices=["static", "fcfs", "priority", "replan"], default=None)
     p.add_argument("--links", choices=["dedicated", "shared"], default=None)
     p.add_argument("--rounds", type=int, default=None, metavar="R")
     p.add_argument("--batches", type=int, default=None, metavar="B", help="batches per round (re-solves)")
-    p.add_argument("--stragglers", default=None, metavar="SPEC",
-                   help="none|mild|heavy or target:dist:key=value,...;... e.g. client:lognormal:sigma=0.2, "
-                        "client:slow:p=0.1,factor=5 (targets: client, helper, link)")
+    p.add_argument(
+        "--stragglers",
+        default=None,
+        metavar="SPEC",
+        help="none|mild|heavy or target:dist:key=value,...;... e.g. client:lognormal:sigma=0.2, "
+        "client:slow:p=0.1,factor=5 (targets: client, helper, link)",
+    )
     p.add_argument("--dropout", type=float, default=None, metavar="P", help="probability a client drops out")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--compare-policies", action="store_true", help="run every policy on the same schedule")
@@ -77,31 +91,52 @@ def run(args: argparse.Namespace) -> int:
     else:
         name = args.solver or "greedy"
         if name not in available_solvers():
-            raise InputError("--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})")
+            raise InputError(
+                "--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})"
+            )
         result = solve(instance, name, time_limit=args.time_limit, seed=config.seed)
         if result.schedule is None:
             print(f"no schedule to simulate: {result.status} ({result.message})")
             return 3 if result.status == "infeasible" else 4
         schedule = result.schedule
     progress = _progress(config.rounds)
-    record = simulate(instance, schedule, config, workload=workload, progress=progress.update if progress else None)
+    record = simulate(
+        instance, schedule, config, workload=workload, progress=progress.update if progress else None
+    )
     if progress:
         progress.close()
     s = record.summary()
-    print(f"instance   {instance.name}  ({instance.num_clients} clients, {instance.num_helpers} helpers, "
-          f"{instance.batches} batch(es)/round)")
+    print(
+        f"instance   {instance.name}  ({instance.num_clients} clients, {instance.num_helpers} helpers, "
+        f"{instance.batches} batch(es)/round)"
+    )
     print(f"schedule   {schedule.solver}: planned makespan {schedule.makespan:.1f} ms")
-    print(f"simulated  policy {config.policy}, {config.links} links, {config.rounds} round(s), seed {config.seed}")
-    print(f"makespan   mean {s['mean_makespan_ms']:.1f} ms, p95 {s['p95_makespan_ms']:.1f} ms "
-          f"({100 * (s['mean_makespan_ms'] / schedule.makespan - 1):+.1f}% vs planned)")
-    print(f"round time mean {s['mean_round_time_ms']:.1f} ms (with aggregation); dropped clients {s['dropped_clients']}")
+    print(
+        f"simulated  policy {config.policy}, {config.links} links, {config.rounds} round(s), seed {config.seed}"
+    )
+    print(
+        f"makespan   mean {s['mean_makespan_ms']:.1f} ms, p95 {s['p95_makespan_ms']:.1f} ms "
+        f"({100 * (s['mean_makespan_ms'] / schedule.makespan - 1):+.1f}% vs planned)"
+    )
+    print(
+        f"round time mean {s['mean_round_time_ms']:.1f} ms (with aggregation); dropped clients {s['dropped_clients']}"
+    )
     if args.compare_policies:
         rows = []
         for policy in ("static", "fcfs", "priority", "replan"):
-            rec = simulate(instance, schedule, config.model_copy(update={"policy": policy}), workload=workload)
+            rec = simulate(
+                instance, schedule, config.model_copy(update={"policy": policy}), workload=workload
+            )
             ps = rec.summary()
-            rows.append({"policy": policy, "planned_ms": schedule.makespan, "mean_ms": ps["mean_makespan_ms"],
-                         "p95_ms": ps["p95_makespan_ms"], "dropped": ps["dropped_clients"]})
+            rows.append(
+                {
+                    "policy": policy,
+                    "planned_ms": schedule.makespan,
+                    "mean_ms": ps["mean_makespan_ms"],
+                    "p95_ms": ps["p95_makespan_ms"],
+                    "dropped": ps["dropped_clients"],
+                }
+            )
         print()
         print(pd.DataFrame(rows).round(1).to_string(index=False))
     if args.out:
