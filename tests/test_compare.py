@@ -1,0 +1,30 @@
+"""`sched compare` and solvers.compare."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from solvers.compare import compare
+from splitsched.cli import main
+from splitsched.generators import generate
+
+
+def test_compare_table_one_row_per_solver():
+    inst = generate("tirana1", 8, 2, seed=0)
+    table = compare(inst, ["random", "greedy", "equid"], time_limit=2)
+    assert list(table["solver"]) == ["random", "greedy", "equid"]
+    assert table["valid"].all()
+    best = table["best_lower_bound_ms"].iloc[0]
+    assert (table["lower_bound_ms"] <= best).all() and (table["makespan_ms"] >= best * (1 - 1e-12)).all()
+    assert table.loc[table.solver == "random", "reduction_vs_random_%"].iloc[0] == 0
+    assert np.isclose(table["gap_%"], 100 * (table["makespan_ms"] / best - 1)).all()
+
+
+def test_cli_compare_writes_files_and_rejects_unknown(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--solvers", "random,greedy", "--time-limit", "2", "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"compare.csv", "compare.png"}
+    assert "greedy" in capsys.readouterr().out
+    assert main(["compare", "--solvers", "random,bogus", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown solver 'bogus'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
