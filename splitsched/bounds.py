@@ -112,6 +112,9 @@ def lower_bounds(instance: Instance, time_limit: float | None = 5.0, integer: bo
                     report.ip_optimal = ip_status == "optimal"
         else:
             report.load_lp = _closed_form_load(instance)
+            class_lp = _class_lp_load(instance, time_limit)
+            if class_lp is not None:
+                report.load_lp = max(report.load_lp, class_lp)
     report.runtime_s = time.perf_counter() - t0
     _CACHE[instance] = report
     return report
@@ -126,6 +129,63 @@ def _closed_form_load(instance: Instance) -> float:
     rel = np.where(instance.fits, instance.release, np.inf)[forced].min()
     tail = np.where(instance.fits, instance.tail, np.inf)[forced].min()
     return float(rel + instance.batches * load.sum() / instance.num_helpers + tail)
+
+
+def helper_classes(instance: Instance) -> list[np.ndarray]:
+    """Groups of helpers that are interchangeable: equal T1..T5 columns and equal capacity."""
+    groups: dict[bytes, list[int]] = {}
+    for i in range(instance.num_helpers):
+        cols = [np.nan_to_num(getattr(instance, m)[:, i], nan=-1.0) for m in ("release", "fwd", "delay", "bwd", "tail")]
+        key = np.concatenate([*cols, [instance.capacity[i]]]).tobytes()
+        groups.setdefault(key, []).append(i)
+    return [np.array(g) for g in groups.values()]
+
+
+def _class_lp_load(instance: Instance, time_limit: float | None) -> float | None:
+    """The load LP on classes of interchangeable helpers, for instances too large for the per-helper model.
+
+    A class of n helpers gets n times one helper's memory, and its busiest helper carries at least the class's
+    mean load, so any fractional per-helper solution maps to a class solution no larger: the value is a valid
+    (if weaker) lower bound. Returns None when the helpers form too many classes for a quick LP.
+    """
+    classes = helper_classes(instance)
+    k, nb = instance.num_clients, instance.batches
+    fits = np.stack([instance.fits[:, c[0]] for c in classes], axis=1)
+    if len(classes) == instance.num_helpers or int(fits.sum()) > 2 * IP_PAIR_LIMIT:
+        return None
+    prob = pulp.LpProblem("class_load_bound", pulp.LpMinimize)
+    m = pulp.LpVariable("M", lowBound=0)
+    prob += m
+    x = {(j, c): pulp.LpVariable(f"x_{j}_{c}", 0, 1) for j in range(k) for c in range(len(classes)) if fits[j, c]}
+    y = {j: pulp.LpVariable(f"y_{j}", 0, 1) for j in range(k) if instance.can_local[j]}
+    # Every helper's busy span is framed by the smallest release before it and the smallest tail after it; with
+    # global minima that also holds for an unused class, as long as every client needs a helper.
+    frame = 0.0
+    if not instance.can_local.any():
+        frame = float(np.where(instance.fits, instance.release, np.inf).min())
+        frame += float(np.where(instance.fits, instance.tail, np.inf).min())
+    per_client: dict[int, list] = {j: [] for j in range(k)}
+    per_class: dict[int, list] = {c: [] for c in range(len(classes))}
+    for (j, c), var in x.items():
+        per_client[j].append((c, var))
+        per_class[c].append((j, var))
+    for j in range(k):  # (no per-client chain rows: they slow HiGHS down and the chain bound is kept apart)
+        prob += pulp.lpSum([v for _, v in per_client[j]] + ([y[j]] if j in y else [])) == 1
+        if j in y:
+            prob += m >= nb * float(instance.local[j]) * y[j]
+    for c, members in per_class.items():
+        if not members:
+            continue
+        i, n = classes[c][0], len(classes[c])
+        rows = [j for j, _ in members]
+        del rows
+        prob += m >= frame + pulp.lpSum(nb * float(instance.load[j, i]) / n * v for j, v in members)
+        prob += pulp.lpSum(float(instance.demand[j]) * v for j, v in members) <= n * float(instance.capacity[i])
+    prob.solve(pulp.HiGHS(msg=False, mip=False, timeLimit=time_limit, threads=1))
+    model = getattr(prob, "solverModel", None)
+    if pulp.LpStatus[prob.status] != "Optimal" or (model is not None and not _highs_optimal(model)):
+        return None
+    return float(pulp.value(m))
 
 
 def _load_model(
