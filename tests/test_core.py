@@ -354,3 +354,22 @@ def test_cli_unknown_solver_and_infeasible(tmp_path, capsys):
 def test_makespan_recomputed_not_trusted():
     inst, s = _valid()
     assert math.isclose(s.makespan, 22.0)
+
+
+def test_class_lp_bound_is_valid_and_weaker_than_the_full_lp(monkeypatch):
+    import splitsched.bounds as bounds
+    from splitsched.generators import generate
+
+    inst = generate("tirana1", 60, 6, seed=4)
+    full = bounds.lower_bounds(inst, time_limit=5)
+    classes = bounds.helper_classes(inst)
+    assert 1 < len(classes) < inst.num_helpers
+    value = bounds._class_lp_load(inst, time_limit=5)
+    assert value is not None and value <= full.load_lp + 1e-6
+    for name in ("greedy", "equid", "lns"):
+        res = solve(inst, name, time_limit=3)
+        assert value <= res.makespan
+    monkeypatch.setattr(bounds, "IP_PAIR_LIMIT", 200)  # 360 pairs: the large-instance path; 120 class pairs
+    big = generate("tirana1", 60, 6, seed=4)  # a new object: not cached
+    rep = bounds.lower_bounds(big, time_limit=5)
+    assert rep.load_ip is None and rep.load_lp == pytest.approx(max(value, bounds._closed_form_load(big)))
