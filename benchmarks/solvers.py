@@ -182,6 +182,8 @@ def main() -> None:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--limit", type=float, default=None, help="override the preset's time limit (s)")
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (override the preset's)")
+    ap.add_argument("--clients", default=None, help="comma-separated K values (override the preset's)")
+    ap.add_argument("--helpers", default=None, help="comma-separated H values (override the preset's)")
     ap.add_argument("--csv", default=None, help="write the raw rows here")
     ap.add_argument("--large", action="store_true", help="run the K = 10,000, H = 100 benchmark instead")
     args = ap.parse_args()
@@ -196,8 +198,9 @@ def main() -> None:
     preset = dict(PRESETS[args.preset])
     if args.limit:
         preset["limit"] = args.limit
-    if args.seeds:
-        preset["seeds"] = [int(x) for x in args.seeds.split(",")]
+    for key in ("seeds", "clients", "helpers"):
+        if getattr(args, key):
+            preset[key] = [int(x) for x in getattr(args, key).split(",")]
     t0 = time.perf_counter()
     frame = grid(preset, names, args.families.split(","))
     if args.csv:
