@@ -41,7 +41,7 @@ class DeviceProfile:
     def aggregated(self) -> bool:
         """True when most rows are zero and a few carry block totals (the anchor's d2 quirk)."""
         zero_rows = (self.fwd_ms == 0) & (self.bwd_ms == 0)
-        return self.profiled and zero_rows.sum() > len(self.fwd_ms) / 2
+        return self.profiled and bool(zero_rows.sum() > len(self.fwd_ms) / 2)
 
     def safe_cuts(self) -> list[int]:
         """Cut positions c (layers [0,c) | [c,L)) where segment sums are meaningful.

@@ -21,6 +21,7 @@ import simpy
 from simulator.hooks import NoHooks, ProfileDurations, Step
 from simulator.links import DedicatedLinks, SharedLinks
 from simulator.stragglers import Stragglers
+from splitsched.errors import InputError
 from splitsched.instance import Instance
 from splitsched.schedule import Schedule
 
@@ -37,8 +38,9 @@ class RoundResult:
     completion: np.ndarray  # absolute completion time per client (NaN = dropped / not finished)
     busy_ms: np.ndarray  # per helper
     bytes_sent: float
-    dropped: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)  # clients that dropped out
     tasks: list[tuple] = field(default_factory=list)  # (round, batch, j, i, phase, ready, start, end)
+    timed_out: list[int] = field(default_factory=list)  # clients still running when the round timed out
 
 
 def orders_from_schedule(instance: Instance, schedule: Schedule) -> tuple[np.ndarray, list[Order]]:
@@ -78,18 +80,25 @@ class _HelperQueue:
                 self.heap, (self.sim.rule(phase, j, self.i, self.env.now, self.seq), self.seq, entry)
             )
             self.seq += 1
+        self.poke()
+        return done
+
+    def poke(self) -> None:
+        """Wake the dispatcher (a task arrived, or a client dropped out)."""
         if not self.wake.triggered:
             self.wake.succeed()
-        return done
 
     def _pick(self):
         if self.order is not None:
+            gone = self.sim.gone
             while self.pos < len(self.order):
                 key = self.order[self.pos]
                 if key in self.waiting:
                     self.pos += 1
                     return self.waiting.pop(key)
-                return None
+                if key[0] not in gone:
+                    return None
+                self.pos += 1  # a dropped-out client's turn: it will never come, skip it
             return None
         return heapq.heappop(self.heap)[2] if self.heap else None
 
@@ -132,6 +141,7 @@ class _Round:
         ]
         self.completion = np.full(self.instance.num_clients, np.nan)
         self.dropped: list[int] = []
+        self.gone: set[int] = set()
         self.rule = sim.rule
 
     def step_ms(self, step: Step, target: str, index: int) -> float:
@@ -144,28 +154,31 @@ class _Round:
         )
 
     def move(self, kind: str, b: int, j: int, i: int, size: float, up: bool):
+        """Transfer ``size`` bytes between client j and helper i (dedicated or shared link, link stragglers)."""
         w = self.workload
-        base = w.up_ms(j, i, size) if up else w.down_ms(j, i, size)
+        mbps, latency = float((w.uplink_mbps if up else w.downlink_mbps)[j, i]), float(w.latency_ms[j, i])
+        size = float(size)
+        base = size * 8.0 / (mbps * 1e6) * 1e3 + latency  # problem.md §1, as Workload.up_ms / down_ms
         step = Step(kind, self.r, b, j, i, base, self.env.now)
         measured = self.sim.hooks.run(step)
         nominal = self.sim.durations.duration(step, measured)
         f = self.sim.stragglers.factor("link", j)
-        rate = (w.uplink_mbps if up else w.downlink_mbps)[j, i] / f
-        latency = w.latency_ms[j, i] * f
+        self.bytes += size
         if nominal != base:  # a measured duration replaces the profile: keep it as an opaque delay
             return self.env.timeout(nominal * f)
-        self.bytes += size
         routes = w.up_routes if up else w.down_routes
         resources = routes[j][i] if routes else ()
-        return self.links.transfer(size, rate, latency, resources)
+        return self.links.transfer(size, mbps / f, latency * f, resources)
 
-    def client(self, j: int, drop_after: int | None):
+    def _drop(self, j: int, i: int) -> None:
+        """Client j drops out: its helper stops waiting for it (its connection closes); the round does not."""
+        self.dropped.append(j)
+        self.gone.add(j)
+        self.queues[i].poke()
+
+    def client(self, j: int, drop_at: int | None):
+        """Client j's batches; with ``drop_at`` = n it drops out at its n-th hand-over to the helper (0-based)."""
         inst, w, i = self.instance, self.workload, int(self.assign[j])
-        steps = 0
-
-        def alive() -> bool:
-            return drop_after is None or steps < drop_after
-
         for b in range(inst.batches):
             if i < 0:
                 yield self.compute("local", b, j, -1, inst.local[j])
@@ -176,9 +189,8 @@ class _Round:
             else:
                 yield self.compute("head_fwd", b, j, i, w.head_fwd_ms[j])
                 yield self.move("upload_a", b, j, i, w.cut_a_bytes[j], up=True)
-            steps += 1
-            if not alive():
-                self.dropped.append(j)
+            if drop_at == 2 * b:
+                self._drop(j, i)
                 return
             yield self.queues[i].submit(j, "fwd", b)
             # T3: download cut-b activations, tail forward/loss/backward, upload the cut-b gradient
@@ -188,9 +200,8 @@ class _Round:
                 yield self.move("download_b", b, j, i, w.cut_b_bytes[j], up=False)
                 yield self.compute("tail", b, j, i, w.tail_fwd_ms[j] + w.tail_bwd_ms[j])
                 yield self.move("upload_b", b, j, i, w.cut_b_bytes[j], up=True)
-            steps += 1
-            if not alive():
-                self.dropped.append(j)
+            if drop_at == 2 * b + 1:
+                self._drop(j, i)
                 return
             yield self.queues[i].submit(j, "bwd", b)
             # T5: download the cut-a gradient, head backward + update
@@ -199,7 +210,6 @@ class _Round:
             else:
                 yield self.move("download_a", b, j, i, w.cut_a_bytes[j], up=False)
                 yield self.compute("head_bwd", b, j, i, w.head_bwd_ms[j])
-            steps += 1
         self.completion[j] = self.env.now
         self.pending -= 1
         if self.pending == 0 and not self.all_done.triggered:
@@ -210,58 +220,75 @@ class _Round:
         self.pending = k
         self.all_done = self.env.event()
         for j in range(k):
-            drop_after = None
-            if self.cfg.dropout > 0 and rng.random() < self.cfg.dropout:
-                drop_after = int(rng.integers(0, 3 * self.instance.batches))
-            self.env.process(self.client(j, drop_after))
+            drop_at = None
+            if self.cfg.dropout > 0 and self.assign[j] >= 0 and rng.random() < self.cfg.dropout:
+                drop_at = int(rng.integers(0, 2 * self.instance.batches))
+            self.env.process(self.client(j, drop_at))
         stop = self.all_done
         if self.sim.timeout_ms is not None:
             stop = self.env.any_of([self.all_done, self.env.timeout(self.sim.timeout_ms)])
         try:
             self.env.run(until=stop)
-        except RuntimeError:  # nothing left to happen: dropped clients left helpers waiting (static orders)
-            pass
-        late = [j for j in range(k) if np.isnan(self.completion[j]) and j not in self.dropped]
-        dropped = sorted(set(self.dropped) | set(late))
+        except RuntimeError as exc:  # no timeout, nothing left to happen (the rest dropped out): close now
+            if not str(exc).startswith("No scheduled events left"):
+                raise  # an error of a hook, not the end of the events
+        dropped = sorted(self.dropped)
+        late = [j for j in range(k) if np.isnan(self.completion[j]) and j not in self.gone]
         finished = self.completion[~np.isnan(self.completion)]
         makespan = float(finished.max()) if len(finished) else float(self.env.now)
-        if dropped and self.sim.timeout_ms is not None:
+        if (dropped or late) and self.sim.timeout_ms is not None:
             makespan = max(makespan, float(self.sim.timeout_ms))  # the round closed at its timeout
-        agg_end = self._aggregate(makespan, [j for j in range(k) if j not in dropped])
+        completion, busy, tasks = self.completion.copy(), self.busy.copy(), list(self.tasks)
+        members = [j for j in range(k) if not np.isnan(completion[j])]
+        agg_end = self._aggregate(makespan, members)
         return RoundResult(
             start=0.0,
             makespan_ms=makespan,
             round_time_ms=agg_end,
-            completion=self.completion.copy(),
-            busy_ms=self.busy.copy(),
+            completion=completion,
+            busy_ms=busy,
             bytes_sent=self.bytes,
             dropped=dropped,
-            tasks=self.tasks,
+            tasks=tasks,
+            timed_out=late,
         )
 
     def _aggregate(self, t0: float, members: list[int]) -> float:
-        """Round end: members upload head+tail weights to the aggregator, it averages, they download them."""
+        """Round end at ``t0``: members upload head+tail weights to the aggregator, it averages, they download them.
+
+        Runs in a fresh environment starting at ``t0``, so clients cut off by the round timeout stop there (they
+        neither finish later nor load the links). Without a workload only the averaging time ``aggregate_ms`` counts.
+        """
         w, cfg = self.workload, self.cfg
-        if w is None or self.sim.aggregator is None:
-            return t0 + cfg.aggregate_ms
         a = self.sim.aggregator
-        env = self.env
+        env = self.env = simpy.Environment(initial_time=t0)
+        if cfg.links == "shared" and w is not None:
+            self.links = SharedLinks(env, w.resources)
+        else:
+            self.links = DedicatedLinks(env)
+
+        def hop(j: int) -> int | None:
+            """The helper whose link client j's weights cross: the aggregator's, else its own helper's."""
+            if not math.isnan(w.uplink_mbps[j, a]):
+                return a
+            if self.assign[j] >= 0:
+                return int(self.assign[j])
+            reachable = np.flatnonzero(~np.isnan(w.uplink_mbps[j]))
+            return int(reachable[0]) if len(reachable) else None  # None: a local client with no link at all
 
         def one(j: int, phase: str):
-            reach = not math.isnan(w.uplink_mbps[j, a])
-            hop = a if reach else int(self.assign[j])
-            if hop < 0:  # a local client that cannot reach the aggregator: sync through its own link only
-                hop = int(np.flatnonzero(~np.isnan(w.uplink_mbps[j]))[0])
-            yield self.move(f"aggregate_{phase}", 0, j, hop, w.client_weights_bytes[j], up=phase == "up")
+            i = hop(j)
+            if i is not None:
+                yield self.move(f"aggregate_{phase}", 0, j, i, w.client_weights_bytes[j], up=phase == "up")
 
         def proc():
-            if env.now < t0:
-                yield env.timeout(t0 - env.now)
-            if members:
+            if w is not None and a is not None and members:
                 yield env.all_of([env.process(one(j, "up")) for j in members])
-            self.sim.hooks.run(Step("aggregate", self.r, 0, -1, a, cfg.aggregate_ms, env.now))
+            self.sim.hooks.run(
+                Step("aggregate", self.r, 0, -1, -1 if a is None else a, cfg.aggregate_ms, env.now)
+            )
             yield env.timeout(cfg.aggregate_ms)
-            if members:
+            if w is not None and a is not None and members:
                 yield env.all_of([env.process(one(j, "down")) for j in members])
 
         done = env.process(proc())
@@ -279,9 +306,7 @@ class Simulation:
         self.durations = durations or ProfileDurations()
         sizes = {"client": instance.num_clients, "helper": instance.num_helpers, "link": instance.num_clients}
         self.stragglers = Stragglers(config.stragglers, config.seed, sizes)
-        self.aggregator = None
-        if workload is not None and instance.num_helpers:
-            self.aggregator = instance.helper_index.get(config.aggregator, 0) if config.aggregator else 0
+        self.aggregator = aggregator_index(instance, config.aggregator)
         self.rule = _RULES[config.policy](instance)
         self.timeout_ms = config.round_timeout_ms
         if self.timeout_ms is None and config.dropout > 0 and schedule.makespan:
@@ -309,6 +334,17 @@ class Simulation:
             if progress:
                 progress(r)
         return results
+
+
+def aggregator_index(instance: Instance, name: str | None) -> int | None:
+    """The aggregator helper's index: ``name``, else the first helper (None when there are no helpers)."""
+    if name is None:
+        return 0 if instance.num_helpers else None
+    if name not in instance.helper_index:
+        raise InputError(
+            "simulation.aggregator", f"unknown helper {name!r} (helpers: {', '.join(instance.helpers)})"
+        )
+    return instance.helper_index[name]
 
 
 def _static_rule(instance):

@@ -16,11 +16,11 @@ class Step:
     """One step of a client's chain (or of the round-end aggregation)."""
 
     kind: str  # head_fwd, upload_a, body_fwd, download_b, tail, upload_b, body_bwd, download_a, head_bwd,
-    # release/delay/tail_opaque (instance-only runs), local, aggregate
+    # release/delay/tail_opaque (instance-only runs), local, aggregate_up, aggregate, aggregate_down
     round: int
     batch: int
     client: int
-    helper: int  # -1 for local training / no helper
+    helper: int  # -1 for local training / no helper (aggregate: the aggregator, -1 without helpers)
     base_ms: float  # the profiled (or instance) duration of the step
     at_ms: float = 0.0  # simulated time the step starts, from the round's start
 

@@ -37,22 +37,20 @@ class SharedLinks:
         self.ids = itertools.count()
 
     def transfer(self, size_bytes: float, mbps: float, latency_ms: float, resources: tuple[str, ...]):
-        return self.env.process(self._run(size_bytes * 8.0, mbps * 1e3, latency_ms, resources))
+        """An event that fires when the transfer is done; one crossing no shared resource runs as dedicated."""
+        shared = tuple(r for r in resources if r in self.capacity)
+        if not shared:
+            return self.env.timeout(size_bytes * 8.0 / (mbps * 1e6) * 1e3 + latency_ms)
+        return self.env.process(self._run(size_bytes * 8.0, mbps * 1e3, latency_ms, shared))
 
-    def _run(self, bits: float, max_rate: float, latency_ms: float, resources):
+    def _run(self, bits: float, max_rate: float, latency_ms: float, resources: tuple[str, ...]):
         if latency_ms > 0:
             yield self.env.timeout(latency_ms)
         if bits <= 0:
             return
         done = self.env.event()
         self._advance()
-        self.active[next(self.ids)] = [
-            bits,
-            tuple(r for r in resources if r in self.capacity),
-            max_rate,
-            done,
-            0.0,
-        ]
+        self.active[next(self.ids)] = [bits, resources, max_rate, done, 0.0]
         self._reschedule()
         yield done
 

@@ -25,7 +25,7 @@ class RunRecord:
     config: SimConfig
     timeline: pd.DataFrame
     rounds: pd.DataFrame
-    completion: pd.DataFrame  # round, client, completion (ms from the round's start; NaN = dropped)
+    completion: pd.DataFrame  # round, client, completion_ms (from the round's start; NaN = dropped/timed out)
 
     @property
     def makespans(self) -> list[float]:
@@ -47,6 +47,7 @@ class RunRecord:
             "p95_makespan_ms": float(np.percentile(ms, 95)),
             "mean_round_time_ms": float(self.rounds["round_time_ms"].mean()),
             "dropped_clients": int(self.rounds["dropped"].sum()),
+            "timed_out_clients": int(self.rounds["timed_out"].sum()),
         }
 
     def round_schedule(self, r: int = 0) -> Schedule:
@@ -101,6 +102,7 @@ def build_record(instance: Instance, schedule: Schedule, config: SimConfig, resu
             "round_time_ms": res.round_time_ms,
             "bytes_sent": res.bytes_sent,
             "dropped": len(res.dropped),
+            "timed_out": len(res.timed_out),
         }
         for i, h in enumerate(names_h):
             row[f"idle_{h}_ms"] = max(0.0, res.makespan_ms - res.busy_ms[i])
@@ -128,12 +130,16 @@ def plot_planned_vs_actual(record: RunRecord, path: Path) -> None:
         f"planned ({record.schedule.solver}): {record.schedule.makespan:.0f} ms",
     )
     actual = record.round_schedule(0)
-    draw_gantt(
-        axes[1],
-        record.instance,
-        actual,
-        f"simulated round 1 ({record.config.policy}, {record.config.links} links): {actual.makespan:.0f} ms",
+    title = (
+        f"simulated round 1 ({record.config.policy}, {record.config.links} links): {actual.makespan:.0f} ms"
     )
+    row = record.rounds.iloc[0]
+    if row["dropped"] or row["timed_out"]:
+        title += (
+            f" (last finisher; {int(row['dropped'])} dropped, {int(row['timed_out'])} timed out, "
+            f"round closed at {row['makespan_ms']:.0f} ms)"
+        )
+    draw_gantt(axes[1], record.instance, actual, title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

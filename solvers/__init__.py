@@ -9,6 +9,8 @@ from solvers import cpsat  # noqa: F401  (registers cpsat)
 from solvers import milp  # noqa: F401  (registers milp)
 from solvers import lns  # noqa: F401  (registers lns)
 from solvers import auto  # noqa: F401  (registers auto)
+from solvers import milp_slotted  # noqa: F401  (registers milp-slotted)
+from solvers import admm  # noqa: F401  (registers admm)
 from solvers.registry import available_solvers, get_solver, register, solve
 
 __all__ = ["available_solvers", "get_solver", "register", "solve"]

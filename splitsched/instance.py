@@ -42,7 +42,7 @@ class Instance:
         k, h = len(self.clients), len(self.helpers)
         if k == 0:
             raise InputError("clients", "at least one client is needed")
-        if h == 0 and (self.local is None or np.isnan(self.local).any()):
+        if h == 0 and (self.local is None or np.isnan(np.asarray(self.local, dtype=float)).any()):
             raise InputError("helpers", "at least one helper is needed")
         _unique("clients", self.clients)
         _unique("helpers", self.helpers)

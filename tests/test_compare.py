@@ -28,3 +28,32 @@ def test_cli_compare_writes_files_and_rejects_unknown(tmp_path, capsys):
     assert main(["compare", "--solvers", "random,bogus", "--out", str(tmp_path / "x")]) == 2
     assert "unknown solver 'bogus'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_compare_marks_an_invalid_schedule(monkeypatch):
+    import dataclasses
+
+    import solvers.compare as cmp
+
+    real = cmp.solve
+
+    def broken(instance, name, **kw):
+        res = real(instance, name, **kw)
+        if name == "greedy":  # shift one task: the validator must catch it
+            tasks = list(res.schedule.tasks)
+            tasks[0] = dataclasses.replace(tasks[0], start=tasks[0].start + 1.0)
+            res.schedule = dataclasses.replace(res.schedule, tasks=tasks)
+        return res
+
+    monkeypatch.setattr(cmp, "solve", broken)
+    table = compare(generate("tirana1", 5, 2, seed=0), ["random", "greedy"], time_limit=2)
+    row = table.set_index("solver").loc["greedy"]
+    assert row["status"] == "invalid" and not row["valid"] and np.isnan(row["makespan_ms"])
+    assert table.set_index("solver").loc["random", "valid"]
+
+
+def test_compare_includes_the_slotted_solvers():
+    inst = generate("ganian2", 5, 2, seed=1)
+    table = compare(inst, ["cpsat", "admm", "milp-slotted"], time_limit=3)
+    assert list(table["solver"]) == ["cpsat", "admm", "milp-slotted"] and table["valid"].all()
+    assert (table["makespan_ms"] >= table["best_lower_bound_ms"] * (1 - 1e-12)).all()

@@ -47,6 +47,15 @@ def add_parser(sub) -> None:
         "client:slow:p=0.1,factor=5 (targets: client, helper, link)",
     )
     p.add_argument("--dropout", type=float, default=None, metavar="P", help="probability a client drops out")
+    p.add_argument(
+        "--round-timeout",
+        type=positive_float("--round-timeout"),
+        default=None,
+        metavar="MS",
+        help="close a round this long after its start without the missing clients "
+        "(default with dropouts: 3x the planned makespan)",
+    )
+    p.add_argument("--aggregator", default=None, metavar="HELPER", help="helper that averages the weights")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--compare-policies", action="store_true", help="run every policy on the same schedule")
     p.add_argument("--out", metavar="DIR", help="write timeline.csv, rounds.csv, summary.json, gantt.png")
@@ -55,6 +64,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator import config_from, parse_stragglers, simulate
+    from simulator.engine import aggregator_index
     from solvers import available_solvers, solve
     from splitsched.validate import validate
 
@@ -77,9 +87,12 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy,
         links=args.links,
         dropout=args.dropout,
+        round_timeout_ms=args.round_timeout,
+        aggregator=args.aggregator,
         seed=args.seed,
         stragglers=parse_stragglers(args.stragglers) if args.stragglers is not None else None,
     )
+    aggregator_index(instance, config.aggregator)  # a bad name fails before any solving
     batches = args.batches or config.batches
     if batches and batches != instance.batches:
         instance = dataclasses.replace(instance, batches=batches)
@@ -119,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         f"({100 * (s['mean_makespan_ms'] / schedule.makespan - 1):+.1f}% vs planned)"
     )
     print(
-        f"round time mean {s['mean_round_time_ms']:.1f} ms (with aggregation); dropped clients {s['dropped_clients']}"
+        f"round time mean {s['mean_round_time_ms']:.1f} ms (with aggregation); "
+        f"dropped clients {s['dropped_clients']}, timed out {s['timed_out_clients']}"
     )
     if args.compare_policies:
         rows = []
@@ -135,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
                     "mean_ms": ps["mean_makespan_ms"],
                     "p95_ms": ps["p95_makespan_ms"],
                     "dropped": ps["dropped_clients"],
+                    "timed_out": ps["timed_out_clients"],
                 }
             )
         print()
