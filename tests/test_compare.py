@@ -57,3 +57,16 @@ def test_compare_includes_the_slotted_solvers():
     table = compare(inst, ["cpsat", "admm", "milp-slotted"], time_limit=3)
     assert list(table["solver"]) == ["cpsat", "admm", "milp-slotted"] and table["valid"].all()
     assert (table["makespan_ms"] >= table["best_lower_bound_ms"] * (1 - 1e-12)).all()
+
+
+def test_compare_survives_a_crashing_solver(monkeypatch):
+    from solvers import registry
+
+    def boom(instance, **_):
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setitem(registry._REGISTRY, "boom", registry.SolverInfo("boom", boom, "test"))
+    table = compare(generate("ganian1", 5, 2, seed=0), ["greedy", "boom"], time_limit=2)
+    row = table.set_index("solver").loc["boom"]
+    assert not row["valid"] and "solver exploded" in row["status"]
+    assert table.set_index("solver").loc["greedy", "valid"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_strategies import instances
 from hypothesis import HealthCheck, given, settings
+from strategies import instances
 
 from simulator import MeasuredDurations, RecordingHooks, SimConfig, parse_stragglers, simulate
 from simulator.config import config_from
@@ -33,7 +33,7 @@ def _solved(inst, name="greedy", limit=2.0):
 
 
 @FAST
-@given(instances(max_clients=6, max_helpers=3, tight_memory=False))
+@given(instances(max_clients=6, max_helpers=3, memory=False, fits_somewhere=True))
 def test_identity_with_plan_random_instances(inst):
     for name in ("random", "greedy", "equid", "ed-fcfs"):
         sched = _solved(inst, name)
@@ -94,7 +94,7 @@ def test_same_seed_same_run_different_seed_different():
 
 
 @FAST
-@given(instances(max_clients=5, max_helpers=2, tight_memory=False, local=False))
+@given(instances(max_clients=5, max_helpers=2, memory=False, local=False, fits_somewhere=True))
 def test_static_dedicated_is_monotone(inst):
     sched = _solved(inst)
     base = simulate(inst, sched, SimConfig()).completion["completion_ms"].to_numpy()
