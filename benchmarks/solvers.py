@@ -37,7 +37,7 @@ PRESETS = {
     "medium": dict(clients=[10, 20, 50, 100, 200], helpers=[2, 5, 10], seeds=[0, 1], limit=30.0),
     "full": dict(clients=[10, 20, 50, 100, 200, 1000], helpers=[2, 5, 10, 20], seeds=[0, 1, 2], limit=60.0),
 }
-HEURISTICS = ["random", "greedy", "equid", "ed-fcfs", "admm"]
+HEURISTICS = ["random", "greedy", "equid", "ed-fcfs", "admm"]  # auto must never be worse than these
 
 
 def md(frame: pd.DataFrame, index: bool = True) -> str:
