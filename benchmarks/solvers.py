@@ -187,9 +187,7 @@ def main() -> None:
     ap.add_argument("--csv", default=None, help="write the raw rows here")
     ap.add_argument("--large", action="store_true", help="run the K = 10,000, H = 100 benchmark instead")
     args = ap.parse_args()
-    names = (
-        args.solvers.split(",") if args.solvers else [s for s in available_solvers() if s != "milp-slotted"]
-    )
+    names = args.solvers.split(",") if args.solvers else sorted(available_solvers())
     if args.large:
         plan = [(n, 5.0) for n in names if n in ("greedy", "equid", "lns", "auto")]
         plan += [(n, 60.0) for n in names if n in ("lns", "auto")]
