@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from core_strategies import instances
 from hypothesis import HealthCheck, given, settings
+from strategies import instances
 
 from simulator import SimConfig, simulate
 from solvers import available_solvers, solve
@@ -13,7 +13,7 @@ from splitsched.validate import validate
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(max_clients=4, max_helpers=2, tight_memory=False))
+@given(instances(max_clients=4, max_helpers=2, memory=False, fits_somewhere=True))
 def test_every_solver_static_one_round_matches_its_schedule(inst):
     for name in sorted(available_solvers()):
         res = solve(inst, name, time_limit=1.0, seed=0)
