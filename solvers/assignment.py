@@ -76,6 +76,18 @@ def min_max_load_assignment(
     return assignment, "ip-optimal" if status == "optimal" else "ip-feasible"
 
 
+class HighsWithStart(pulp.HiGHS):
+    """PuLP's HiGHS interface plus a MIP start: the variables' initial values are handed to setSolution."""
+
+    def callSolver(self, lp):  # noqa: N802 (PuLP's name)
+        variables = lp.variables()
+        if variables and all(v.varValue is not None for v in variables):
+            index = np.array([v.index for v in variables], dtype=np.int32)
+            values = np.array([float(v.varValue) for v in variables], dtype=float)
+            lp.solverModel.setSolution(len(index), index, values)
+        lp.solverModel.run()
+
+
 def highs_status(prob: pulp.LpProblem) -> str:
     """``optimal``, ``feasible`` (a solution, limit reached), ``infeasible`` or ``none`` for a model PuLP solved
     with HiGHS. PuLP maps HiGHS's time limit to "Optimal", so the HiGHS model status is read directly."""

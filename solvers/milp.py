@@ -24,7 +24,7 @@ from itertools import combinations
 import numpy as np
 import pulp
 
-from solvers.assignment import highs_dual_bound, highs_status
+from solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
 from solvers.base import bound_time, finish, no_schedule
 from solvers.cpsat_client import serial_upper_bound
 from solvers.registry import register
@@ -37,18 +37,6 @@ from splitsched.timing import earliest_schedule
 
 MAX_ORDER_ROWS = 6_000
 DEFAULT_TIME_LIMIT = 30.0
-
-
-class _HighsWithStart(pulp.HiGHS):
-    """PuLP's HiGHS interface plus a MIP start: the variables' initial values are handed to setSolution."""
-
-    def callSolver(self, lp):  # noqa: N802 (PuLP's name)
-        variables = lp.variables()
-        if variables and all(v.varValue is not None for v in variables):
-            index = np.array([v.index for v in variables], dtype=np.int32)
-            values = np.array([float(v.varValue) for v in variables], dtype=float)
-            lp.solverModel.setSolution(len(index), index, values)
-        lp.solverModel.run()
 
 
 def order_rows(instance: Instance) -> int:
@@ -88,7 +76,7 @@ def solve_milp(
     prob, read = _build(instance, start, warm)
     remaining = max(0.1, limit - (time.perf_counter() - t0))
     if backend == "highs":
-        solver = _HighsWithStart(msg=False, timeLimit=remaining, threads=1, gapRel=0.0, random_seed=seed)
+        solver = HighsWithStart(msg=False, timeLimit=remaining, threads=1, gapRel=0.0, random_seed=seed)
         prob.solve(solver)
         status = highs_status(prob)
         dual = highs_dual_bound(prob)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pulp
 
-from solvers.assignment import highs_dual_bound, highs_status
+from solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
 from solvers.baselines import balanced_assignment
 from solvers.list_scheduling import fcfs, list_schedule
 from splitsched.errors import InputError
@@ -313,24 +313,12 @@ def gap_assignment(
     return assignment, status
 
 
-class _HighsWithStart(pulp.HiGHS):
-    """PuLP's HiGHS interface plus a MIP start: the variables' initial values are handed to setSolution."""
-
-    def callSolver(self, lp):  # noqa: N802 (PuLP's name)
-        variables = lp.variables()
-        if variables and all(v.varValue is not None for v in variables):
-            index = np.array([v.index for v in variables], dtype=np.int32)
-            values = np.array([float(v.varValue) for v in variables], dtype=float)
-            lp.solverModel.setSolution(len(index), index, values)
-        lp.solverModel.run()
-
-
 def run_model(prob: pulp.LpProblem, backend: str, time_limit: float, warm: bool = False) -> str:
     """Solve ``prob`` single-threaded with HiGHS (in-process) or CBC within ``time_limit`` seconds; ``warm``
     hands the variables' initial values over as a MIP start. Returns optimal, feasible, infeasible or none."""
     limit = max(0.1, float(time_limit))
     if backend == "highs":
-        solver_cls = _HighsWithStart if warm else pulp.HiGHS
+        solver_cls = HighsWithStart if warm else pulp.HiGHS
         prob.solve(solver_cls(msg=False, timeLimit=limit, threads=1, gapRel=0.0))
         return highs_status(prob)
     with warnings.catch_warnings():  # PuLP 3 deprecates its bundled CBC; it is the one installed here

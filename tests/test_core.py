@@ -17,19 +17,7 @@ from splitsched.validate import validate
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-EXAMPLE = {
-    "name": "example",
-    "unit": "ms",
-    "clients": ["c0", "c1"],
-    "helpers": ["h0"],
-    "release": [[5.0], [7.0]],
-    "fwd": [[2.0], [2.0]],
-    "delay": [[10.0], [3.0]],
-    "bwd": [[4.0], [4.0]],
-    "tail": [[1.0], [6.0]],
-    "demand": [100.0, 100.0],
-    "capacity": [512.0],
-}
+from conftest import EXAMPLE  # noqa: E402  (the problem.md example)
 
 
 def example() -> Instance:

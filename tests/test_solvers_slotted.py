@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-from core_strategies import instances
 from hypothesis import HealthCheck, given, settings
 from solver_instances import random_instance
+from strategies import instances
 
 from solvers import solve
 from solvers.slotted import (
