@@ -45,20 +45,30 @@ def compare(
         try:
             res = solve(instance, name, time_limit=time_limit, seed=seed)
         except Exception as exc:  # one failing solver must not hide the others' rows
-            rows.append({"solver": name, "status": f"error: {type(exc).__name__}: {exc}", "valid": False,
-                         "makespan_ms": np.nan, "lower_bound_ms": np.nan, "runtime_s": np.nan})
+            rows.append(
+                {
+                    "solver": name,
+                    "status": f"error: {type(exc).__name__}: {exc}",
+                    "valid": False,
+                    "makespan_ms": np.nan,
+                    "lower_bound_ms": np.nan,
+                    "runtime_s": np.nan,
+                }
+            )
             continue
         problems = validate(instance, res.schedule) if res.schedule is not None else []
         valid = res.schedule is not None and not problems
-        rows.append({
-            "solver": name,
-            "status": res.status if not problems else "invalid",
-            "valid": valid,
-            "makespan_ms": res.makespan if valid else np.nan,
-            # a solver whose schedule fails the validator is buggy: its bound is not trusted either
-            "lower_bound_ms": res.lower_bound if not problems else np.nan,
-            "runtime_s": res.runtime_s,
-        })
+        rows.append(
+            {
+                "solver": name,
+                "status": res.status if not problems else "invalid",
+                "valid": valid,
+                "makespan_ms": res.makespan if valid else np.nan,
+                # a solver whose schedule fails the validator is buggy: its bound is not trusted either
+                "lower_bound_ms": res.lower_bound if not problems else np.nan,
+                "runtime_s": res.runtime_s,
+            }
+        )
         if on_result:
             on_result(name)
     table = pd.DataFrame(rows)

@@ -10,12 +10,14 @@ Starting a worker costs about half a second.
 
 from __future__ import annotations
 
+import math
 import pickle
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -51,6 +53,42 @@ def serial_upper_bound(instance: Instance) -> float:
     chain = np.where(instance.fits, instance.chain, -np.inf).max(axis=1, initial=0.0)
     local = np.nan_to_num(instance.local, nan=0.0) if instance.local is not None else np.zeros(1)
     return float(instance.batches * (np.maximum(chain, 0.0).sum() + local.max()) + 1.0)
+
+
+MAX_ROW_SUM = 2**61  # CP-SAT refuses linear constraints whose terms could overflow int64
+
+
+def memory_row(demands: Sequence[float], capacity: float) -> tuple[list[int], int, bool] | None:
+    """Integer form ``(coefficients, cap, exact)`` of ``sum(demands[k] * x[k]) <= capacity`` over Booleans x, or
+    None when every set fits.
+
+    Exact (the same sets fit) when the demands, as the dyadic rationals floats are, have a common grid whose
+    multiples fit in 64 bits: the left side is a multiple of the grid, so the capacity is floored onto it. Otherwise
+    a relaxation (demands rounded down, the capacity up: every set that fits still fits, a few more may), with
+    ``exact`` False: a solution of such a row must then be checked against the float constraint."""
+    fr = [Fraction(float(d)) for d in demands]
+    cap = Fraction(float(capacity))
+    if sum(fr, Fraction(0)) <= cap:
+        return None
+    den = math.lcm(*(f.denominator for f in fr))
+    nums = [f.numerator * (den // f.denominator) for f in fr]
+    g = math.gcd(*nums)
+    if g > 0:
+        coefs = [n // g for n in nums]
+        if sum(coefs) < MAX_ROW_SUM:
+            return coefs, math.floor(cap * den / g), True
+    scale = Fraction(2) ** (MAX_ROW_SUM.bit_length() - 1 - math.ceil(math.log2(float(sum(fr)) + 1.0)) - 1)
+    return [math.floor(f * scale) for f in fr], math.ceil(cap * scale), False
+
+
+def fits_memory(instance: Instance, assignment: np.ndarray) -> bool:
+    """Whether an assignment respects every helper's memory, in exact rational arithmetic."""
+    for i in range(instance.num_helpers):
+        members = np.flatnonzero(assignment == i)
+        used = sum((Fraction(float(instance.demand[j])) for j in members), Fraction(0))
+        if used > Fraction(float(instance.capacity[i])):
+            return False
+    return True
 
 
 class CpWorker:

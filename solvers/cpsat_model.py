@@ -13,9 +13,13 @@ from the integer times: the per-helper orders of CP-SAT's solution are re-timed 
 the integer optimum by at most one unit per time constant on a critical path, so an ``OPTIMAL`` answer is optimal
 up to ``resolution_ms = 5 * K * B / scale`` (reported; typically < 1e-5 ms relative 1e-7).
 
-Memory. Demands and capacities are scaled by the smallest power of ten (<= 10^6) that makes them all integers; if
-none does, demands are rounded up and capacities down (a restriction), and then neither the bound nor an
-infeasibility proof of CP-SAT is trusted.
+Memory. Per helper, the constraint sum(demand * x) <= capacity is made integer exactly where it can be
+(:func:`solvers.cpsat_client.memory_row`): every float is a dyadic rational, so the demands are integers on the grid
+of their greatest common divisor ``g``; the left side is then a multiple of ``g`` and the capacity can be floored onto
+that grid without changing which client sets fit. A helper that holds all the clients it may host gets no
+constraint. Where the exact integers would not fit CP-SAT's 64-bit arithmetic (demands of very different
+magnitudes), the row is a relaxation (demands rounded down, capacity up): CP-SAT's bound and infeasibility proofs
+stay valid, and each solution it reports is checked against the float memory constraint and skipped if it breaks it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.cpsat_client import CpOutcome, serial_upper_bound
+from solvers.cpsat_client import CpOutcome, fits_memory, memory_row, serial_upper_bound
 from splitsched.instance import Instance
 from splitsched.timing import Step, earliest_schedule
 
@@ -41,17 +45,6 @@ def time_scale(horizon_ms: float) -> float:
     return float(min(MAX_SCALE, 10.0 ** math.floor(math.log10(RESOLUTION_UNITS / horizon_ms))))
 
 
-def memory_scale(instance: Instance) -> tuple[int, bool]:
-    """(factor, exact): the smallest power of ten making every demand and capacity an integer."""
-    values = np.concatenate([instance.demand, instance.capacity])
-    for p in range(7):
-        q = 10**p
-        v = values * q
-        if np.all(np.abs(v - np.round(v)) <= 1e-9 * np.maximum(1.0, np.abs(v))) and v.max(initial=0) < 2**53:
-            return q, True
-    return 10**6, False
-
-
 class _Recorder(cp_model.CpSolverSolutionCallback):
     """Re-times each solution exactly, keeps the best and reports improvements."""
 
@@ -63,6 +56,8 @@ class _Recorder(cp_model.CpSolverSolutionCallback):
 
     def on_solution_callback(self) -> None:
         assignment, orders = self.model.read(self)
+        if not self.model.memory_exact and not fits_memory(self.model.instance, assignment):
+            return  # allowed by a relaxed memory row only
         _, completion = earliest_schedule(self.model.instance, assignment, orders)
         makespan = float(completion.max())
         if self.best is None or makespan < self.best[0]:
@@ -81,7 +76,7 @@ class _Model:
         self.instance = instance
         k, nb = instance.num_clients, instance.batches
         s = self.scale = time_scale(horizon_ms)
-        q, self.memory_exact = memory_scale(instance)
+        self.memory_exact = True
         m = self.cp = cp_model.CpModel()
         horizon = int(math.ceil(horizon_ms * s * (1 + 1e-9))) + 5 * k * nb + 1
         self.horizon = horizon
@@ -138,14 +133,11 @@ class _Model:
             loads = {j: f(nb * float(instance.load[j, i])) for j in rows}
             self.load_c[i] = (head, loads)
             m.add(self.cmax >= head * used + sum(loads[j] * lit for j, lit in members))
-            if self.memory_exact:
-                demand = [(round(float(instance.demand[j]) * q), lit) for j, lit in members]
-                cap = round(float(instance.capacity[i]) * q)
-            else:
-                demand = [(math.ceil(float(instance.demand[j]) * q), lit) for j, lit in members]
-                cap = math.floor(float(instance.capacity[i]) * q)
-            if sum(dv for dv, _ in demand) > cap:
-                m.add(sum(dv * lit for dv, lit in demand) <= cap)
+            row = memory_row([float(instance.demand[j]) for j in rows], float(instance.capacity[i]))
+            if row is not None:
+                coefs, cap, exact = row
+                self.memory_exact &= exact
+                m.add(sum(c * lit for c, (_, lit) in zip(coefs, members)) <= cap)
         m.minimize(self.cmax)
         self.resolution_ms = 5 * k * nb / s
 
@@ -265,21 +257,21 @@ def run_cpsat(
     recorder = _Recorder(model, t0, progress)
     code = solver.solve(model.cp, recorder)
     out = CpOutcome("unknown", resolution_ms=model.resolution_ms, trajectory=recorder.trajectory)
-    trusted = model.memory_exact
-    if code == cp_model.INFEASIBLE:
-        out.status = "infeasible" if trusted and fixed is None else "unknown"
-        out.message = "CP-SAT proved no memory-feasible assignment" if trusted else "CP-SAT found no solution"
+    if code == cp_model.INFEASIBLE:  # the memory rows are exact or relaxations: a proof either way
+        out.status = "infeasible" if fixed is None else "unknown"
+        out.message = (
+            "CP-SAT proved no memory-feasible assignment" if fixed is None else "CP-SAT found no solution"
+        )
         return out
+    if math.isfinite(solver.best_objective_bound):
+        out.bound = model.bound_ms(solver.best_objective_bound)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) and recorder.best is not None:
         out.makespan, out.assignment, out.orders = recorder.best
-        if trusted:
-            out.bound = model.bound_ms(solver.best_objective_bound)
-        out.status = "optimal" if code == cp_model.OPTIMAL and trusted else "feasible"
+        proved = code == cp_model.OPTIMAL and out.bound is not None
+        out.status = "optimal" if proved and out.makespan <= out.bound + model.resolution_ms else "feasible"
         out.message = f"CP-SAT {solver.status_name(code)}, resolution {model.resolution_ms:.3g} ms"
         return out
     out.message = f"CP-SAT {solver.status_name(code)}: no solution in {time_limit:.3g} s"
-    if trusted and math.isfinite(solver.best_objective_bound):
-        out.bound = model.bound_ms(solver.best_objective_bound)
     return out
 
 
