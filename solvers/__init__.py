@@ -11,6 +11,7 @@ from solvers import lns  # noqa: F401  (registers lns)
 from solvers import auto  # noqa: F401  (registers auto)
 from solvers import milp_slotted  # noqa: F401  (registers milp-slotted)
 from solvers import admm  # noqa: F401  (registers admm)
+from solvers import benders  # noqa: F401  (registers benders)
 from solvers.registry import available_solvers, get_solver, register, solve
 
 __all__ = ["available_solvers", "get_solver", "register", "solve"]
