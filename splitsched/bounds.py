@@ -135,7 +135,10 @@ def helper_classes(instance: Instance) -> list[np.ndarray]:
     """Groups of helpers that are interchangeable: equal T1..T5 columns and equal capacity."""
     groups: dict[bytes, list[int]] = {}
     for i in range(instance.num_helpers):
-        cols = [np.nan_to_num(getattr(instance, m)[:, i], nan=-1.0) for m in ("release", "fwd", "delay", "bwd", "tail")]
+        cols = [
+            np.nan_to_num(getattr(instance, m)[:, i], nan=-1.0)
+            for m in ("release", "fwd", "delay", "bwd", "tail")
+        ]
         key = np.concatenate([*cols, [instance.capacity[i]]]).tobytes()
         groups.setdefault(key, []).append(i)
     return [np.array(g) for g in groups.values()]
@@ -156,7 +159,12 @@ def _class_lp_load(instance: Instance, time_limit: float | None) -> float | None
     prob = pulp.LpProblem("class_load_bound", pulp.LpMinimize)
     m = pulp.LpVariable("M", lowBound=0)
     prob += m
-    x = {(j, c): pulp.LpVariable(f"x_{j}_{c}", 0, 1) for j in range(k) for c in range(len(classes)) if fits[j, c]}
+    x = {
+        (j, c): pulp.LpVariable(f"x_{j}_{c}", 0, 1)
+        for j in range(k)
+        for c in range(len(classes))
+        if fits[j, c]
+    }
     y = {j: pulp.LpVariable(f"y_{j}", 0, 1) for j in range(k) if instance.can_local[j]}
     # Every helper's busy span is framed by the smallest release before it and the smallest tail after it; with
     # global minima that also holds for an unused class, as long as every client needs a helper.
@@ -180,7 +188,9 @@ def _class_lp_load(instance: Instance, time_limit: float | None) -> float | None
         rows = [j for j, _ in members]
         del rows
         prob += m >= frame + pulp.lpSum(nb * float(instance.load[j, i]) / n * v for j, v in members)
-        prob += pulp.lpSum(float(instance.demand[j]) * v for j, v in members) <= n * float(instance.capacity[i])
+        prob += pulp.lpSum(float(instance.demand[j]) * v for j, v in members) <= n * float(
+            instance.capacity[i]
+        )
     prob.solve(pulp.HiGHS(msg=False, mip=False, timeLimit=time_limit, threads=1))
     model = getattr(prob, "solverModel", None)
     if pulp.LpStatus[prob.status] != "Optimal" or (model is not None and not _highs_optimal(model)):

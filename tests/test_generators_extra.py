@@ -23,7 +23,19 @@ def test_mnist_models_skip_unprofiled_devices():
 
 def test_cli_generate_then_solve_then_validate(tmp_path):
     inst_path, out = tmp_path / "inst.json", tmp_path / "out"
-    args = ["generate", "--family", "tirana2", "--clients", "15", "--helpers", "3", "--seed", "2", "-o", str(inst_path)]
+    args = [
+        "generate",
+        "--family",
+        "tirana2",
+        "--clients",
+        "15",
+        "--helpers",
+        "3",
+        "--seed",
+        "2",
+        "-o",
+        str(inst_path),
+    ]
     assert main(args) == 0
     inst = read_instance(inst_path)
     assert main(["solve", "--instance", str(inst_path), "--solver", "greedy", "--out", str(out)]) == 0
