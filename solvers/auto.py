@@ -3,8 +3,9 @@
 1. Always: the published heuristics ``greedy``, ``random``, ``ed-fcfs`` and ``equid`` (their IP gets at most 10%
    of the limit) and the constructive start of :mod:`solvers.start`.
 2. By the size ``n`` of the CP-SAT model (optional intervals ``2 * B * #(client, helper) pairs that fit``):
-   * ``n <= SMALL_INTERVALS`` (e.g. 20 clients on 3 helpers): ``cpsat`` for the rest of the time, warm-started
-     from the best schedule so far; it usually proves optimality;
+   * ``n <= SMALL_INTERVALS`` (e.g. 20 clients on 3 helpers): ``cpsat`` for half of the remaining time,
+     warm-started from the best schedule so far; if it has not proved optimality, ``benders`` from the best
+     schedule for the rest (CP-SAT finds good schedules fast; the decomposition closes proofs it cannot);
    * ``n <= MAX_INTERVALS`` (medium, e.g. 100 clients on 5 helpers): ``lns`` for half the remaining time, then
      ``cpsat`` warm-started from LNS's schedule for the rest (CP-SAT also supplies a proved bound);
    * larger (thousands of clients): ``lns`` alone.
@@ -92,7 +93,7 @@ def solve_auto(
     exact = None
     if best and left() > 0.5:
         if n <= SMALL_INTERVALS:
-            plan = [("cpsat", left())]
+            plan = [("cpsat", left() / 2), ("benders", None)]
         elif n <= MAX_INTERVALS:
             plan = [("lns", left() / 2), ("cpsat", None)]
         else:
@@ -101,10 +102,12 @@ def solve_auto(
             budget = left() if budget is None else budget
             if budget <= 0.3:
                 break
+            if exact is not None and exact.status == "optimal":
+                break
             extra = {"hint": (best[0].assignment, best[0].orders)} if name == "cpsat" else {"start": best[0]}
             res = solve(instance, name, time_limit=budget, seed=seed, workers=workers, **extra)
             results.append(res)
-            if name == "cpsat":
+            if name in ("cpsat", "benders"):
                 exact = res
             if res.schedule is not None:
                 consider(start_from_schedule(instance, res.schedule, name))
