@@ -6,6 +6,7 @@ any solver proved on it. Ratios are measured side by side in one run, so machine
     python benchmarks/solvers.py --preset quick      # a few minutes: small grid, short limits
     python benchmarks/solvers.py --preset full       # the issue's grid (hours on 2 cores)
     python benchmarks/solvers.py --large             # K = 10,000, H = 100 (time to first schedule, memory)
+    python benchmarks/solvers.py --report rows.csv   # the tables again, from rows saved with --csv
 
 Prints markdown tables (paste into benchmarks/RESULTS.md) and writes the raw rows to --csv.
 """
@@ -125,11 +126,11 @@ def report(frame: pd.DataFrame) -> str:
                     f"- auto mean gap to best bound, K <= {kmax}: {100 * (sub.ratio.mean() - 1):.2f}% "
                     f"(target {100 * target:.0f}%)"
                 )
-    if "cpsat" in piv:
-        sub = frame[(frame.solver == "cpsat") & (frame.K <= 20) & (frame.H <= 3)]
+    for name in ("cpsat", "benders", "auto", "milp"):
+        sub = frame[(frame.solver == name) & (frame.K <= 20) & (frame.H <= 3)]
         if len(sub):
             notes.append(
-                f"- cpsat proved optimal on {(sub.status == 'optimal').sum()} of {len(sub)} instances "
+                f"- {name} proved optimal on {(sub.status == 'optimal').sum()} of {len(sub)} instances "
                 f"with K <= 20, H <= 3"
             )
     invalid = frame[~frame.valid & frame.status.isin(["optimal", "feasible"])]
@@ -186,7 +187,13 @@ def main() -> None:
     ap.add_argument("--helpers", default=None, help="comma-separated H values (override the preset's)")
     ap.add_argument("--csv", default=None, help="write the raw rows here")
     ap.add_argument("--large", action="store_true", help="run the K = 10,000, H = 100 benchmark instead")
+    ap.add_argument(
+        "--report", default=None, metavar="CSV", help="only print the tables of rows saved by --csv"
+    )
     args = ap.parse_args()
+    if args.report:
+        print(report(pd.read_csv(args.report)))
+        return
     names = args.solvers.split(",") if args.solvers else sorted(available_solvers())
     if args.large:
         plan = [(n, 5.0) for n in names if n in ("greedy", "equid", "lns", "auto")]

@@ -35,15 +35,16 @@ def compare(
     time_limit: float | None = 10.0,
     seed: int = 0,
     on_result: Callable[[str], None] | None = None,
+    **options,
 ) -> pd.DataFrame:
     """One row per solver: status, validity, makespan, its own and the best lower bound, gap, runtime, and the
-    makespan reduction versus ``random`` (when it ran). Every schedule goes through the validator; an invalid one
-    is reported with ``valid = False`` and no makespan."""
+    makespan reduction versus ``random`` (when it ran); ``options`` go to every solver (e.g. ``workers``). Every
+    schedule goes through the validator; an invalid one is reported with ``valid = False`` and no makespan."""
     names = list(solvers) if solvers else sorted(available_solvers())
     rows = []
     for name in names:
         try:
-            res = solve(instance, name, time_limit=time_limit, seed=seed)
+            res = solve(instance, name, time_limit=time_limit, seed=seed, **options)
         except Exception as exc:  # one failing solver must not hide the others' rows
             rows.append(
                 {

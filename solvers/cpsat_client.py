@@ -25,6 +25,10 @@ from splitsched.instance import Instance
 from splitsched.timing import Step
 
 MAX_INTERVALS = 60_000  # optional interval variables; larger models are refused (use lns)
+# CP-SAT's default portfolio: 8 differently-configured searches (LP-based, core-based, no-LP, quick restarts,
+# LNS, ...) sharing bounds. Even time-sliced on 2 cores it proves optima that 1 or 2 workers do not reach within a
+# minute (benchmarks/RESULTS.md); runs are then not reproducible step for step (use workers=1 for that).
+DEFAULT_WORKERS = 8
 
 _BOOT = "from ortools.sat.python import cp_model; from solvers.cpsat_model import serve; serve()"
 

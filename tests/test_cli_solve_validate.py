@@ -216,6 +216,31 @@ def test_bad_time_limit_is_an_argparse_error(tmp_path, capsys, instance_file, va
     assert "--time-limit" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_bad_workers_is_an_argparse_error(capsys, instance_file, value):
+    with pytest.raises(SystemExit) as exc:
+        main(["solve", "--instance", str(instance_file), "--workers", value])
+    assert exc.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_workers_reach_the_solver(tmp_path, capsys, instance_file, monkeypatch):
+    import solvers
+
+    seen = []
+    real = solvers.solve
+
+    def spy(instance, name, **kwargs):
+        seen.append(kwargs.get("workers"))
+        return real(instance, name, **kwargs)
+
+    monkeypatch.setattr(solvers, "solve", spy)
+    args = ["solve", "--instance", str(instance_file), "--solver", "cpsat", "--time-limit", "5"]
+    assert main([*args, "--workers", "1"]) == 0
+    assert main(args) == 0
+    assert seen == [1, None]  # None: the solver's own default
+
+
 # ---- infeasible and not found ----------------------------------------------------------------------------
 
 

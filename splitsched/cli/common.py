@@ -65,3 +65,27 @@ def positive_float(name: str) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def positive_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_workers_arg(parser: argparse.ArgumentParser) -> None:
+    """``--workers N``: CP-SAT threads for the solvers that use CP-SAT (others ignore it)."""
+    parser.add_argument(
+        "--workers",
+        type=positive_int("--workers"),
+        default=None,
+        metavar="N",
+        help="CP-SAT threads for cpsat/auto (default 8, CP-SAT's full portfolio; 1 = reproducible step for step)",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from splitsched.cli.common import add_source_args, atomic_dir, load_source, positive_float
+from splitsched.cli.common import add_source_args, add_workers_arg, atomic_dir, load_source, positive_float
 from splitsched.errors import InputError
 
 
@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
         help="time limit per solver (default 10 s)",
     )
     p.add_argument("--seed", type=int, default=0)
+    add_workers_arg(p)
     p.add_argument("--out", metavar="DIR", help="write compare.csv and compare.png")
     p.set_defaults(handler=run)
 
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
                 f"(known: {', '.join(sorted(available_solvers()))})",
             )
     instance = load_source(args)
-    table = compare(instance, names, time_limit=args.time_limit, seed=args.seed)
+    options = {} if args.workers is None else {"workers": args.workers}
+    table = compare(instance, names, time_limit=args.time_limit, seed=args.seed, **options)
     print(
         f"instance {instance.name} ({instance.num_clients} clients, {instance.num_helpers} helpers), "
         f"time limit {args.time_limit:g} s per solver\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from splitsched.cli.common import add_source_args, atomic_dir, load_source, positive_float
+from splitsched.cli.common import add_source_args, add_workers_arg, atomic_dir, load_source, positive_float
 from splitsched.errors import InputError
 from splitsched.instance import write_instance
 from splitsched.report import plot_gantt, summary_text, write_schedule_csv
@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
         help="time limit in seconds",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_workers_arg(p)
     p.add_argument(
         "--out", metavar="DIR", help="write instance.json, schedule.json, schedule.csv and gantt.png to DIR"
     )
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             "--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})"
         )
     options = {}
+    if args.workers is not None:
+        options["workers"] = args.workers
     if args.progress:
         options["progress"] = _print_progress
     result = solve(instance, name, time_limit=args.time_limit, seed=args.seed, **options)
