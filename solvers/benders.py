@@ -34,7 +34,7 @@ import pulp
 from solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
 from solvers.base import bound_time, finish, no_schedule
 from solvers.cpsat_client import CpWorker
-from solvers.lns import _sub_instance
+from solvers.lns import sub_instance
 from solvers.registry import register
 from solvers.sequencing import HelperData, best_rule
 from solvers.start import Start, best_start
@@ -67,7 +67,7 @@ class _Helpers:
             return self.cache[key]
         inst = self.instance
         rule_value, order, _ = best_rule(self.data[i], list(members))
-        sub = _sub_instance(inst, list(members), [i])
+        sub = sub_instance(inst, list(members), [i])
         pos = {j: k for k, j in enumerate(members)}
         fixed = np.zeros(len(members), dtype=int)
         lower = jackson_bound(sub, fixed)

@@ -215,7 +215,7 @@ class _Search:
 
     def _solve_sub(self, c: int, helpers: list[int], clients: list[int], fixed: bool, step: int) -> bool:
         s, inst = self.s, self.inst
-        sub = _sub_instance(inst, clients, helpers)
+        sub = sub_instance(inst, clients, helpers)
         pos = {j: k for k, j in enumerate(clients)}
         hpos = {i: k for k, i in enumerate(helpers)}
         assign = np.array([hpos[s.assignment[j]] for j in clients], dtype=int)
@@ -248,7 +248,7 @@ class _Search:
             self.worker.close()
 
 
-def _sub_instance(inst: Instance, clients: list[int], helpers: list[int]) -> Instance:
+def sub_instance(inst: Instance, clients: list[int], helpers: list[int]) -> Instance:
     """The instance restricted to some clients and helpers (no local option: those clients stay on helpers)."""
     grid = np.ix_(clients, helpers)
     return Instance(
