@@ -6,7 +6,7 @@ any solver proved on it. Ratios are measured side by side in one run, so machine
     python benchmarks/solvers.py --preset quick      # a few minutes: small grid, short limits
     python benchmarks/solvers.py --preset full       # the issue's grid (hours on 2 cores)
     python benchmarks/solvers.py --large             # K = 10,000, H = 100 (time to first schedule, memory)
-    python benchmarks/solvers.py --report rows.csv   # the tables again, from rows saved with --csv
+    python benchmarks/solvers.py --report a.csv,b.csv  # the tables again from saved rows (b's rows replace a's)
 
 Prints markdown tables (paste into benchmarks/RESULTS.md) and writes the raw rows to --csv.
 """
@@ -39,6 +39,18 @@ PRESETS = {
     "full": dict(clients=[10, 20, 50, 100, 200, 1000], helpers=[2, 5, 10, 20], seeds=[0, 1, 2], limit=60.0),
 }
 HEURISTICS = ["random", "greedy", "equid", "ed-fcfs", "admm"]  # auto must never be worse than these
+RAW_COLUMNS = [
+    "solver",
+    "status",
+    "makespan",
+    "lower_bound",
+    "runtime_s",
+    "valid",
+    "family",
+    "K",
+    "H",
+    "seed",
+]
 
 
 def md(frame: pd.DataFrame, index: bool = True) -> str:
@@ -80,8 +92,13 @@ def grid(preset: dict, solvers: list[str], families: list[str]) -> pd.DataFrame:
             row.update(family=fam, K=k, H=h, seed=seed)
             rows.append(row)
         print(f"[{n}/{len(cells)}] {fam} K={k} H={h} seed={seed}", file=sys.stderr, flush=True)
-    frame = pd.DataFrame(rows)
+    return enrich(pd.DataFrame(rows))
+
+
+def enrich(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the best lower bound per instance, each row's ratio to it and its reduction versus random."""
     key = ["family", "K", "H", "seed"]
+    frame = frame[[c for c in RAW_COLUMNS if c in frame.columns]].copy()
     frame["best_lb"] = frame.groupby(key)["lower_bound"].transform("max")
     frame["ratio"] = frame["makespan"] / frame["best_lb"]
     rnd = frame[frame.solver == "random"].set_index(key)["makespan"].rename("random_makespan")
@@ -194,7 +211,10 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.report:
-        print(report(pd.read_csv(args.report)))
+        # several files: a later file's row replaces an earlier one for the same solver and instance
+        frames = [pd.read_csv(path) for path in args.report.split(",")]
+        merged = pd.concat(frames).drop_duplicates(["solver", "family", "K", "H", "seed"], keep="last")
+        print(report(enrich(merged)))
         return
     names = args.solvers.split(",") if args.solvers else sorted(available_solvers())
     if args.large:

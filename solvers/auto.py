@@ -1,7 +1,8 @@
 """``auto`` (the default of ``sched solve``): chains the solvers by instance size within one time limit.
 
 1. Always: the published heuristics ``greedy``, ``random``, ``ed-fcfs`` and ``equid`` (their IP gets at most 10%
-   of the limit) and the constructive start of :mod:`solvers.start`.
+   of the limit), each of their assignments re-sequenced by the best list-scheduling rule per helper, and the
+   constructive start of :mod:`solvers.start`.
 2. By the size ``n`` of the CP-SAT model (optional intervals ``2 * B * #(client, helper) pairs that fit``):
    * ``n <= SMALL_INTERVALS`` (e.g. 20 clients on 3 helpers): ``cpsat`` (8 workers) for the rest of the time,
      warm-started from the best schedule so far; it usually proves optimality (``benders`` is not chained: on the
@@ -23,7 +24,7 @@ import numpy as np
 from solvers.base import bound_time, finish, no_schedule
 from solvers.cpsat_client import DEFAULT_WORKERS, MAX_INTERVALS, count_intervals
 from solvers.registry import register, solve
-from solvers.start import Start, best_start
+from solvers.start import Start, best_start, evaluate
 from splitsched.bounds import lower_bounds
 from splitsched.instance import Instance
 from splitsched.result import SolveResult
@@ -62,7 +63,9 @@ def solve_auto(
     workers = int(options.get("workers", DEFAULT_WORKERS))
     progress = options.get("progress")
     opts = {"seed": seed, "workers": workers, **options}
-    bounds = lower_bounds(instance, time_limit=bound_time(limit))
+    # A quick first bound (memory infeasibility, chain, what the IP reaches in moments): the full bound is computed
+    # once, when the answer is packaged, so the search keeps its time on large instances.
+    bounds = lower_bounds(instance, time_limit=min(0.5, bound_time(limit)))
     if bounds.infeasible:
         return no_schedule(instance, "auto", t0, time_limit=limit, options=opts)
     results: list[SolveResult] = []
@@ -87,7 +90,10 @@ def solve_auto(
         res = solve(instance, name, time_limit=max(0.2, min(10.0, 0.1 * limit)), seed=seed)
         results.append(res)
         if res.schedule is not None:
-            consider(start_from_schedule(instance, res.schedule, name))
+            start = start_from_schedule(instance, res.schedule, name)
+            consider(start)
+            # the same assignment, each helper sequenced by the best of the rules (EquiD's and FCFS among them)
+            consider(evaluate(instance, start.assignment, f"{name}+rules"))
     consider(best_start(instance, ip_time=0.0))
     n = count_intervals(instance)
     exact = None
