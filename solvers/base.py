@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from splitsched.bounds import lower_bounds
+from splitsched.bounds import BoundReport, lower_bounds
 from splitsched.instance import Instance
 from splitsched.result import SolveResult
 from splitsched.schedule import Schedule, Task
@@ -108,3 +108,24 @@ def no_schedule(
         options=options or {},
         message=message,
     )
+
+
+def preflight(
+    instance: Instance,
+    solver: str,
+    started: float,
+    *,
+    time_limit: float,
+    options: dict[str, Any],
+    too_large: str | None = None,
+) -> tuple[BoundReport | None, SolveResult | None]:
+    """The common start of the exact solvers: ``(None, answer)`` when the instance is too large for them
+    (``too_large`` says why, status ``unknown``) or memory-infeasible (status ``infeasible``), else ``(bounds, None)``."""
+    if too_large:
+        return None, no_schedule(
+            instance, solver, started, time_limit=time_limit, options=options, reason=too_large
+        )
+    bounds = lower_bounds(instance, time_limit=bound_time(time_limit))
+    if bounds.infeasible:
+        return None, no_schedule(instance, solver, started, time_limit=time_limit, options=options)
+    return bounds, None

@@ -32,13 +32,13 @@ import numpy as np
 import pulp
 
 from solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
-from solvers.base import bound_time, finish, no_schedule
+from solvers.base import finish, no_schedule, preflight
 from solvers.cpsat_client import CpWorker
 from solvers.lns import sub_instance
 from solvers.registry import register
 from solvers.sequencing import HelperData, best_rule
 from solvers.start import Start, best_start
-from splitsched.bounds import jackson_bound, lower_bounds
+from splitsched.bounds import jackson_bound
 from splitsched.instance import Instance
 from splitsched.result import SolveResult
 from splitsched.timing import Step, earliest_schedule
@@ -212,18 +212,17 @@ def solve_benders(
     progress = options.get("progress")
     opts = {"seed": seed}
     pairs = int(instance.fits.sum())
-    if pairs > MAX_PAIRS:
-        return no_schedule(
-            instance,
-            "benders",
-            t0,
-            time_limit=limit,
-            options=opts,
-            reason=f"too large for benders ({pairs} client-helper pairs > {MAX_PAIRS}); use auto or lns",
-        )
-    bounds = lower_bounds(instance, time_limit=bound_time(limit))
-    if bounds.infeasible:
-        return no_schedule(instance, "benders", t0, time_limit=limit, options=opts)
+    too_large = f"too large for benders ({pairs} client-helper pairs > {MAX_PAIRS}); use auto or lns"
+    bounds, refused = preflight(
+        instance,
+        "benders",
+        t0,
+        time_limit=limit,
+        options=opts,
+        too_large=too_large if pairs > MAX_PAIRS else None,
+    )
+    if refused is not None:
+        return refused
     start = options.get("start")
     if not isinstance(start, Start):
         start = best_start(instance, ip_time=min(2.0, limit / 10))

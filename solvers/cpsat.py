@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import time
 
-from solvers.base import bound_time, finish, no_schedule
+from solvers.base import finish, no_schedule, preflight
 from solvers.cpsat_client import DEFAULT_WORKERS, MAX_INTERVALS, count_intervals, run_cpsat
 from solvers.registry import register
 from solvers.start import best_start
-from splitsched.bounds import lower_bounds
 from splitsched.instance import Instance
 from splitsched.result import SolveResult
 from splitsched.timing import earliest_schedule
@@ -40,18 +39,17 @@ def solve_cpsat(
     progress = options.get("progress")
     opts = {"seed": seed, "workers": workers, **{k: v for k, v in options.items() if k != "hint"}}
     n = count_intervals(instance)
-    if n > MAX_INTERVALS:
-        return no_schedule(
-            instance,
-            "cpsat",
-            t0,
-            time_limit=limit,
-            options=opts,
-            reason=f"too large for cpsat ({n} interval variables > {MAX_INTERVALS}); use lns or auto",
-        )
-    bounds = lower_bounds(instance, time_limit=bound_time(limit))
-    if bounds.infeasible:
-        return no_schedule(instance, "cpsat", t0, time_limit=limit, options=opts)
+    too_large = f"too large for cpsat ({n} interval variables > {MAX_INTERVALS}); use lns or auto"
+    bounds, refused = preflight(
+        instance,
+        "cpsat",
+        t0,
+        time_limit=limit,
+        options=opts,
+        too_large=too_large if n > MAX_INTERVALS else None,
+    )
+    if refused is not None:
+        return refused
     hint = options.get("hint")
     if hint is None:
         start = best_start(instance, ip_time=min(2.0, limit / 10))

@@ -25,11 +25,10 @@ import numpy as np
 import pulp
 
 from solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
-from solvers.base import bound_time, finish, no_schedule
+from solvers.base import finish, no_schedule, preflight
 from solvers.cpsat_client import serial_upper_bound
 from solvers.registry import register
 from solvers.start import best_start
-from splitsched.bounds import lower_bounds
 from splitsched.errors import InputError
 from splitsched.instance import Instance
 from splitsched.result import SolveResult
@@ -60,18 +59,17 @@ def solve_milp(
     warm = bool(options.get("warm_start", True))
     opts = {"seed": seed, "backend": backend, "warm_start": warm, **options}
     rows = order_rows(instance)
-    if rows > MAX_ORDER_ROWS:
-        return no_schedule(
-            instance,
-            "milp",
-            t0,
-            time_limit=limit,
-            options=opts,
-            reason=f"too large for the big-M MILP ({rows} ordering rows > {MAX_ORDER_ROWS}); use cpsat",
-        )
-    bounds = lower_bounds(instance, time_limit=bound_time(limit))
-    if bounds.infeasible:
-        return no_schedule(instance, "milp", t0, time_limit=limit, options=opts)
+    too_large = f"too large for the big-M MILP ({rows} ordering rows > {MAX_ORDER_ROWS}); use cpsat"
+    _, refused = preflight(
+        instance,
+        "milp",
+        t0,
+        time_limit=limit,
+        options=opts,
+        too_large=too_large if rows > MAX_ORDER_ROWS else None,
+    )
+    if refused is not None:
+        return refused
     start = best_start(instance, ip_time=min(1.0, limit / 10))
     prob, read = _build(instance, start, warm)
     remaining = max(0.1, limit - (time.perf_counter() - t0))
