@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from simulator.config import SimConfig, StragglerSpec, config_from, parse_stragglers
-from simulator.engine import Simulation
+from simulator.engine import RoundPlan, Simulation
 from simulator.hooks import MeasuredDurations, NoHooks, ProfileDurations, RecordingHooks, Step
 from simulator.record import RunRecord, build_record
 from splitsched.errors import InputError
@@ -27,11 +27,13 @@ def simulate(
     workload: Workload | None = None,
     hooks=None,
     durations=None,
+    plan=None,
     progress: Callable[[int], None] | None = None,
 ) -> RunRecord:
     """Run ``config.rounds`` rounds of ``schedule`` and return the run record.
 
     Without a ``workload`` the steps T1..T5 are opaque durations (shared links then have nothing to share).
+    ``plan(r, results_so_far)`` may return a ``RoundPlan`` (per-step, per-client sample counts) for round r.
     """
     config = config or SimConfig()
     if schedule.assignment is None or schedule.status in ("infeasible", "unknown"):
@@ -39,7 +41,9 @@ def simulate(
     missing = [c for c in instance.clients if c not in schedule.assignment]
     if missing:
         raise InputError("schedule.assignment", f"client {missing[0]!r} is not assigned")
-    sim = Simulation(instance, schedule, config, workload=workload, hooks=hooks, durations=durations)
+    sim = Simulation(
+        instance, schedule, config, workload=workload, hooks=hooks, durations=durations, plan=plan
+    )
     return build_record(instance, schedule, config, sim.run(progress))
 
 
@@ -49,6 +53,7 @@ __all__ = [
     "NoHooks",
     "ProfileDurations",
     "RecordingHooks",
+    "RoundPlan",
     "RunRecord",
     "SimConfig",
     "Step",

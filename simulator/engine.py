@@ -20,12 +20,40 @@ import simpy
 
 from simulator.hooks import NoHooks, ProfileDurations, Step
 from simulator.links import DedicatedLinks, SharedLinks
+from simulator.orders import Order, orders_for_plan, orders_from_schedule
+from simulator.replan import replan
 from simulator.stragglers import Stragglers
 from splitsched.errors import InputError
 from splitsched.instance import Instance
-from splitsched.schedule import Schedule
 
-Order = list[tuple[int, str, int]]
+
+@dataclass(frozen=True, eq=False)
+class RoundPlan:
+    """How many samples each client processes in each step of a round.
+
+    ``samples[t, j]`` is client j's sample count in step t (0: it sits the step out, no tasks); every compute time
+    and every activation/gradient transfer of that step is the profile's scaled by ``samples[t, j] / unit`` (``unit``
+    = the batch the profile was measured with; latencies are not scaled). ``sync=True`` puts a barrier after every
+    step: nobody starts step t+1 before every participant of step t is done (synchronous PSL).
+    """
+
+    samples: np.ndarray
+    unit: float
+    sync: bool = False
+
+    def __post_init__(self):
+        s = np.asarray(self.samples)
+        if s.ndim != 2 or (s < 0).any():
+            raise ValueError("RoundPlan.samples must be a steps x clients array of counts >= 0")
+        if not self.unit > 0:
+            raise ValueError("RoundPlan.unit must be > 0")
+
+    @property
+    def steps(self) -> int:
+        return int(self.samples.shape[0])
+
+
+PlanFn = Callable[[int, list], "RoundPlan | None"]
 
 
 @dataclass
@@ -41,20 +69,11 @@ class RoundResult:
     dropped: list[int] = field(default_factory=list)  # clients that dropped out
     tasks: list[tuple] = field(default_factory=list)  # (round, batch, j, i, phase, ready, start, end)
     timed_out: list[int] = field(default_factory=list)  # clients still running when the round timed out
-
-
-def orders_from_schedule(instance: Instance, schedule: Schedule) -> tuple[np.ndarray, list[Order]]:
-    """Assignment indices (-1 = local) and each helper's task order (by planned start) of a schedule."""
-    assign = np.array(
-        [
-            -1 if schedule.assignment.get(c) is None else instance.helper_index[schedule.assignment[c]]
-            for c in instance.clients
-        ]
-    )
-    orders: list[Order] = [[] for _ in instance.helpers]
-    for t in sorted(schedule.tasks, key=lambda t: (t.start, t.end)):
-        orders[instance.helper_index[t.helper]].append((instance.client_index[t.client], t.phase, t.batch))
-    return assign, orders
+    samples: int = 0  # samples processed by the clients that finished (0 without a round plan)
+    steps: int = 0  # steps (batches) of the round
+    plan: RoundPlan | None = None
+    assign: np.ndarray | None = None  # the assignment this round ran (replan may change it between rounds)
+    orders: list | None = None  # the helpers' template orders this round ran (static policies)
 
 
 class _HelperQueue:
@@ -113,7 +132,10 @@ class _HelperQueue:
             j, phase, b, ready, done = entry
             start = self.env.now
             base = sim.instance.fwd[j, self.i] if phase == "fwd" else sim.instance.bwd[j, self.i]
-            d = sim.step_ms(Step("body_" + phase, sim.r, b, j, self.i, float(base), start), "helper", self.i)
+            step = Step(
+                "body_" + phase, sim.r, b, j, self.i, float(base) * sim.scale(b, j), start, sim.count(b, j)
+            )
+            d = sim.step_ms(step, "helper", self.i)
             yield self.env.timeout(d)
             sim.busy[self.i] += d
             sim.tasks.append((sim.r, b, j, self.i, phase, ready, start, self.env.now))
@@ -123,8 +145,16 @@ class _HelperQueue:
 class _Round:
     """The processes of one round in a fresh SimPy environment (time 0 = the round's start)."""
 
-    def __init__(self, sim: Simulation, r: int, assign: np.ndarray, orders: list[Order] | None):
+    def __init__(
+        self, sim: Simulation, r: int, assign: np.ndarray, orders: list[Order] | None, plan: RoundPlan | None
+    ):
         self.sim, self.r = sim, r
+        self.plan = plan
+        if plan is not None and plan.samples.shape[1] != sim.instance.num_clients:
+            raise ValueError("RoundPlan.samples must have one column per client")
+        self.steps = plan.steps if plan is not None else sim.instance.batches
+        if plan is not None and orders is not None:
+            orders = orders_for_plan(orders, sim.instance.batches, plan.samples, plan.sync)
         self.instance, self.workload, self.cfg = sim.instance, sim.workload, sim.config
         self.env = simpy.Environment()
         self.assign = assign
@@ -144,22 +174,33 @@ class _Round:
         self.gone: set[int] = set()
         self.rule = sim.rule
 
+    def count(self, t: int, j: int) -> int | None:
+        """Samples of client j in step t (None without a plan: the profile's batch)."""
+        return None if self.plan is None else int(self.plan.samples[t, j])
+
+    def scale(self, t: int, j: int) -> float:
+        """Factor on the profile's times and bytes for client j's step t."""
+        return 1.0 if self.plan is None else float(self.plan.samples[t, j]) / self.plan.unit
+
+    def takes_part(self, t: int, j: int) -> bool:
+        return self.plan is None or self.plan.samples[t, j] > 0
+
     def step_ms(self, step: Step, target: str, index: int) -> float:
         measured = self.sim.hooks.run(step)
         return self.sim.durations.duration(step, measured) * self.sim.stragglers.factor(target, index)
 
     def compute(self, kind: str, b: int, j: int, i: int, base: float):
-        return self.env.timeout(
-            self.step_ms(Step(kind, self.r, b, j, i, float(base), self.env.now), "client", j)
-        )
+        step = Step(kind, self.r, b, j, i, float(base) * self.scale(b, j), self.env.now, self.count(b, j))
+        return self.env.timeout(self.step_ms(step, "client", j))
 
     def move(self, kind: str, b: int, j: int, i: int, size: float, up: bool):
         """Transfer ``size`` bytes between client j and helper i (dedicated or shared link, link stragglers)."""
         w = self.workload
         mbps, latency = float((w.uplink_mbps if up else w.downlink_mbps)[j, i]), float(w.latency_ms[j, i])
-        size = float(size)
+        size = float(size) if kind.startswith("aggregate") else float(size) * self.scale(b, j)
         base = size * 8.0 / (mbps * 1e6) * 1e3 + latency  # problem.md §1, as Workload.up_ms / down_ms
-        step = Step(kind, self.r, b, j, i, base, self.env.now)
+        count = None if kind.startswith("aggregate") else self.count(b, j)
+        step = Step(kind, self.r, b, j, i, base, self.env.now, count)
         measured = self.sim.hooks.run(step)
         nominal = self.sim.durations.duration(step, measured)
         f = self.sim.stragglers.factor("link", j)
@@ -170,18 +211,45 @@ class _Round:
         resources = routes[j][i] if routes else ()
         return self.links.transfer(size, mbps / f, latency * f, resources)
 
-    def _drop(self, j: int, i: int) -> None:
-        """Client j drops out: its helper stops waiting for it (its connection closes); the round does not."""
+    def _drop(self, j: int, i: int, t: int) -> None:
+        """Client j drops out in step t: its helper stops waiting for it (its connection closes); the round
+        does not, and a synchronous step does not wait for it."""
         self.dropped.append(j)
         self.gone.add(j)
         self.queues[i].poke()
+        if self.barriers is not None:
+            for u in range(t, self.steps):
+                self.waiting_on[u].discard(j)
+            self._check_barrier(t)
+
+    def _step_done(self, j: int, t: int) -> None:
+        if self.barriers is not None:
+            self.waiting_on[t].discard(j)
+            self._check_barrier(t)
+
+    def _check_barrier(self, t: int) -> None:
+        """Open step t's barrier once its participants are done and step t-1's barrier is open (chained)."""
+        while t < self.steps:
+            ev = self.barriers[t]
+            if ev.triggered or self.waiting_on[t] or (t > 0 and not self.barriers[t - 1].triggered):
+                return
+            self.sim.hooks.run(Step("sync", self.r, t, -1, -1, 0.0, self.env.now))
+            ev.succeed()
+            t += 1
 
     def client(self, j: int, drop_at: int | None):
-        """Client j's batches; with ``drop_at`` = n it drops out at its n-th hand-over to the helper (0-based)."""
+        """Client j's steps; with ``drop_at`` = n it drops out at its n-th hand-over to the helper (0-based)."""
         inst, w, i = self.instance, self.workload, int(self.assign[j])
-        for b in range(inst.batches):
+        n = 0  # steps taken part in so far
+        for b in range(self.steps):
+            if self.barriers is not None and b > 0:
+                yield self.barriers[b - 1]
+            if not self.takes_part(b, j):
+                continue
             if i < 0:
                 yield self.compute("local", b, j, -1, inst.local[j])
+                self._step_done(j, b)
+                n += 1
                 continue
             # T1: head forward + upload of the cut-a activations
             if w is None:
@@ -189,8 +257,8 @@ class _Round:
             else:
                 yield self.compute("head_fwd", b, j, i, w.head_fwd_ms[j])
                 yield self.move("upload_a", b, j, i, w.cut_a_bytes[j], up=True)
-            if drop_at == 2 * b:
-                self._drop(j, i)
+            if drop_at == 2 * n:
+                self._drop(j, i, b)
                 return
             yield self.queues[i].submit(j, "fwd", b)
             # T3: download cut-b activations, tail forward/loss/backward, upload the cut-b gradient
@@ -200,8 +268,8 @@ class _Round:
                 yield self.move("download_b", b, j, i, w.cut_b_bytes[j], up=False)
                 yield self.compute("tail", b, j, i, w.tail_fwd_ms[j] + w.tail_bwd_ms[j])
                 yield self.move("upload_b", b, j, i, w.cut_b_bytes[j], up=True)
-            if drop_at == 2 * b + 1:
-                self._drop(j, i)
+            if drop_at == 2 * n + 1:
+                self._drop(j, i, b)
                 return
             yield self.queues[i].submit(j, "bwd", b)
             # T5: download the cut-a gradient, head backward + update
@@ -210,6 +278,8 @@ class _Round:
             else:
                 yield self.move("download_a", b, j, i, w.cut_a_bytes[j], up=False)
                 yield self.compute("head_bwd", b, j, i, w.head_bwd_ms[j])
+            self._step_done(j, b)
+            n += 1
         self.completion[j] = self.env.now
         self.pending -= 1
         if self.pending == 0 and not self.all_done.triggered:
@@ -219,10 +289,20 @@ class _Round:
         k = self.instance.num_clients
         self.pending = k
         self.all_done = self.env.event()
+        self.barriers = None
+        if self.plan is not None and self.plan.sync:
+            self.barriers = [self.env.event() for _ in range(self.steps)]
+            self.waiting_on = [
+                set(np.flatnonzero(self.plan.samples[t] > 0).tolist()) for t in range(self.steps)
+            ]
+            self._check_barrier(0)
         for j in range(k):
             drop_at = None
             if self.cfg.dropout > 0 and self.assign[j] >= 0 and rng.random() < self.cfg.dropout:
-                drop_at = int(rng.integers(0, 2 * self.instance.batches))
+                taken = (
+                    self.instance.batches if self.plan is None else int((self.plan.samples[:, j] > 0).sum())
+                )
+                drop_at = int(rng.integers(0, 2 * taken)) if taken else None
             self.env.process(self.client(j, drop_at))
         stop = self.all_done
         if self.sim.timeout_ms is not None:
@@ -241,6 +321,7 @@ class _Round:
         completion, busy, tasks = self.completion.copy(), self.busy.copy(), list(self.tasks)
         members = [j for j in range(k) if not np.isnan(completion[j])]
         agg_end = self._aggregate(makespan, members)
+        samples = 0 if self.plan is None else int(self.plan.samples[:, members].sum())
         return RoundResult(
             start=0.0,
             makespan_ms=makespan,
@@ -251,6 +332,9 @@ class _Round:
             dropped=dropped,
             tasks=tasks,
             timed_out=late,
+            samples=samples,
+            steps=self.steps,
+            plan=self.plan,
         )
 
     def _aggregate(self, t0: float, members: list[int]) -> float:
@@ -287,6 +371,9 @@ class _Round:
             self.sim.hooks.run(
                 Step("aggregate", self.r, 0, -1, -1 if a is None else a, cfg.aggregate_ms, env.now)
             )
+            end_round = getattr(self.sim.hooks, "end_round", None)
+            if end_round is not None:
+                end_round(self.r, members)
             yield env.timeout(cfg.aggregate_ms)
             if w is not None and a is not None and members:
                 yield env.all_of([env.process(one(j, "down")) for j in members])
@@ -299,9 +386,10 @@ class _Round:
 class Simulation:
     """Runs rounds of a schedule; see ``simulate``."""
 
-    def __init__(self, instance, schedule, config, workload=None, hooks=None, durations=None):
+    def __init__(self, instance, schedule, config, workload=None, hooks=None, durations=None, plan=None):
         self.instance, self.schedule, self.config = instance, schedule, config
         self.workload = workload
+        self.plan_fn: PlanFn | None = plan
         self.hooks = hooks or NoHooks()
         self.durations = durations or ProfileDurations()
         sizes = {"client": instance.num_clients, "helper": instance.num_helpers, "link": instance.num_clients}
@@ -312,18 +400,34 @@ class Simulation:
         if self.timeout_ms is None and config.dropout > 0 and schedule.makespan:
             self.timeout_ms = 3.0 * schedule.makespan
 
-    def run(self, progress: Callable[[int], None] | None = None) -> list[RoundResult]:
-        from simulator.replan import replan
-
+    def run(
+        self,
+        progress: Callable[[int], None] | None = None,
+        *,
+        start_round: int = 0,
+        results: list[RoundResult] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> list[RoundResult]:
+        """Run rounds ``start_round .. rounds-1`` (``results``/``rng``: the state after the earlier rounds,
+        for resuming a run)."""
         assign, orders = orders_from_schedule(self.instance, self.schedule)
-        rng = np.random.default_rng([self.config.seed, 7])
-        results, clock = [], 0.0
-        for r in range(self.config.rounds):
+        self.rng = rng if rng is not None else np.random.default_rng([self.config.seed, 7])
+        rng = self.rng
+        results = self.results = list(results or [])
+        clock = results[-1].start + results[-1].round_time_ms if results else 0.0
+        if results and results[-1].assign is not None:
+            assign, orders = results[-1].assign, results[-1].orders
+        for r in range(start_round, self.config.rounds):
             if self.config.policy == "replan" and r > 0:
                 assign, orders = replan(self.instance, assign, orders, results, self.config)
             self.stragglers.start_round(r)
             static = self.config.policy in ("static", "replan")
-            res = _Round(self, r, assign, orders if static else None).run(rng)
+            plan = self.plan_fn(r, results) if self.plan_fn is not None else None
+            begin_round = getattr(self.hooks, "begin_round", None)
+            if begin_round is not None:
+                begin_round(r, plan, assign)
+            res = _Round(self, r, assign, orders if static else None, plan).run(rng)
+            res.assign, res.orders = assign, orders
             res.start = clock
             res.completion = res.completion + clock
             res.tasks = [

@@ -1,6 +1,9 @@
 """Hooks: what runs when a step happens in simulated time, and where a step's duration comes from.
 
-The engine calls ``hooks.run(step)`` for every step in event order; cost-only runs use ``NoHooks``. Real split
+The engine calls ``hooks.run(step)`` for every step in event order; cost-only runs use ``NoHooks``. A hook may
+also define ``begin_round(r, plan, assign)`` (called before round r starts, with its ``RoundPlan`` or None and
+the clients' helper indices, -1 = local) and ``end_round(r, members)`` (called at the round's aggregation with the
+clients that finished it). Real split
 training plugs in here: a hook performs the step's computation (between SimPy yields; SimPy time is virtual) and
 may return the wall time it measured. The ``DurationSource`` then decides the step's simulated duration: the profile
 (default) or the measured wall time times a device speed factor.
@@ -16,13 +19,15 @@ class Step:
     """One step of a client's chain (or of the round-end aggregation)."""
 
     kind: str  # head_fwd, upload_a, body_fwd, download_b, tail, upload_b, body_bwd, download_a, head_bwd,
-    # release/delay/tail_opaque (instance-only runs), local, aggregate_up, aggregate, aggregate_down
+    # release/delay/tail_opaque (instance-only runs), local, aggregate_up, aggregate, aggregate_down,
+    # sync (a synchronous step's barrier opened; ``batch`` is the step)
     round: int
     batch: int
     client: int
     helper: int  # -1 for local training / no helper (aggregate: the aggregator, -1 without helpers)
-    base_ms: float  # the profiled (or instance) duration of the step
+    base_ms: float  # the profiled (or instance) duration of the step, scaled to its samples
     at_ms: float = 0.0  # simulated time the step starts, from the round's start
+    samples: int | None = None  # samples the step processes (None: the profile's batch, no round plan)
 
 
 class NoHooks:

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from simulator.config import SimConfig
+from simulator.orders import orders_from_schedule
 
 
 def observed_instance(instance, assign: np.ndarray, results) -> object:
@@ -48,7 +49,6 @@ def observed_instance(instance, assign: np.ndarray, results) -> object:
 def replan(instance, assign: np.ndarray, orders, results, config: SimConfig):
     """New assignment and helper orders from a registered solver run on the observed instance (the current
     ones when the solver finds no schedule)."""
-    from simulator.engine import orders_from_schedule
     from solvers import solve
 
     observed = observed_instance(instance, assign, results)
