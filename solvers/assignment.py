@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pulp
 
+from splitsched.backend_log import PulpHiGHS
 from splitsched.instance import Instance
 
 IP_PAIR_LIMIT = 20_000
@@ -63,7 +64,7 @@ def min_max_load_assignment(
         prob += pulp.lpSum(float(instance.demand[j]) * x[j, i] for j in members) <= float(
             instance.capacity[i]
         )
-    prob.solve(pulp.HiGHS(msg=False, timeLimit=time_limit, threads=1))
+    prob.solve(PulpHiGHS(msg=False, timeLimit=time_limit, threads=1))
     status = highs_status(prob)
     if status == "infeasible":
         return None, "infeasible"
@@ -76,8 +77,8 @@ def min_max_load_assignment(
     return assignment, "ip-optimal" if status == "optimal" else "ip-feasible"
 
 
-class HighsWithStart(pulp.HiGHS):
-    """PuLP's HiGHS interface plus a MIP start: the variables' initial values are handed to setSolution."""
+class HighsWithStart(PulpHiGHS):
+    """PuLP's HiGHS interface (quiet: :class:`splitsched.backend_log.PulpHiGHS`) plus a MIP start: the variables' initial values are handed to setSolution."""
 
     def callSolver(self, lp):  # noqa: N802 (PuLP's name)
         variables = lp.variables()

@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from splitsched.backend_log import verbose
 from splitsched.instance import Instance
 from splitsched.timing import Step
 
@@ -118,6 +119,7 @@ class CpWorker:
         kwargs["elapsed0"] = time.perf_counter() - t0
         kwargs["sent_at"] = time.time()  # the worker deducts its start-up time from the time limit
         kwargs["progress"] = progress is not None
+        kwargs.setdefault("log", verbose())  # CP-SAT's search log, to the worker's stderr (shared with ours)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
             pickle.dump((instance, kwargs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)

@@ -230,9 +230,11 @@ def run_cpsat(
     progress: Callable | None = None,
     lower_ms: float = 0.0,
     t0: float | None = None,
+    log: bool = False,
 ) -> CpOutcome:
     """Solve the CP-SAT model. ``fixed`` pins the assignment (sequencing only); ``lower_ms`` is a known valid
-    lower bound on the makespan (added as ``cmax >= floor(lower_ms * scale)``). The hint must be feasible."""
+    lower bound on the makespan (added as ``cmax >= floor(lower_ms * scale)``). The hint must be feasible.
+    ``log``: CP-SAT's search log to stderr (never stdout: in the worker it carries the answers)."""
     t0 = time.perf_counter() if t0 is None else t0
     allowed = allowed_helpers(instance, fixed)
     if any(not a for a in allowed):
@@ -254,6 +256,10 @@ def run_cpsat(
     params.random_seed = int(seed)
     if deterministic_limit is not None:
         params.max_deterministic_time = float(deterministic_limit)
+    if log:
+        params.log_search_progress = True
+        params.log_to_stdout = False
+        solver.log_callback = _log_to_stderr
     recorder = _Recorder(model, t0, progress)
     code = solver.solve(model.cp, recorder)
     out = CpOutcome("unknown", resolution_ms=model.resolution_ms, trajectory=recorder.trajectory)
@@ -275,13 +281,25 @@ def run_cpsat(
     return out
 
 
+def _log_to_stderr(line: str) -> None:
+    import sys
+
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def serve() -> None:
     """Worker loop: read pickled requests ``(instance, kwargs)`` from stdin, answer with pickled messages
-    ``("progress", elapsed, makespan, bound)`` during the search and ``("done", CpOutcome)`` at the end."""
+    ``("progress", elapsed, makespan, bound)`` during the search and ``("done", CpOutcome)`` at the end.
+    The answers go to a private copy of the stdout pipe; fd 1 itself is pointed at stderr, so that nothing
+    OR-Tools might print can corrupt them (or reach the parent's stdout)."""
+    import os
     import pickle
     import sys
 
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout.flush()
+    inp, out = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
 
     def send(msg) -> None:
         pickle.dump(msg, out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -29,6 +29,7 @@ from solvers.base import finish, no_schedule, preflight
 from solvers.cpsat_client import serial_upper_bound
 from solvers.registry import register
 from solvers.start import best_start
+from splitsched.backend_log import c_stdout_redirected, verbose
 from splitsched.errors import InputError
 from splitsched.instance import Instance
 from splitsched.result import SolveResult
@@ -79,9 +80,12 @@ def solve_milp(
         status = highs_status(prob)
         dual = highs_dual_bound(prob)
     else:
-        with warnings.catch_warnings():  # PuLP 3 deprecates its bundled CBC; it is the one installed here
+        # PuLP 3 deprecates its bundled CBC (the one installed here); CBC's log (only when verbose) to stderr
+        with warnings.catch_warnings(), c_stdout_redirected():
             warnings.simplefilter("ignore", DeprecationWarning)
-            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=remaining, threads=1, warmStart=warm, gapRel=0.0)
+            solver = pulp.PULP_CBC_CMD(
+                msg=verbose(), timeLimit=remaining, threads=1, warmStart=warm, gapRel=0.0
+            )
             prob.solve(solver)
         status = (
             "optimal"

@@ -25,6 +25,7 @@ import pulp
 from solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
 from solvers.baselines import balanced_assignment
 from solvers.list_scheduling import fcfs, list_schedule
+from splitsched.backend_log import PulpHiGHS, c_stdout_redirected, verbose
 from splitsched.errors import InputError
 from splitsched.instance import Instance
 from splitsched.schedule import Task
@@ -318,12 +319,13 @@ def run_model(prob: pulp.LpProblem, backend: str, time_limit: float, warm: bool 
     hands the variables' initial values over as a MIP start. Returns optimal, feasible, infeasible or none."""
     limit = max(0.1, float(time_limit))
     if backend == "highs":
-        solver_cls = HighsWithStart if warm else pulp.HiGHS
+        solver_cls = HighsWithStart if warm else PulpHiGHS
         prob.solve(solver_cls(msg=False, timeLimit=limit, threads=1, gapRel=0.0))
         return highs_status(prob)
-    with warnings.catch_warnings():  # PuLP 3 deprecates its bundled CBC; it is the one installed here
+    # PuLP 3 deprecates its bundled CBC (the one installed here); CBC's log (only when verbose) to stderr
+    with warnings.catch_warnings(), c_stdout_redirected():
         warnings.simplefilter("ignore", DeprecationWarning)
-        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, threads=1, warmStart=warm, gapRel=0.0))
+        prob.solve(pulp.PULP_CBC_CMD(msg=verbose(), timeLimit=limit, threads=1, warmStart=warm, gapRel=0.0))
     if prob.status == pulp.LpStatusInfeasible:
         return "infeasible"
     if prob.status == pulp.LpStatusOptimal and prob.sol_status == pulp.LpSolutionOptimal:

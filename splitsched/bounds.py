@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pulp
 
+from splitsched.backend_log import PulpHiGHS
 from splitsched.instance import Instance
 
 IP_PAIR_LIMIT = 40_000  # above this many (client, helper) pairs the PuLP models are skipped for a closed form
@@ -191,7 +192,7 @@ def _class_lp_load(instance: Instance, time_limit: float | None) -> float | None
         prob += pulp.lpSum(float(instance.demand[j]) * v for j, v in members) <= n * float(
             instance.capacity[i]
         )
-    prob.solve(pulp.HiGHS(msg=False, mip=False, timeLimit=time_limit, threads=1))
+    prob.solve(PulpHiGHS(msg=False, mip=False, timeLimit=time_limit, threads=1))
     model = getattr(prob, "solverModel", None)
     if pulp.LpStatus[prob.status] != "Optimal" or (model is not None and not _highs_optimal(model)):
         return None
@@ -237,7 +238,7 @@ def _load_model(
         if disaggregate:
             for _, v in members:
                 prob += v <= u
-    solver = pulp.HiGHS(msg=False, mip=integer, timeLimit=time_limit, threads=1)
+    solver = PulpHiGHS(msg=False, mip=integer, timeLimit=time_limit, threads=1)
     prob.solve(solver)
     status = pulp.LpStatus[prob.status]
     if status == "Infeasible":

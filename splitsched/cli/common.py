@@ -89,3 +89,13 @@ def add_workers_arg(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="CP-SAT threads for cpsat/auto (default 8, CP-SAT's full portfolio; 1 = reproducible step for step)",
     )
+
+
+def add_verbose_arg(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: let the solver back ends' logs (HiGHS, CBC, CP-SAT) through, to stderr."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the solver back ends' logs (HiGHS, CBC, CP-SAT) on stderr; stdout keeps only the report",
+    )

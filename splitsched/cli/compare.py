@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from splitsched.cli.common import add_source_args, add_workers_arg, atomic_dir, load_source, positive_float
+from splitsched.backend_log import verbosity
+from splitsched.cli.common import (
+    add_source_args,
+    add_verbose_arg,
+    add_workers_arg,
+    atomic_dir,
+    load_source,
+    positive_float,
+)
 from splitsched.errors import InputError
 
 
@@ -22,10 +30,16 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     add_workers_arg(p)
     p.add_argument("--out", metavar="DIR", help="write compare.csv and compare.png")
+    add_verbose_arg(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with verbosity(args.verbose):  # the back ends' logs: to stderr with --verbose, else dropped
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from solvers import available_solvers
     from solvers.compare import compare, plot_compare
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from splitsched.cli.common import add_source_args, add_workers_arg, atomic_dir, load_source, positive_float
+from splitsched.backend_log import verbosity
+from splitsched.cli.common import (
+    add_source_args,
+    add_verbose_arg,
+    add_workers_arg,
+    atomic_dir,
+    load_source,
+    positive_float,
+)
 from splitsched.errors import InputError
 from splitsched.instance import write_instance
 from splitsched.report import plot_gantt, summary_text, write_schedule_csv
@@ -38,6 +46,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--progress", action="store_true", help="print improving makespans and bounds as they come"
     )
+    add_verbose_arg(p)
     p.set_defaults(handler=run)
 
 
@@ -48,6 +57,11 @@ def default_solver() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    with verbosity(args.verbose):  # the back ends' logs: to stderr with --verbose, else dropped
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from solvers import available_solvers, solve
 
     instance = load_source(args)
