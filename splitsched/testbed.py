@@ -196,6 +196,7 @@ class Testbed(_Strict):
     clients: list[ClientGroup] = Field(min_length=1)
     topology: Topology | None = None
     simulation: dict[str, Any] | None = None  # validated by the simulator
+    training: dict[str, Any] | None = None  # validated by the training room (simulator.training.config)
 
     @model_validator(mode="after")
     def _cuts(self):
@@ -325,6 +326,20 @@ def build(testbed: Testbed) -> Built:
         **instance_times(workload),
     )
     return Built(testbed=testbed, instance=instance, workload=workload)
+
+
+def scale_clients(testbed: Testbed, total: int) -> Testbed:
+    """The testbed with its client groups scaled to ``total`` clients in proportion (largest remainders; a group
+    may drop to zero and is then left out). Link draws stay per group, so a group's members keep their streams."""
+    if total < 1:
+        raise InputError("--clients", f"must be >= 1, got {total}")
+    counts = np.array([g.count for g in testbed.clients], dtype=float)
+    exact = counts / counts.sum() * total
+    new = np.floor(exact).astype(int)
+    for g in np.argsort(-(exact - new), kind="stable")[: total - int(new.sum())]:
+        new[g] += 1
+    groups = [g.model_copy(update={"count": int(n)}) for g, n in zip(testbed.clients, new) if n > 0]
+    return testbed.model_copy(update={"clients": groups})
 
 
 def build_instance(testbed: Testbed) -> Instance:

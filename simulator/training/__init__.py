@@ -1,0 +1,23 @@
+"""The training room: real PyTorch split training driven by the simulator's hooks.
+
+Pluggable parts, each a registry (``simulator.training.registry.Registry``): models (``models.MODELS``), datasets
+(``data.DATASETS``), partitions (``partitions.PARTITIONS``) and strategies (``strategies.STRATEGIES``).
+``runner.run_training`` runs a schedule on the simulator's clock while training; ``sched train`` is its CLI.
+"""
+
+from __future__ import annotations
+
+
+def catalogue() -> dict[str, list[tuple[str, str]]]:
+    """Registered names and summaries per kind (what ``sched train --list`` prints)."""
+    from simulator.training.data import DATASETS
+    from simulator.training.models import MODELS
+    from simulator.training.partitions import PARTITIONS
+    from simulator.training.strategies import STRATEGIES
+
+    return {
+        "datasets": [(e.name, e.summary) for e in DATASETS.entries()],
+        "models": [(e.name, e.summary) for e in MODELS.entries()],
+        "strategies": [(e.name, e.summary) for e in STRATEGIES.entries()],
+        "partitions": [(e.name, e.summary) for e in PARTITIONS.entries()],
+    }

@@ -1,0 +1,75 @@
+"""Training settings: testbed.yaml's ``training:`` section, overridden by ``sched train`` options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from splitsched.errors import InputError
+
+
+class CutPoints(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    a: int = Field(ge=1)
+    b: int = Field(ge=2)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.a >= self.b:
+            raise ValueError(f"a ({self.a}) must be < b ({self.b})")
+        return self
+
+
+class TrainConfig(BaseModel):
+    """What to train and how; the clock's settings (rounds, stragglers, policy, seed) are the SimConfig's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dataset: str = "digits"
+    data_dir: str | None = None
+    model: str | None = None  # None: the dataset's default (cnn for grey images, resnet for colour)
+    cuts: CutPoints | None = None  # cut points of the trained model (None: the model's default)
+    strategy: str = "splitfed1"
+    partition: str = "iid"
+    clients: int | None = Field(default=None, ge=1)  # scale the testbed's client groups to this many clients
+    batch_size: int = Field(default=16, ge=1)
+    batches_per_round: int | None = Field(default=None, ge=1)  # None: a round is one local epoch
+    lr: float = Field(default=0.01, gt=0, allow_inf_nan=False)
+    optimizer: Literal["sgd", "adam"] = "adam"
+    momentum: float = Field(default=0.0, ge=0, le=1)
+    weight_decay: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    eval_every: int = Field(default=1, ge=1)
+    target_accuracy: float = Field(default=0.9, gt=0, le=1)
+    profile_batch: float = Field(
+        default=128.0, gt=0, allow_inf_nan=False
+    )  # batch the profile's costs are for
+    clock: Literal["profile", "measured"] = "profile"
+    speed: float = Field(default=1.0, gt=0, allow_inf_nan=False)  # measured clock: simulated ms per wall ms
+    device: str = "cpu"
+    threads: int | None = Field(default=None, ge=1)  # torch threads (None: torch's default)
+
+
+def train_config_from(section: dict | None, **overrides) -> TrainConfig:
+    """A TrainConfig from a testbed's ``training:`` mapping with CLI overrides (None = keep)."""
+    data = dict(section or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(data.get("cuts"), str):
+        data["cuts"] = _parse_cuts(data["cuts"])
+    try:
+        return TrainConfig(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise InputError(f"training.{loc}", "unknown key") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise InputError(f"training.{loc}", f"{msg} (got {err.get('input')!r})") from None
+
+
+def _parse_cuts(text: str) -> dict:
+    parts = text.replace(":", ",").split(",")
+    try:
+        a, b = (int(p) for p in parts)
+    except ValueError:
+        raise InputError("--cuts", f"expected A,B (two block indices), got {text!r}") from None
+    return {"a": a, "b": b}

@@ -1,0 +1,209 @@
+"""The training hook: the engine's steps, in event order, do the real arithmetic of split training.
+
+Each step of client j's chain in step t touches only what that step owns: the head forward on the client's batch,
+the body forward on the helper, the tail forward + loss + backward on the client, the body backward on the helper,
+the head backward on the client; what crosses a link is a detached tensor (the cut-a activations, the cut-b
+activations, their gradients), exactly what a real deployment would send. The strategy says which copies to use
+and when they step. Opaque instance runs (T1/T3/T5 only) map release -> head forward, delay -> tail, tail -> head
+backward.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from simulator.hooks import Step
+from simulator.training.strategies import Strategy
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, round_: int, step: int, client: str, value: float):
+        self.round, self.step, self.client, self.value = round_, step, client, value
+        super().__init__(f"loss became {value} in round {round_ + 1}, step {step}, client {client}")
+
+
+@dataclass
+class _InFlight:
+    x: torch.Tensor
+    y: torch.Tensor
+    n: int
+    head_out: torch.Tensor | None = None
+    sent_a: torch.Tensor | None = None
+    body_out: torch.Tensor | None = None
+    recv_b: torch.Tensor | None = None
+    grad_b: torch.Tensor | None = None
+    grad_a: torch.Tensor | None = None
+    snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+COMPUTE_KINDS = {
+    "head_fwd",
+    "release",
+    "body_fwd",
+    "tail",
+    "delay",
+    "body_bwd",
+    "head_bwd",
+    "tail_opaque",
+    "local",
+}
+
+
+class TrainingHooks:
+    """Runs split training inside the simulation; ``round_loss()`` is the mean training loss of the last round.
+
+    ``client_data[j]`` holds client j's sample indices into ``x``/``y``; in round r client j reads its samples in
+    the order of a permutation seeded by (seed, r, j), repeated as often as the round's plan needs.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        client_data: list[np.ndarray],
+        client_names: list[str],
+        seed: int,
+        measure: bool = False,
+    ):
+        self.strategy = strategy
+        self.x, self.y = x, y
+        self.client_data = client_data
+        self.names = client_names
+        self.seed = seed
+        self.measure = measure
+        self.flight: dict[int, _InFlight] = {}
+        self.loss_sum = 0.0
+        self.loss_samples = 0
+        self.compute_s = 0.0
+
+    # --- round boundaries (called by the engine) --------------------------------------------------------------
+    def begin_round(self, r: int, plan, assign: np.ndarray) -> None:
+        if plan is None:
+            raise ValueError("training needs a RoundPlan (samples per step and client)")
+        self.r, self.plan = r, plan
+        self.flight.clear()
+        self.loss_sum, self.loss_samples = 0.0, 0
+        need = plan.samples.sum(axis=0).astype(np.int64)
+        self.offsets = np.vstack(
+            [np.zeros(plan.samples.shape[1], dtype=np.int64), np.cumsum(plan.samples, 0)]
+        )
+        self.order: list[np.ndarray] = []
+        for j, idx in enumerate(self.client_data):
+            rng = np.random.default_rng([self.seed, r, j, 11])
+            reps = max(1, -(-int(need[j]) // max(1, len(idx))))
+            self.order.append(np.concatenate([idx[rng.permutation(len(idx))] for _ in range(reps)]))
+        self.strategy.begin_round(r, np.asarray(assign))
+
+    def end_round(self, r: int, members: list[int]) -> None:
+        self.strategy.end_round(members)
+
+    def round_loss(self) -> float:
+        return self.loss_sum / self.loss_samples if self.loss_samples else float("nan")
+
+    def batch(self, j: int, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Client j's samples of step t."""
+        idx = self.order[j][self.offsets[t, j] : self.offsets[t + 1, j]]
+        sel = torch.from_numpy(idx)
+        return self.x[sel], self.y[sel]
+
+    # --- the steps --------------------------------------------------------------------------------------------
+    def run(self, step: Step) -> float | None:
+        handler = _HANDLERS.get(step.kind)
+        if handler is None:
+            return None
+        t0 = time.perf_counter()
+        handler(self, step)
+        dt = time.perf_counter() - t0
+        self.compute_s += dt
+        return dt * 1e3 if self.measure and step.kind in COMPUTE_KINDS else None
+
+    def _head_fwd(self, s: Step) -> None:
+        j, t = s.client, s.batch
+        x, y = self.batch(j, t)
+        f = self.flight[j] = _InFlight(x, y, len(y))
+        f.head_out = self.strategy.head(j)(x)
+        f.sent_a = f.head_out.detach().requires_grad_(True)
+
+    def _body_fwd(self, s: Step) -> None:
+        f = self.flight[s.client]
+        body = self.strategy.body(s.client, s.helper)
+        if self.strategy.stale_body:
+            # the body may step before this client's backward: keep the weights this forward used
+            f.snapshot = {n: p.detach().clone().requires_grad_(True) for n, p in body.named_parameters()}
+            f.body_out = functional_call(body, f.snapshot, (f.sent_a,))
+        else:
+            f.body_out = body(f.sent_a)
+        f.recv_b = f.body_out.detach().requires_grad_(True)
+
+    def _tail(self, s: Step) -> None:
+        j, t = s.client, s.batch
+        f = self.flight[j]
+        logits = self.strategy.tail(j)(f.recv_b)
+        total = F.cross_entropy(logits, f.y, reduction="sum")
+        value = float(total.detach())
+        if not np.isfinite(value):
+            raise Diverged(self.r, t, self.names[j], value)
+        self.loss_sum += value
+        self.loss_samples += f.n
+        (total / self.strategy.loss_divisor(j, t, f.n, self.plan.samples)).backward()
+        f.grad_b = f.recv_b.grad
+
+    def _body_bwd(self, s: Step) -> None:
+        j, i, t = s.client, s.helper, s.batch
+        f = self.flight[j]
+        f.body_out.backward(f.grad_b)
+        if self.strategy.stale_body:
+            body = self.strategy.body(j, i)
+            for n, p in body.named_parameters():
+                g = f.snapshot[n].grad
+                if g is not None:
+                    p.grad = g if p.grad is None else p.grad + g
+            f.snapshot = {}
+        f.grad_a = self.strategy.cut_gradient(j, t, f.sent_a.grad)
+        f.body_out = None
+        self.strategy.after_body_bwd(j, i, t, f.n)
+
+    def _head_bwd(self, s: Step) -> None:
+        j, t = s.client, s.batch
+        f = self.flight.pop(j)
+        f.head_out.backward(f.grad_a)
+        self.strategy.after_head_bwd(j, t, f.n)
+
+    def _local(self, s: Step) -> None:
+        j, t = s.client, s.batch
+        x, y = self.batch(j, t)
+        m = self.strategy.local_model(j)
+        total = F.cross_entropy(m["tail"](m["body"](m["head"](x))), y, reduction="sum")
+        value = float(total.detach())
+        if not np.isfinite(value):
+            raise Diverged(self.r, t, self.names[j], value)
+        self.loss_sum += value
+        self.loss_samples += len(y)
+        (total / len(y)).backward()
+        self.strategy.after_local(j, t, len(y))
+
+    def _sync(self, s: Step) -> None:
+        self.strategy.on_sync(s.batch)
+
+
+_HANDLERS = {
+    "head_fwd": TrainingHooks._head_fwd,
+    "release": TrainingHooks._head_fwd,
+    "body_fwd": TrainingHooks._body_fwd,
+    "tail": TrainingHooks._tail,
+    "delay": TrainingHooks._tail,
+    "body_bwd": TrainingHooks._body_bwd,
+    "head_bwd": TrainingHooks._head_bwd,
+    "tail_opaque": TrainingHooks._head_bwd,
+    "local": TrainingHooks._local,
+    "sync": TrainingHooks._sync,
+}

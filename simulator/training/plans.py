@@ -1,0 +1,80 @@
+"""Round plans for training: how many samples each client processes in each step of a round.
+
+By default a round is one local epoch (as in SplitFed): client j passes over its own ``n_j`` samples once in
+mini-batches of ``batch_size`` (the last one smaller), so a client with more data runs more steps. With
+``batches_per_round = N`` every client runs exactly N full batches instead (reading its data cyclically). Step t of
+the plan is every client's t-th batch; a client with fewer batches sits the later steps out. The samplers of the
+sampling issue produce the same kind of plan (a steps x clients matrix of counts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from simulator.engine import RoundPlan
+from splitsched.errors import InputError
+from splitsched.instance import Instance
+from splitsched.workload import Workload, instance_times
+
+
+def epoch_samples(sizes: np.ndarray, batch_size: int) -> np.ndarray:
+    """steps x clients counts of one local epoch per client in batches of ``batch_size``."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    steps = int(-(-sizes.max() // batch_size)) if len(sizes) else 0
+    t = np.arange(steps)[:, None]
+    return np.clip(sizes[None, :] - t * batch_size, 0, batch_size).astype(np.int64)
+
+
+def fixed_samples(num_clients: int, batch_size: int, batches: int) -> np.ndarray:
+    """``batches`` full batches for every client."""
+    return np.full((batches, num_clients), batch_size, dtype=np.int64)
+
+
+def make_plan(
+    sizes: np.ndarray,
+    batch_size: int,
+    unit: float,
+    sync: bool,
+    batches_per_round: int | None = None,
+) -> RoundPlan:
+    """The plan of one round (the same every round: the data order changes, the counts do not)."""
+    if batches_per_round is None:
+        samples = epoch_samples(sizes, batch_size)
+    else:
+        samples = fixed_samples(len(sizes), batch_size, batches_per_round)
+    return RoundPlan(samples=samples, unit=float(unit), sync=sync)
+
+
+def plan_instance(instance: Instance, plan: RoundPlan, workload: Workload | None = None) -> Instance:
+    """The instance a uniform plan amounts to (every client the same count in every step), ``batches`` = the
+    plan's steps: with a workload, compute and transfer bytes scaled by count/unit (latencies kept), as the engine
+    runs them; without one, T1..T5 scaled. Used to validate a training round's timeline."""
+    s = plan.samples
+    counts = np.unique(s)
+    if len(counts) != 1 or counts[0] == 0:
+        raise InputError("plan", "only a plan with one sample count for every client and step is an instance")
+    f = float(counts[0]) / plan.unit
+    local = None if instance.local is None else instance.local * f
+    if workload is None:
+        times = {m: getattr(instance, m) * f for m in ("release", "fwd", "delay", "bwd", "tail")}
+    else:
+        scaled = dataclasses.replace(
+            workload,
+            **{
+                name: getattr(workload, name) * f
+                for name in (
+                    "head_fwd_ms",
+                    "head_bwd_ms",
+                    "tail_fwd_ms",
+                    "tail_bwd_ms",
+                    "body_fwd_ms",
+                    "body_bwd_ms",
+                    "cut_a_bytes",
+                    "cut_b_bytes",
+                )
+            },
+        )
+        times = instance_times(scaled)
+    return dataclasses.replace(instance, batches=plan.steps, local=local, **times)
