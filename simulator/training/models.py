@@ -128,7 +128,7 @@ def _check_shape(input_shape: object, num_classes: object) -> tuple[tuple[int, i
         raise InputError("--model", f"input shape must be three positive ints (C, H, W), got {input_shape!r}")
     if not _is_int(num_classes) or num_classes < 1:
         raise InputError("--model", f"number of classes must be a positive int, got {num_classes!r}")
-    return (shape[0], shape[1], shape[2]), num_classes
+    return (int(shape[0]), int(shape[1]), int(shape[2])), int(num_classes)
 
 
 def build_blocks(name: str, input_shape: tuple[int, int, int], num_classes: int) -> list[nn.Module]:

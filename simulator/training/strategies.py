@@ -77,6 +77,9 @@ class Strategy:
     name = "base"
     sync = False  # a barrier after every step (synchronous PSL)
     stale_body = False  # a body that may step between a client's body forward and backward (SplitFed V2)
+    # precompute(plan, batch, r, client_names) -> (loss_sum, samples): a strategy whose clients are independent
+    # within a round may compute the whole round when it begins (None: the steps compute, in event order)
+    precompute = None
 
     def __init__(self, **options: str):
         if options:
