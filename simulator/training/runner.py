@@ -65,7 +65,11 @@ class TrainResult:
     model: str
     cuts: tuple[int, int]
     diverged: str | None = None
-    extra: dict = field(default_factory=dict)
+    parts: dict[str, nn.Module] = field(default_factory=dict)  # the global model: head, body, tail
+
+    def model(self) -> nn.Module:
+        """The trained global model as one module (head -> body -> tail)."""
+        return nn.Sequential(self.parts["head"], self.parts["body"], self.parts["tail"])
 
     @property
     def rounds(self) -> pd.DataFrame:
@@ -280,7 +284,9 @@ def run_training(
 def _result(instance, schedule, sim_config, cfg, prep, results, metrics) -> TrainResult:
     record = build_record(instance, schedule, sim_config, list(results))
     cols = ["round", *METRIC_COLUMNS]
-    return TrainResult(record, pd.DataFrame(metrics, columns=cols), cfg, prep.model_name, prep.cuts)
+    return TrainResult(
+        record, pd.DataFrame(metrics, columns=cols), cfg, prep.model_name, prep.cuts, parts=prep.parts
+    )
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------------
