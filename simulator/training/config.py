@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from splitsched.errors import InputError
 
 
 class CutPoints(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    a: int = Field(ge=1)
-    b: int = Field(ge=2)
+    """Cut points of the trained model; checked against its blocks when it is built (``models.check_cuts``)."""
 
-    @model_validator(mode="after")
-    def _order(self):
-        if self.a >= self.b:
-            raise ValueError(f"a ({self.a}) must be < b ({self.b})")
-        return self
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    a: int
+    b: int
 
 
 class TrainConfig(BaseModel):

@@ -23,11 +23,11 @@ from simulator.training.strategies import Strategy
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite (one message argument: SimPy re-creates the exception from its args)."""
 
-    def __init__(self, round_: int, step: int, client: str, value: float):
-        self.round, self.step, self.client, self.value = round_, step, client, value
-        super().__init__(f"loss became {value} in round {round_ + 1}, step {step}, client {client}")
+    @classmethod
+    def at(cls, round_: int, step: int, client: str, value: float) -> Diverged:
+        return cls(f"loss became {value} in round {round_ + 1}, step {step + 1}, client {client}")
 
 
 @dataclass
@@ -161,7 +161,7 @@ class TrainingHooks:
         total = F.cross_entropy(logits, f.y, reduction="sum")
         value = float(total.detach())
         if not np.isfinite(value):
-            raise Diverged(self.r, t, self.names[j], value)
+            raise Diverged.at(self.r, t, self.names[j], value)
         self.loss_sum += value
         self.loss_samples += f.n
         (total / self.strategy.loss_divisor(j, t, f.n, self.plan.samples)).backward()
@@ -195,7 +195,7 @@ class TrainingHooks:
         total = F.cross_entropy(m["tail"](m["body"](m["head"](x))), y, reduction="sum")
         value = float(total.detach())
         if not np.isfinite(value):
-            raise Diverged(self.r, t, self.names[j], value)
+            raise Diverged.at(self.r, t, self.names[j], value)
         self.loss_sum += value
         self.loss_samples += len(y)
         (total / len(y)).backward()

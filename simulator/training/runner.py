@@ -67,7 +67,7 @@ class TrainResult:
     diverged: str | None = None
     parts: dict[str, nn.Module] = field(default_factory=dict)  # the global model: head, body, tail
 
-    def model(self) -> nn.Module:
+    def network(self) -> nn.Module:
         """The trained global model as one module (head -> body -> tail)."""
         return nn.Sequential(self.parts["head"], self.parts["body"], self.parts["tail"])
 
@@ -242,6 +242,8 @@ def run_training(
         if out is None:
             raise InputError("--resume", "needs the run's folder")
         start_round, results, rng, metrics = load_checkpoint(out, prep.parts)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     if on_start is not None:
         on_start()  # everything is validated: the caller may write its set-up files now
     clock = {"t": time.perf_counter()}

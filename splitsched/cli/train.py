@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             return _resume(args)
         setup = _setup(args)
+        _check_training(setup)
         if args.compare_solvers:
             return _compare(args, setup)
         schedule = _schedule(args, setup)
@@ -121,6 +122,7 @@ class _Setup:
 
     def __init__(self, testbed, built, sim_config, train_config):
         self.testbed, self.built, self.sim, self.cfg = testbed, built, sim_config, train_config
+        self.dataset = None
 
 
 def _setup(args: argparse.Namespace, testbed=None, stored: dict | None = None) -> _Setup:
@@ -180,6 +182,13 @@ def _setup(args: argparse.Namespace, testbed=None, stored: dict | None = None) -
     return _Setup(testbed, built, sim, cfg)
 
 
+def _check_training(setup: _Setup) -> None:
+    """Data, partition, model, cuts and strategy are checked (and the data loaded once) before any solving."""
+    from simulator.training.runner import prepare
+
+    setup.dataset = prepare(setup.built.instance, setup.cfg, setup.sim.seed).dataset
+
+
 def _schedule(args: argparse.Namespace, setup: _Setup, solver: str | None = None):
     from solvers import available_solvers, solve
     from splitsched.schedule import read_schedule
@@ -226,6 +235,7 @@ def _train(args, setup: _Setup, schedule, out: Path | None, resume: bool = False
         out=out,
         resume=resume,
         cost_only=args.cost_only,
+        dataset=setup.dataset,
         on_round=bar.update,
         on_start=on_start,
     )
@@ -304,6 +314,7 @@ def _compare(args: argparse.Namespace, setup: _Setup) -> int:
             setup.cfg,
             out=run_out,
             cost_only=args.cost_only,
+            dataset=setup.dataset,
             on_round=bar.update,
         )
         bar.close()
