@@ -17,7 +17,8 @@ install: $(STAMP)
 
 demo: install
 	$(VENV)/bin/sched solve --time-limit 20 --out out/demo
-	@echo "Gantt chart: out/demo/gantt.png   schedule: out/demo/schedule.json"
+	$(VENV)/bin/sched train --dataset digits --rounds 8 --threads 1 --out out/demo/train
+	@echo "Gantt chart: out/demo/gantt.png   schedule: out/demo/schedule.json   accuracy: out/demo/train/curves.png"
 
 test: install
 	$(PY) -m pytest

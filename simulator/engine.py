@@ -305,8 +305,14 @@ class _Round:
                 drop_at = int(rng.integers(0, 2 * taken)) if taken else None
             self.env.process(self.client(j, drop_at))
         stop = self.all_done
-        if self.sim.timeout_ms is not None:
-            stop = self.env.any_of([self.all_done, self.env.timeout(self.sim.timeout_ms)])
+        self.timeout_ms = self.sim.timeout_ms
+        if self.timeout_ms is not None and self.sim.config.round_timeout_ms is None and self.plan is not None:
+            # the default timeout (3x the planned makespan) follows the round's work: the plan's busiest client
+            # relative to the schedule's batches of ``unit`` samples
+            work = float(self.plan.samples.sum(axis=0).max()) / (self.plan.unit * self.instance.batches)
+            self.timeout_ms = self.timeout_ms * work
+        if self.timeout_ms is not None:
+            stop = self.env.any_of([self.all_done, self.env.timeout(self.timeout_ms)])
         try:
             self.env.run(until=stop)
         except RuntimeError as exc:  # no timeout, nothing left to happen (the rest dropped out): close now
@@ -316,8 +322,8 @@ class _Round:
         late = [j for j in range(k) if np.isnan(self.completion[j]) and j not in self.gone]
         finished = self.completion[~np.isnan(self.completion)]
         makespan = float(finished.max()) if len(finished) else float(self.env.now)
-        if (dropped or late) and self.sim.timeout_ms is not None:
-            makespan = max(makespan, float(self.sim.timeout_ms))  # the round closed at its timeout
+        if (dropped or late) and self.timeout_ms is not None:
+            makespan = max(makespan, float(self.timeout_ms))  # the round closed at its timeout
         completion, busy, tasks = self.completion.copy(), self.busy.copy(), list(self.tasks)
         members = [j for j in range(k) if not np.isnan(completion[j])]
         agg_end = self._aggregate(makespan, members)

@@ -226,19 +226,25 @@ def _train(args, setup: _Setup, schedule, out: Path | None, resume: bool = False
             _write_setup(out, setup, schedule)
 
     bar = _Progress(setup.sim.rounds, quiet)
-    result = run_training(
-        instance,
-        setup.built.workload,
-        schedule,
-        setup.sim,
-        setup.cfg,
-        out=out,
-        resume=resume,
-        cost_only=args.cost_only,
-        dataset=setup.dataset,
-        on_round=bar.update,
-        on_start=on_start,
-    )
+    try:
+        result = run_training(
+            instance,
+            setup.built.workload,
+            schedule,
+            setup.sim,
+            setup.cfg,
+            out=out,
+            resume=resume,
+            cost_only=args.cost_only,
+            dataset=setup.dataset,
+            on_round=bar.update,
+            on_start=on_start,
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        where = f"; continue with: sched train --resume {out}" if out is not None else ""
+        print(f"sched: interrupted after round {bar.done}{where}", file=sys.stderr)
+        return 130
     bar.close()
     if not quiet:
         _print_summary(result, schedule, args.cost_only, out)
@@ -379,12 +385,14 @@ class _Progress:
     def __init__(self, rounds: int, quiet: bool):
         self.bar = None
         self.quiet = quiet
+        self.done = 0
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=rounds, unit="round", file=sys.stderr)
 
     def update(self, row: dict) -> None:
+        self.done = row["round"] + 1
         acc = row.get("test_accuracy")
         text = f"virtual {row['virtual_ms'] / 1e3:.2f} s, loss {row['train_loss']:.4f}" + (
             f", accuracy {acc:.4f}" if acc == acc and acc is not None else ""
