@@ -19,13 +19,14 @@ TARGETS = ("client", "helper", "link")
 class StragglerSpec(BaseModel):
     """Slow-downs of one kind of entity.
 
-    Either a distribution of factors (``dist`` + parameters, drawn ``per`` round or per task), or the
-    "p of the entities slow down by ``factor`` this round" model (``p`` + ``factor``).
+    Either a distribution of factors (``dist`` + parameters, drawn ``per`` run, round or task), or the
+    "p of the entities slow down by ``factor``" model (``p`` + ``factor``, drawn per round, or once with
+    ``per: run``: persistent stragglers).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     target: Literal["client", "helper", "link"] = "client"
-    per: Literal["round", "task"] = "task"
+    per: Literal["run", "round", "task"] = "task"  # run: drawn once, the same entities slow in every round
     dist: str | None = None
     sigma: float | None = Field(default=None, ge=0)
     mean: float | None = Field(default=None, gt=0)

@@ -72,6 +72,7 @@ class RoundResult:
     samples: int = 0  # samples processed by the clients that finished (0 without a round plan)
     steps: int = 0  # steps (batches) of the round
     plan: RoundPlan | None = None
+    client_ms: np.ndarray | None = None  # per client: time in its own compute and transfers (no queue waits)
     assign: np.ndarray | None = None  # the assignment this round ran (replan may change it between rounds)
     orders: list | None = None  # the helpers' template orders this round ran (static policies)
 
@@ -170,6 +171,7 @@ class _Round:
             for i in range(self.instance.num_helpers)
         ]
         self.completion = np.full(self.instance.num_clients, np.nan)
+        self.own = np.zeros(self.instance.num_clients)
         self.dropped: list[int] = []
         self.gone: set[int] = set()
         self.rule = sim.rule
@@ -241,43 +243,52 @@ class _Round:
         """Client j's steps; with ``drop_at`` = n it drops out at its n-th hand-over to the helper (0-based)."""
         inst, w, i = self.instance, self.workload, int(self.assign[j])
         n = 0  # steps taken part in so far
+        own = self.own
         for b in range(self.steps):
             if self.barriers is not None and b > 0:
                 yield self.barriers[b - 1]
             if not self.takes_part(b, j):
                 continue
             if i < 0:
+                t0 = self.env.now
                 yield self.compute("local", b, j, -1, inst.local[j])
+                own[j] += self.env.now - t0
                 self._step_done(j, b)
                 n += 1
                 continue
             # T1: head forward + upload of the cut-a activations
+            t0 = self.env.now
             if w is None:
                 yield self.compute("release", b, j, i, inst.release[j, i])
             else:
                 yield self.compute("head_fwd", b, j, i, w.head_fwd_ms[j])
                 yield self.move("upload_a", b, j, i, w.cut_a_bytes[j], up=True)
+            own[j] += self.env.now - t0
             if drop_at == 2 * n:
                 self._drop(j, i, b)
                 return
             yield self.queues[i].submit(j, "fwd", b)
             # T3: download cut-b activations, tail forward/loss/backward, upload the cut-b gradient
+            t0 = self.env.now
             if w is None:
                 yield self.compute("delay", b, j, i, inst.delay[j, i])
             else:
                 yield self.move("download_b", b, j, i, w.cut_b_bytes[j], up=False)
                 yield self.compute("tail", b, j, i, w.tail_fwd_ms[j] + w.tail_bwd_ms[j])
                 yield self.move("upload_b", b, j, i, w.cut_b_bytes[j], up=True)
+            own[j] += self.env.now - t0
             if drop_at == 2 * n + 1:
                 self._drop(j, i, b)
                 return
             yield self.queues[i].submit(j, "bwd", b)
             # T5: download the cut-a gradient, head backward + update
+            t0 = self.env.now
             if w is None:
                 yield self.compute("tail_opaque", b, j, i, inst.tail[j, i])
             else:
                 yield self.move("download_a", b, j, i, w.cut_a_bytes[j], up=False)
                 yield self.compute("head_bwd", b, j, i, w.head_bwd_ms[j])
+            own[j] += self.env.now - t0
             self._step_done(j, b)
             n += 1
         self.completion[j] = self.env.now
@@ -341,6 +352,7 @@ class _Round:
             samples=samples,
             steps=self.steps,
             plan=self.plan,
+            client_ms=self.own.copy(),
         )
 
     def _aggregate(self, t0: float, members: list[int]) -> float:

@@ -34,12 +34,13 @@ class Stragglers:
         self.round_factors = {t: np.ones(n) for t, n in self.sizes.items()}
         self.task_streams = []
         for k, (spec, dist) in enumerate(zip(self.specs, self.dists)):
-            rng = np.random.default_rng([self.seed, k, r])
+            # per run: the same draw every round (persistent stragglers)
+            rng = np.random.default_rng([self.seed, k] if spec.per == "run" else [self.seed, k, r])
             n = self.sizes[spec.target]
             if spec.p is not None:
                 slow = rng.random(n) < spec.p
                 self.round_factors[spec.target] *= np.where(slow, spec.factor, 1.0)
-            elif spec.per == "round":
+            elif spec.per in ("round", "run"):
                 self.round_factors[spec.target] *= dist.sample(rng, n)
             self.task_streams.append(np.random.default_rng([self.seed, k, r, 1]))
 

@@ -1,7 +1,8 @@
 """The training room: real PyTorch split training driven by the simulator's hooks.
 
 Pluggable parts, each a registry (``simulator.training.registry.Registry``): models (``models.MODELS``), datasets
-(``data.DATASETS``), partitions (``partitions.PARTITIONS``) and strategies (``strategies.STRATEGIES``).
+(``data.DATASETS``), partitions (``partitions.PARTITIONS``), strategies (``strategies.STRATEGIES``) and samplers
+(``samplers.SAMPLERS``).
 ``runner.run_training`` runs a schedule on the simulator's clock while training; ``sched train`` is its CLI.
 """
 
@@ -13,6 +14,7 @@ def catalogue() -> dict[str, list[tuple[str, str]]]:
     from simulator.training.data import DATASETS
     from simulator.training.models import MODELS
     from simulator.training.partitions import PARTITIONS
+    from simulator.training.samplers import SAMPLERS
     from simulator.training.strategies import STRATEGIES
 
     return {
@@ -20,4 +22,5 @@ def catalogue() -> dict[str, list[tuple[str, str]]]:
         "models": [(e.name, e.summary) for e in MODELS.entries()],
         "strategies": [(e.name, e.summary) for e in STRATEGIES.entries()],
         "partitions": [(e.name, e.summary) for e in PARTITIONS.entries()],
+        "samplers": [(e.name, e.summary) for e in SAMPLERS.entries()],
     }

@@ -60,8 +60,10 @@ COMPUTE_KINDS = {
 class TrainingHooks:
     """Runs split training inside the simulation; ``round_loss()`` is the mean training loss of the last round.
 
-    ``client_data[j]`` holds client j's sample indices into ``x``/``y``; in round r client j reads its samples in
-    the order of a permutation seeded by (seed, r, j), repeated as often as the round's plan needs.
+    ``client_data[j]`` holds client j's sample indices into ``x``/``y``. Client j reads its data as a stream of
+    passes, pass p in the order of a permutation seeded by (seed, p, j): without replacement within a pass, and a
+    round continues where the previous one stopped (``consumed[j]`` samples so far). With one local epoch per
+    round, round r is pass r.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class TrainingHooks:
         self.seed = seed
         self.measure = measure
         self.flight: dict[int, _InFlight] = {}
+        self.consumed = np.zeros(len(client_data), dtype=np.int64)
         self.loss_sum = 0.0
         self.loss_samples = 0
         self.compute_s = 0.0
@@ -96,11 +99,10 @@ class TrainingHooks:
         self.offsets = np.vstack(
             [np.zeros(plan.samples.shape[1], dtype=np.int64), np.cumsum(plan.samples, 0)]
         )
-        self.order: list[np.ndarray] = []
-        for j, idx in enumerate(self.client_data):
-            rng = np.random.default_rng([self.seed, r, j, 11])
-            reps = max(1, -(-int(need[j]) // max(1, len(idx))))
-            self.order.append(np.concatenate([idx[rng.permutation(len(idx))] for _ in range(reps)]))
+        self.order = [
+            self.stream(j, int(self.consumed[j]), int(need[j])) for j in range(len(self.client_data))
+        ]
+        self.consumed += need
         self.strategy.begin_round(r, np.asarray(assign))
         self.precomputed = False
         if self.strategy.precompute is not None:
@@ -112,6 +114,20 @@ class TrainingHooks:
             self.loss_sum += loss_sum
             self.loss_samples += loss_samples
             self.precomputed = True
+
+    def stream(self, j: int, start: int, n: int) -> np.ndarray:
+        """Client j's samples ``start .. start + n - 1`` of its stream of seeded passes."""
+        idx = self.client_data[j]
+        size = len(idx)
+        if n == 0:
+            return idx[:0]
+        first, last = start // size, (start + n - 1) // size
+        passes = [
+            idx[np.random.default_rng([self.seed, p, j, 11]).permutation(size)]
+            for p in range(first, last + 1)
+        ]
+        lo = start - first * size
+        return np.concatenate(passes)[lo : lo + n]
 
     def end_round(self, r: int, members: list[int]) -> None:
         self.strategy.end_round(members)

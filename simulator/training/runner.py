@@ -32,13 +32,25 @@ from simulator.training.hooks import Diverged, TrainingHooks
 from simulator.training.models import MODELS, build_blocks, check_cuts, default_model_for, split
 from simulator.training.partitions import make_partition
 from simulator.training.plans import make_plan
+from simulator.training.samplers import SamplingPlanner, make_sampler
 from simulator.training.strategies import make_strategy, parse_optimizer
 from splitsched.errors import InputError
 from splitsched.instance import Instance
 from splitsched.schedule import Schedule
 from splitsched.workload import Workload
 
-METRIC_COLUMNS = ["samples", "train_loss", "test_loss", "test_accuracy", "wall_s"]
+METRIC_COLUMNS = [
+    "samples",
+    "steps",
+    "clients_per_step_min",
+    "clients_per_step_max",
+    "samples_per_step_min",
+    "samples_per_step_max",
+    "train_loss",
+    "test_loss",
+    "test_accuracy",
+    "wall_s",
+]
 CHECKPOINT = "checkpoint"
 
 
@@ -51,7 +63,9 @@ class Prepared:
     model_name: str
     cuts: tuple[int, int]
     parts: dict[str, nn.Module]
-    plan: RoundPlan
+    planner: Callable[
+        [int, list], RoundPlan
+    ]  # the engine's plan function: round r's samples per step and client
     strategy: object
 
 
@@ -122,7 +136,7 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
 
 def seeds(seed: int) -> dict[str, int]:
     """Independent streams of a run's seed (SeedSequence.spawn): init, partition, data split, data order."""
-    names = ("init", "partition", "split", "order")
+    names = ("init", "partition", "split", "order", "sampling")
     kids = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(k.generate_state(1, dtype=np.uint32)[0]) for n, k in zip(names, kids)}
 
@@ -149,7 +163,22 @@ def prepare(instance: Instance, cfg: TrainConfig, seed: int, dataset: Dataset | 
     optimizer = parse_optimizer(cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     strategy.setup(parts, k, instance.num_helpers, optimizer)
     sizes = np.array([len(c) for c in client_data])
-    plan = make_plan(sizes, cfg.batch_size, cfg.profile_batch, strategy.sync, cfg.batches_per_round)
+    if cfg.sampler is None:
+        plan = make_plan(sizes, cfg.batch_size, cfg.profile_batch, strategy.sync, cfg.batches_per_round)
+
+        def planner(r: int, results: list) -> RoundPlan:
+            return plan
+    else:
+        planner = SamplingPlanner(
+            make_sampler(cfg.sampler),
+            sizes,
+            cfg.global_batch or cfg.batch_size * k,
+            cfg.profile_batch,
+            strategy.sync,
+            s["sampling"],
+            prior_delay(instance, cfg.profile_batch),
+            cfg.steps_per_round,
+        )
     if device.type != "cpu":
         data = Dataset(
             data.name,
@@ -159,7 +188,21 @@ def prepare(instance: Instance, cfg: TrainConfig, seed: int, dataset: Dataset | 
             data.y_test.to(device),
             data.num_classes,
         )
-    return Prepared(data, client_data, name, (a, b), parts, plan, strategy)
+    return Prepared(data, client_data, name, (a, b), parts, planner, strategy)
+
+
+def prior_delay(instance: Instance, unit: float) -> np.ndarray:
+    """Each client's expected own time per sample before any round (its chain T1 + T3 + T5 averaged over the
+    helpers it can reach, or local training), what LDS tilts by until it has observed the clients."""
+    own = (
+        np.nanmean(instance.release + instance.delay + instance.tail, axis=1)
+        if instance.num_helpers
+        else None
+    )
+    out = np.full(instance.num_clients, np.nan) if own is None else own
+    if instance.local is not None:
+        out = np.where(np.isnan(out), instance.local, out)
+    return np.nan_to_num(out, nan=0.0) / unit
 
 
 def _device(name: str) -> torch.device:
@@ -234,7 +277,7 @@ def run_training(
         workload=workload,
         hooks=hooks,
         durations=durations,
-        plan=lambda r, results: prep.plan,
+        plan=prep.planner,
     )
     metrics: list[dict] = []
     start_round, results, rng = 0, None, None
@@ -242,6 +285,9 @@ def run_training(
         if out is None:
             raise InputError("--resume", "needs the run's folder")
         start_round, results, rng, metrics = load_checkpoint(out, prep.parts)
+        if isinstance(hooks, TrainingHooks):
+            for res in results:
+                hooks.consumed += res.plan.samples.sum(axis=0).astype(np.int64)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     if on_start is not None:
@@ -249,7 +295,7 @@ def run_training(
     clock = {"t": time.perf_counter()}
 
     def after_round(r: int) -> None:
-        row = {"round": r, "samples": sim.results[-1].samples}
+        row = {"round": r, "samples": sim.results[-1].samples, **plan_spread(sim.results[-1].plan)}
         if cost_only:
             row.update(train_loss=np.nan, test_loss=np.nan, test_accuracy=np.nan)
         else:
@@ -281,6 +327,21 @@ def run_training(
     if out is not None:
         result.write(out)
     return result
+
+
+def plan_spread(plan: RoundPlan | None) -> dict:
+    """Steps and the per-step spread of a round plan (clients taking part, samples)."""
+    if plan is None:
+        return {}
+    per_step_clients = (plan.samples > 0).sum(axis=1)
+    per_step_samples = plan.samples.sum(axis=1)
+    return {
+        "steps": plan.steps,
+        "clients_per_step_min": int(per_step_clients.min()),
+        "clients_per_step_max": int(per_step_clients.max()),
+        "samples_per_step_min": int(per_step_samples.min()),
+        "samples_per_step_max": int(per_step_samples.max()),
+    }
 
 
 def _result(instance, schedule, sim_config, cfg, prep, results, metrics) -> TrainResult:

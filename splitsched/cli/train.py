@@ -56,6 +56,20 @@ def add_parser(sub) -> None:
         metavar="N",
         help="fixed batches per client per round (default: one local epoch)",
     )
+    t.add_argument(
+        "--sampler",
+        metavar="SPEC",
+        help="per-step global sampling: fls, fpls, ugs, lds[:tilt=T,c=C] (default: local epochs of --batch-size)",
+    )
+    t.add_argument(
+        "--global-batch", type=positive_int("--global-batch"), metavar="B", help="the sampler's global batch"
+    )
+    t.add_argument(
+        "--steps-per-round",
+        type=positive_int("--steps-per-round"),
+        metavar="S",
+        help="with a sampler: steps per round (default: one epoch)",
+    )
     t.add_argument("--lr", type=positive_float("--lr"), metavar="X", help="learning rate (default 0.01)")
     t.add_argument("--optimizer", choices=["sgd", "adam"], help="default adam (fresh state every round)")
     t.add_argument("--momentum", type=float, metavar="M", help="SGD momentum (default 0)")
@@ -150,6 +164,9 @@ def _setup(args: argparse.Namespace, testbed=None, stored: dict | None = None) -
             clients=args.clients,
             batch_size=args.batch_size,
             batches_per_round=args.batches_per_round,
+            sampler=args.sampler,
+            global_batch=args.global_batch,
+            steps_per_round=args.steps_per_round,
             lr=args.lr,
             optimizer=args.optimizer,
             momentum=args.momentum,
@@ -361,6 +378,13 @@ def _print_summary(result, schedule, cost_only: bool, out: Path | None) -> None:
         f"{result.cuts[0]},{result.cuts[1]}, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}"
         + ("  [cost only]" if cost_only else "")
     )
+    if cfg.sampler:
+        spread = result.rounds
+        print(
+            f"sampling   {cfg.sampler}, global batch {cfg.global_batch or cfg.batch_size * inst.num_clients}, "
+            f"{int(spread['steps'].iloc[-1])} steps in the last round, "
+            f"{int(spread['clients_per_step_min'].min())}-{int(spread['clients_per_step_max'].max())} clients per step"
+        )
     print(
         f"rounds     {s['rounds']}, round time mean {s['mean_round_time_ms']:.1f} ms, "
         f"virtual time {s['virtual_time_ms'] / 1e3:.2f} s, wall {s['wall_s']:.1f} s"
