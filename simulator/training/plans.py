@@ -78,3 +78,40 @@ def plan_instance(instance: Instance, plan: RoundPlan, workload: Workload | None
         )
         times = instance_times(scaled)
     return dataclasses.replace(instance, batches=plan.steps, local=local, **times)
+
+
+def step_instance(instance: Instance, plan: RoundPlan, t: int, workload: Workload | None = None) -> Instance:
+    """Step t of a synchronous plan as an instance of its own: the step's participants only, one batch, each
+    client's times scaled by its own count (as ``plan_instance`` does for a uniform plan). A synchronous step starts
+    when the previous one's barrier opens, so its tasks, shifted to that time, must validate against it."""
+    counts = plan.samples[t]
+    rows = np.flatnonzero(counts > 0)
+    f = counts[rows].astype(float) / plan.unit
+    local = None if instance.local is None else instance.local[rows] * f
+    if workload is None:
+        times = {
+            m: getattr(instance, m)[rows] * f[:, None] for m in ("release", "fwd", "delay", "bwd", "tail")
+        }
+    else:
+        per_client = (
+            "head_fwd_ms",
+            "head_bwd_ms",
+            "tail_fwd_ms",
+            "tail_bwd_ms",
+            "cut_a_bytes",
+            "cut_b_bytes",
+        )
+        per_pair = ("body_fwd_ms", "body_bwd_ms", "uplink_mbps", "downlink_mbps", "latency_ms")
+        changes = {n: getattr(workload, n)[rows] * f for n in per_client}
+        changes.update({n: getattr(workload, n)[rows] for n in per_pair})
+        changes["body_fwd_ms"] = changes["body_fwd_ms"] * f[:, None]
+        changes["body_bwd_ms"] = changes["body_bwd_ms"] * f[:, None]
+        times = instance_times(dataclasses.replace(workload, **changes))
+    return dataclasses.replace(
+        instance,
+        clients=tuple(instance.clients[j] for j in rows),
+        demand=instance.demand[rows],
+        batches=1,
+        local=local,
+        **times,
+    )
