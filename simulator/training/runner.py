@@ -91,6 +91,7 @@ class TrainResult:
         return self.record.rounds.merge(self.metrics, on="round", how="left")
 
     def summary(self) -> dict:
+        cfg = self.config
         s = self.record.summary()
         acc = self.metrics["test_accuracy"].to_numpy(dtype=float) if len(self.metrics) else np.array([])
         measured = acc[~np.isnan(acc)]
@@ -115,6 +116,10 @@ class TrainResult:
                     "model": self.model,
                     "cuts": list(self.cuts),
                 },
+                "sampler": cfg.sampler,
+                "global_batch": (cfg.global_batch or cfg.batch_size * self.record.instance.num_clients)
+                if cfg.sampler
+                else None,
             }
         )
         return s
