@@ -275,7 +275,7 @@ class _Round:
             else:
                 yield self.move("download_b", b, j, i, w.cut_b_bytes[j], up=False)
                 yield self.compute("tail", b, j, i, w.tail_fwd_ms[j] + w.tail_bwd_ms[j])
-                yield self.move("upload_b", b, j, i, w.cut_b_bytes[j], up=True)
+                yield self.move("upload_b", b, j, i, w.grad_b[j], up=True)
             own[j] += self.env.now - t0
             if drop_at == 2 * n + 1:
                 self._drop(j, i, b)
@@ -286,7 +286,7 @@ class _Round:
             if w is None:
                 yield self.compute("tail_opaque", b, j, i, inst.tail[j, i])
             else:
-                yield self.move("download_a", b, j, i, w.cut_a_bytes[j], up=False)
+                yield self.move("download_a", b, j, i, w.grad_a[j], up=False)
                 yield self.compute("head_bwd", b, j, i, w.head_bwd_ms[j])
             own[j] += self.env.now - t0
             self._step_done(j, b)

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from profiles import ModelProfile, ProfileError, load_profile
+from splitsched.codecs import Compression, codec_ms, compressed_bytes, parse_codec
 from splitsched.errors import InputError
 from splitsched.instance import Instance
 from splitsched.workload import Workload, instance_times, transfer_ms
@@ -144,6 +145,29 @@ class Cut(_Strict):
 
 class Model(_Strict):
     profile: str = Field(min_length=1, description="bundled profile name or path to a profile CSV")
+    batch: PositiveFloat = (
+        128.0  # the batch the profile was measured with (the anchor's activations match 128)
+    )
+
+
+class CompressionSection(_Strict):
+    """``compression:``: a codec (splitsched.codecs) on the cut-a activations, optionally cut b and gradients."""
+
+    codec: str = "none"
+    cut_b: bool = False
+    grads: bool = False
+
+    @field_validator("codec")
+    @classmethod
+    def _codec(cls, v):
+        try:
+            parse_codec(v)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    def compression(self) -> Compression:
+        return Compression(parse_codec(self.codec), self.cut_b, self.grads)
 
 
 class HelperGroup(_Strict):
@@ -195,6 +219,7 @@ class Testbed(_Strict):
     helpers: list[HelperGroup] = Field(min_length=1)
     clients: list[ClientGroup] = Field(min_length=1)
     topology: Topology | None = None
+    compression: CompressionSection | None = None
     simulation: dict[str, Any] | None = None  # validated by the simulator
     training: dict[str, Any] | None = None  # validated by the training room (simulator.training.config)
 
@@ -264,8 +289,11 @@ def _clean_loc(loc: tuple) -> str:
     return ".".join(parts).replace(".[", "[")
 
 
-def build(testbed: Testbed) -> Built:
-    """Compute T1..T5, memory and the workload of every (client, helper) pair."""
+def build(testbed: Testbed, compression: Compression | None = None) -> Built:
+    """Compute T1..T5, memory and the workload of every (client, helper) pair.
+
+    ``compression`` (default: the testbed's ``compression:``) shrinks the transfers to the codec's exact payload
+    sizes and charges its modelled encode/decode time to the devices that run them (docs/compression.md)."""
     try:
         profile = load_profile(testbed.model.profile)
     except ProfileError as exc:
@@ -296,6 +324,31 @@ def build(testbed: Testbed) -> Built:
     unreachable = ~allowed | np.isnan(rates_up)
     for arr in (rates_up, rates_down, latency, body_f, body_b):
         arr[unreachable] = np.nan
+    grad_a = grad_b = None
+    comp = compression or (testbed.compression.compression() if testbed.compression else None)
+    if comp is not None and comp.active:
+        codec, unit = comp.codec, testbed.model.batch
+        speed = _relative_speed(profile, client_devices, helper_devices)
+        c_speed, h_speed = speed[: len(client_devices)], speed[len(client_devices) :]
+
+        def client_ms(size):  # encode or decode on the client, per client
+            return codec_ms(codec, size, c_speed)
+
+        def helper_ms(size):  # encode or decode on the helper, per (client, helper)
+            return codec_ms(codec, size[:, None], h_speed[None, :])
+
+        head_f, body_f = head_f + client_ms(act_a), body_f + helper_ms(act_a)
+        if comp.cut_b:
+            body_f, tail_f = body_f + helper_ms(act_b), tail_f + client_ms(act_b)
+        if comp.grads:
+            tail_b, body_b = tail_b + client_ms(act_b), body_b + helper_ms(act_b) + helper_ms(act_a)
+            head_b = head_b + client_ms(act_a)
+            grad_a, grad_b = compressed_bytes(codec, act_a, unit), compressed_bytes(codec, act_b, unit)
+        else:
+            grad_a, grad_b = act_a.copy(), act_b.copy()
+        act_a = compressed_bytes(codec, act_a, unit)
+        if comp.cut_b:
+            act_b = compressed_bytes(codec, act_b, unit)
     workload = Workload(
         client_devices=tuple(client_devices),
         helper_devices=tuple(helper_devices),
@@ -311,6 +364,8 @@ def build(testbed: Testbed) -> Built:
         downlink_mbps=rates_down,
         latency_ms=latency,
         client_weights_bytes=weights,
+        grad_a_bytes=grad_a,
+        grad_b_bytes=grad_b,
         up_routes=up_routes,
         down_routes=down_routes,
         resources=res,
@@ -323,6 +378,7 @@ def build(testbed: Testbed) -> Built:
         capacity=np.asarray(capacity, dtype=float),
         batches=testbed.batches,
         local=local if can_local.any() else None,
+        meta={"profile_batch": testbed.model.batch},
         **instance_times(workload),
     )
     return Built(testbed=testbed, instance=instance, workload=workload)
@@ -340,6 +396,14 @@ def scale_clients(testbed: Testbed, total: int) -> Testbed:
         new[g] += 1
     groups = [g.model_copy(update={"count": int(n)}) for g, n in zip(testbed.clients, new) if n > 0]
     return testbed.model_copy(update={"clients": groups})
+
+
+def _relative_speed(profile: ModelProfile, client_devices, helper_devices) -> np.ndarray:
+    """Each client's then each helper's slowness: its whole-model forward time over the fastest such device's."""
+    devices = list(client_devices) + list(helper_devices)
+    total = {d: profile.device(d).forward(0, profile.num_layers) for d in set(devices)}
+    fastest = min(t for t in total.values() if t > 0) if any(t > 0 for t in total.values()) else 1.0
+    return np.array([total[d] / fastest if total[d] > 0 else 1.0 for d in devices])
 
 
 def build_instance(testbed: Testbed) -> Instance:

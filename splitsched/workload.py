@@ -39,9 +39,22 @@ class Workload:
     downlink_mbps: np.ndarray
     latency_ms: np.ndarray
     client_weights_bytes: np.ndarray
+    # the gradients' sizes at the cuts (None: as the activations; a codec may compress one and not the other)
+    grad_a_bytes: np.ndarray | None = None
+    grad_b_bytes: np.ndarray | None = None
     up_routes: tuple[tuple[tuple[str, ...], ...], ...] = ()
     down_routes: tuple[tuple[tuple[str, ...], ...], ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def grad_a(self) -> np.ndarray:
+        """Bytes of the cut-a gradient (downloaded to the client)."""
+        return self.cut_a_bytes if self.grad_a_bytes is None else self.grad_a_bytes
+
+    @property
+    def grad_b(self) -> np.ndarray:
+        """Bytes of the cut-b gradient (uploaded to the helper)."""
+        return self.cut_b_bytes if self.grad_b_bytes is None else self.grad_b_bytes
 
     def up_ms(self, j: int, i: int, size_bytes: float) -> float:
         """Dedicated-link time of an upload of ``size_bytes`` from client j to helper i."""
@@ -54,12 +67,10 @@ class Workload:
 
 def instance_times(w: Workload) -> dict[str, np.ndarray]:
     """T1..T5 (release, fwd, delay, bwd, tail) as K x H arrays, exactly as problem.md §1 composes them."""
-    a = w.cut_a_bytes[:, None]
-    b = w.cut_b_bytes[:, None]
-    up_a = transfer_ms(a, w.uplink_mbps, w.latency_ms)
-    down_a = transfer_ms(a, w.downlink_mbps, w.latency_ms)
-    up_b = transfer_ms(b, w.uplink_mbps, w.latency_ms)
-    down_b = transfer_ms(b, w.downlink_mbps, w.latency_ms)
+    up_a = transfer_ms(w.cut_a_bytes[:, None], w.uplink_mbps, w.latency_ms)
+    down_a = transfer_ms(w.grad_a[:, None], w.downlink_mbps, w.latency_ms)
+    up_b = transfer_ms(w.grad_b[:, None], w.uplink_mbps, w.latency_ms)
+    down_b = transfer_ms(w.cut_b_bytes[:, None], w.downlink_mbps, w.latency_ms)
     return {
         "release": w.head_fwd_ms[:, None] + up_a,
         "fwd": np.array(w.body_fwd_ms, dtype=float),

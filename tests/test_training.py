@@ -14,7 +14,7 @@ from torch import nn
 from simulator import SimConfig, parse_stragglers
 from simulator.training.config import TrainConfig
 from simulator.training.plans import plan_instance
-from simulator.training.runner import prepare, run_training, seeds
+from simulator.training.runner import prepare, profile_batch, run_training, seeds
 from solvers import solve
 from splitsched.cli import main
 from splitsched.schedule import Schedule
@@ -235,7 +235,8 @@ def run_plan(result):
 
     cfg = result.config
     k = result.record.instance.num_clients
-    return make_plan(np.ones(k, dtype=int), cfg.batch_size, cfg.profile_batch, False, cfg.batches_per_round)
+    unit = profile_batch(cfg, result.record.instance)
+    return make_plan(np.ones(k, dtype=int), cfg.batch_size, unit, False, cfg.batches_per_round)
 
 
 def test_psl_steps_are_synchronous():

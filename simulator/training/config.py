@@ -39,9 +39,8 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     eval_every: int = Field(default=1, ge=1)
     target_accuracy: float = Field(default=0.9, gt=0, le=1)
-    profile_batch: float = Field(
-        default=128.0, gt=0, allow_inf_nan=False
-    )  # batch the profile's costs are for
+    # the batch the profile's costs are for (None: the testbed's model.batch, 128 by default)
+    profile_batch: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     clock: Literal["profile", "measured"] = "profile"
     speed: float = Field(default=1.0, gt=0, allow_inf_nan=False)  # measured clock: simulated ms per wall ms
     device: str = "cpu"

@@ -19,7 +19,9 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from simulator.hooks import Step
+from simulator.training.codecs import roundtrip
 from simulator.training.strategies import Strategy
+from splitsched.codecs import Compression
 
 
 class Diverged(Exception):
@@ -75,6 +77,7 @@ class TrainingHooks:
         client_names: list[str],
         seed: int,
         measure: bool = False,
+        compression: Compression | None = None,
     ):
         self.strategy = strategy
         self.x, self.y = x, y
@@ -82,6 +85,8 @@ class TrainingHooks:
         self.names = client_names
         self.seed = seed
         self.measure = measure
+        self.compression = compression if compression is not None and compression.active else None
+        self.generator = torch.Generator()  # randomised codecs draw from it; re-seeded every round
         self.flight: dict[int, _InFlight] = {}
         self.consumed = np.zeros(len(client_data), dtype=np.int64)
         self.loss_sum = 0.0
@@ -94,6 +99,7 @@ class TrainingHooks:
             raise ValueError("training needs a RoundPlan (samples per step and client)")
         self.r, self.plan = r, plan
         self.flight.clear()
+        self.generator.manual_seed(int(np.random.SeedSequence([self.seed, r, 29]).generate_state(1)[0]))
         self.loss_sum, self.loss_samples = 0.0, 0
         need = plan.samples.sum(axis=0).astype(np.int64)
         self.offsets = np.vstack(
@@ -129,6 +135,14 @@ class TrainingHooks:
         lo = start - first * size
         return np.concatenate(passes)[lo : lo + n]
 
+    def _send(self, x: torch.Tensor, what: str) -> torch.Tensor:
+        """What the receiver gets of ``x`` (detached): decode(encode(x)) when ``what`` is compressed."""
+        c = self.compression
+        x = x.detach()
+        if c is not None and (what == "a" or (what == "b" and c.cut_b) or (what == "grad" and c.grads)):
+            x = roundtrip(c.codec, x, self.generator)[0]
+        return x
+
     def end_round(self, r: int, members: list[int]) -> None:
         self.strategy.end_round(members)
 
@@ -157,7 +171,7 @@ class TrainingHooks:
         x, y = self.batch(j, t)
         f = self.flight[j] = _InFlight(x, y, len(y))
         f.head_out = self.strategy.head(j)(x)
-        f.sent_a = f.head_out.detach().requires_grad_(True)
+        f.sent_a = self._send(f.head_out, "a").requires_grad_(True)
 
     def _body_fwd(self, s: Step) -> None:
         f = self.flight[s.client]
@@ -168,7 +182,7 @@ class TrainingHooks:
             f.body_out = functional_call(body, f.snapshot, (f.sent_a,))
         else:
             f.body_out = body(f.sent_a)
-        f.recv_b = f.body_out.detach().requires_grad_(True)
+        f.recv_b = self._send(f.body_out, "b").requires_grad_(True)
 
     def _tail(self, s: Step) -> None:
         j, t = s.client, s.batch
@@ -181,7 +195,7 @@ class TrainingHooks:
         self.loss_sum += value
         self.loss_samples += f.n
         (total / self.strategy.loss_divisor(j, t, f.n, self.plan.samples)).backward()
-        f.grad_b = f.recv_b.grad
+        f.grad_b = self._send(f.recv_b.grad, "grad")
 
     def _body_bwd(self, s: Step) -> None:
         j, i, t = s.client, s.helper, s.batch
@@ -194,7 +208,7 @@ class TrainingHooks:
                 if g is not None:
                     p.grad = g if p.grad is None else p.grad + g
             f.snapshot = {}
-        f.grad_a = self.strategy.cut_gradient(j, t, f.sent_a.grad)
+        f.grad_a = self._send(self.strategy.cut_gradient(j, t, f.sent_a.grad), "grad")
         f.body_out = None
         self.strategy.after_body_bwd(j, i, t, f.n)
 

@@ -73,7 +73,10 @@ def plan_instance(instance: Instance, plan: RoundPlan, workload: Workload | None
                     "body_bwd_ms",
                     "cut_a_bytes",
                     "cut_b_bytes",
+                    "grad_a_bytes",
+                    "grad_b_bytes",
                 )
+                if getattr(workload, name) is not None
             },
         )
         times = instance_times(scaled)
@@ -100,9 +103,11 @@ def step_instance(instance: Instance, plan: RoundPlan, t: int, workload: Workloa
             "tail_bwd_ms",
             "cut_a_bytes",
             "cut_b_bytes",
+            "grad_a_bytes",
+            "grad_b_bytes",
         )
         per_pair = ("body_fwd_ms", "body_bwd_ms", "uplink_mbps", "downlink_mbps", "latency_ms")
-        changes = {n: getattr(workload, n)[rows] * f for n in per_client}
+        changes = {n: getattr(workload, n)[rows] * f for n in per_client if getattr(workload, n) is not None}
         changes.update({n: getattr(workload, n)[rows] for n in per_pair})
         changes["body_fwd_ms"] = changes["body_fwd_ms"] * f[:, None]
         changes["body_bwd_ms"] = changes["body_bwd_ms"] * f[:, None]

@@ -34,6 +34,7 @@ from simulator.training.partitions import make_partition
 from simulator.training.plans import make_plan
 from simulator.training.samplers import SamplingPlanner, make_sampler
 from simulator.training.strategies import make_strategy, parse_optimizer
+from splitsched.codecs import Compression
 from splitsched.errors import InputError
 from splitsched.instance import Instance
 from splitsched.schedule import Schedule
@@ -168,8 +169,9 @@ def prepare(instance: Instance, cfg: TrainConfig, seed: int, dataset: Dataset | 
     optimizer = parse_optimizer(cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     strategy.setup(parts, k, instance.num_helpers, optimizer)
     sizes = np.array([len(c) for c in client_data])
+    unit = profile_batch(cfg, instance)
     if cfg.sampler is None:
-        plan = make_plan(sizes, cfg.batch_size, cfg.profile_batch, strategy.sync, cfg.batches_per_round)
+        plan = make_plan(sizes, cfg.batch_size, unit, strategy.sync, cfg.batches_per_round)
 
         def planner(r: int, results: list) -> RoundPlan:
             return plan
@@ -178,10 +180,10 @@ def prepare(instance: Instance, cfg: TrainConfig, seed: int, dataset: Dataset | 
             make_sampler(cfg.sampler),
             sizes,
             cfg.global_batch or cfg.batch_size * k,
-            cfg.profile_batch,
+            unit,
             strategy.sync,
             s["sampling"],
-            prior_delay(instance, cfg.profile_batch),
+            prior_delay(instance, unit),
             cfg.steps_per_round,
         )
     if device.type != "cpu":
@@ -194,6 +196,11 @@ def prepare(instance: Instance, cfg: TrainConfig, seed: int, dataset: Dataset | 
             data.num_classes,
         )
     return Prepared(data, client_data, name, (a, b), parts, planner, strategy)
+
+
+def profile_batch(cfg: TrainConfig, instance: Instance) -> float:
+    """The batch the clock's profile was measured with: the setting, else the testbed's ``model.batch``."""
+    return float(cfg.profile_batch or instance.meta.get("profile_batch", 128.0))
 
 
 def prior_delay(instance: Instance, unit: float) -> np.ndarray:
@@ -246,10 +253,12 @@ def run_training(
     dataset: Dataset | None = None,
     on_round: Callable[[dict], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    compression: Compression | None = None,
 ) -> TrainResult:
     """Train for ``sim_config.rounds`` rounds on the simulator's clock; see the module docstring.
 
-    ``resume=True`` continues from ``out``'s checkpoint (the same settings are the caller's job). A NaN loss stops
+    ``compression`` encodes what crosses the cuts (give the same one the workload was built with, so the clock
+    carries its payload sizes). ``resume=True`` continues from ``out``'s checkpoint (the same settings are the caller's job). A NaN loss stops
     the run: the rounds already done are kept (and written) and ``TrainResult.diverged`` says why.
     """
     prep = prepare(instance, cfg, sim_config.seed, dataset)
@@ -265,6 +274,7 @@ def run_training(
             list(instance.clients),
             seeds(sim_config.seed)["order"],
             measure=cfg.clock == "measured",
+            compression=compression,
         )
     )
     durations = (

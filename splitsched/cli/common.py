@@ -24,16 +24,55 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--instance", metavar="INSTANCE.json", help="an instance in the problem.md §2 JSON format"
     )
+    add_codec_args(parser)
+
+
+def add_codec_args(parser: argparse.ArgumentParser) -> None:
+    """``--codec SPEC`` (+ ``--codec-cut-b``, ``--compress-grads``): compress what crosses the cuts."""
+    parser.add_argument(
+        "--codec",
+        metavar="SPEC",
+        help="compress the cut-a activations: none, fp16, quant:bits=B, topk:r=R, randtopk:r=R,alpha=A, "
+        "ms:r=R,bits=B (T1..T5 rebuilt from the exact payload sizes; see sched codecs)",
+    )
+    parser.add_argument("--codec-cut-b", action="store_true", help="also compress the cut-b activations")
+    parser.add_argument("--compress-grads", action="store_true", help="also compress the cut gradients")
+
+
+def with_compression(args: argparse.Namespace, testbed):
+    """The testbed with the command line's codec options in its ``compression:`` section (unchanged without)."""
+    codec = getattr(args, "codec", None)
+    cut_b, grads = getattr(args, "codec_cut_b", False), getattr(args, "compress_grads", False)
+    if codec is None and not cut_b and not grads:
+        return testbed
+    from splitsched.codecs import parse_codec
+    from splitsched.testbed import CompressionSection
+
+    base = testbed.compression or CompressionSection()
+    if codec is not None:
+        parse_codec(codec)  # the error names --codec
+    section = base.model_copy(
+        update={"codec": codec or base.codec, "cut_b": cut_b or base.cut_b, "grads": grads or base.grads}
+    )
+    return testbed.model_copy(update={"compression": section})
 
 
 def load_source(args: argparse.Namespace) -> Instance:
     """The instance named by --instance or --profile (the bundled default testbed when neither is given)."""
     if getattr(args, "instance", None):
+        if (
+            getattr(args, "codec", None)
+            or getattr(args, "codec_cut_b", False)
+            or getattr(args, "compress_grads", False)
+        ):
+            raise InputError(
+                "--codec", "needs a testbed (--profile): an instance JSON has no activation sizes"
+            )
         return read_instance(args.instance)
     from splitsched.testbed import build_instance, default_testbed_path, load_testbed
 
     path = args.profile or default_testbed_path()
-    return build_instance(load_testbed(path))
+    return build_instance(with_compression(args, load_testbed(path)))
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 
-from splitsched.cli.common import atomic_dir, positive_float
+from splitsched.cli.common import add_codec_args, atomic_dir, positive_float, with_compression
 from splitsched.errors import InputError
 from splitsched.instance import read_instance
 from splitsched.schedule import read_schedule
@@ -57,6 +57,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--aggregator", default=None, metavar="HELPER", help="helper that averages the weights")
     p.add_argument("--seed", type=int, default=None)
+    add_codec_args(p)
     p.add_argument("--compare-policies", action="store_true", help="run every policy on the same schedule")
     p.add_argument("--out", metavar="DIR", help="write timeline.csv, rounds.csv, summary.json, gantt.png")
     p.set_defaults(handler=run)
@@ -70,11 +71,15 @@ def run(args: argparse.Namespace) -> int:
 
     workload, section = None, None
     if args.instance:
+        if args.codec or args.codec_cut_b or args.compress_grads:
+            raise InputError(
+                "--codec", "needs a testbed (--profile): an instance JSON has no activation sizes"
+            )
         instance = read_instance(args.instance)
     else:
         from splitsched.testbed import build, default_testbed_path, load_testbed
 
-        built = build(load_testbed(args.profile or default_testbed_path()))
+        built = build(with_compression(args, load_testbed(args.profile or default_testbed_path())))
         instance, workload, section = built.instance, built.workload, built.testbed.simulation
     for name, value in (("--rounds", args.rounds), ("--batches", args.batches)):
         if value is not None and value < 1:

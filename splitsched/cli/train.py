@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from splitsched.backend_log import verbosity
-from splitsched.cli.common import add_verbose_arg, add_workers_arg, positive_float, positive_int
+from splitsched.cli.common import (
+    add_codec_args,
+    add_verbose_arg,
+    add_workers_arg,
+    positive_float,
+    positive_int,
+    with_compression,
+)
 from splitsched.errors import InputError
 
 EXIT_DIVERGED = 3
@@ -101,6 +108,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--out", metavar="DIR", help="rounds.csv, timeline.csv, summary.json, curves.png, checkpoint/"
     )
+    add_codec_args(p)
     add_verbose_arg(p)
     p.set_defaults(handler=run)
 
@@ -137,6 +145,7 @@ class _Setup:
     def __init__(self, testbed, built, sim_config, train_config):
         self.testbed, self.built, self.sim, self.cfg = testbed, built, sim_config, train_config
         self.dataset = None
+        self.compression = testbed.compression.compression() if testbed.compression else None
 
 
 def _setup(args: argparse.Namespace, testbed=None, stored: dict | None = None) -> _Setup:
@@ -148,7 +157,7 @@ def _setup(args: argparse.Namespace, testbed=None, stored: dict | None = None) -
     if args.dropout is not None and not 0 <= args.dropout <= 1:
         raise InputError("--dropout", f"must be in [0, 1], got {args.dropout}")
     if testbed is None:
-        testbed = load_testbed(args.profile or default_testbed_path())
+        testbed = with_compression(args, load_testbed(args.profile or default_testbed_path()))
     if stored is not None:
         cfg = train_config_from(stored["training"])
         sim_section = stored["simulation"]
@@ -256,6 +265,7 @@ def _train(args, setup: _Setup, schedule, out: Path | None, resume: bool = False
             dataset=setup.dataset,
             on_round=bar.update,
             on_start=on_start,
+            compression=setup.compression,
         )
     except KeyboardInterrupt:
         bar.close()
@@ -339,6 +349,7 @@ def _compare(args: argparse.Namespace, setup: _Setup) -> int:
             cost_only=args.cost_only,
             dataset=setup.dataset,
             on_round=bar.update,
+            compression=setup.compression,
         )
         bar.close()
         runs[name] = result
