@@ -17,6 +17,8 @@ import pandas as pd
 COLUMNS = ("device", "layer_index", "fwd_ms", "bwd_ms", "update_ms", "activation_kb", "weights_kb")
 NUMERIC = COLUMNS[2:]
 BUNDLED_PROFILES = ("resnet101_cifar10", "resnet101_mnist", "vgg19_cifar10", "vgg19_mnist")
+# measured with `sched profile measure` and scaled to the anchor devices (profiles/measured/, docs/profiles.md)
+SHIPPED_PROFILES = ("cnn_digits",)
 
 
 class ProfileError(ValueError):
@@ -117,14 +119,20 @@ class ModelProfile:
 
 
 def bundled_path(name: str) -> Path:
-    """Path of a bundled anchor profile CSV (``resnet101_cifar10``, ...)."""
-    return Path(str(resources.files("profiles") / "anchor_testbed" / f"{name}.csv"))
+    """Path of a bundled profile CSV: an anchor one (``resnet101_cifar10``, ...) or a shipped measured one."""
+    folder = "measured" if name in SHIPPED_PROFILES else "anchor_testbed"
+    return Path(str(resources.files("profiles") / folder / f"{name}.csv"))
+
+
+# the documented ranges (the same as splitsched.limits: profiles import nothing from the rooms to their right)
+MAX_LAYER_MS = 1e9
+MAX_SIZE_KB = 1e12
 
 
 def load_profile(name_or_path: str | Path) -> ModelProfile:
     """Load a bundled profile by name or a profile CSV by path."""
     text = str(name_or_path)
-    if text in BUNDLED_PROFILES:
+    if text in BUNDLED_PROFILES or text in SHIPPED_PROFILES:
         path = bundled_path(text)
         name = text
     else:
@@ -132,7 +140,8 @@ def load_profile(name_or_path: str | Path) -> ModelProfile:
         name = path.stem
         if not path.is_file():
             raise ProfileError(
-                f"profile {text!r}: no such file, and not a bundled profile ({', '.join(BUNDLED_PROFILES)})"
+                f"profile {text!r}: no such file, and not a bundled profile "
+                f"({', '.join(BUNDLED_PROFILES + SHIPPED_PROFILES)})"
             )
     try:
         frame = pd.read_csv(path)
@@ -153,11 +162,12 @@ def profile_from_frame(frame: pd.DataFrame, name: str, source: str = "profile") 
         raise ProfileError(f"{source}: no rows")
     for col in NUMERIC:
         values = pd.to_numeric(frame[col], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.astype(float)) | (values < 0)
+        high = MAX_SIZE_KB if col.endswith("_kb") else MAX_LAYER_MS
+        bad = values.isna() | ~np.isfinite(values.astype(float)) | (values < 0) | (values > high)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise ProfileError(
-                f"{source}: column {col} row {row + 2} must be a finite number >= 0, got {frame[col].iloc[row]!r}"
+                f"{source}: column {col} row {row + 2} must be a number in [0, {high:g}], got {frame[col].iloc[row]!r}"
             )
         frame = frame.assign(**{col: values.astype(float)})
     layers = pd.to_numeric(frame["layer_index"], errors="coerce")

@@ -114,3 +114,13 @@ class PulpHiGHS(pulp.HiGHS):
         with c_stdout_redirected(to_stderr=log):
             super().createAndConfigureSolver(lp)
         configure_highs(lp.solverModel, log)
+
+    def actualSolve(self, lp):  # noqa: N802 (PuLP's name)
+        """PuLP's solve; when HiGHS gives up on the numbers (e.g. coefficients near 1e30) PuLP's read-back of the
+        solution fails: the model then counts as not solved, with no solution and no bound (never a crash)."""
+        try:
+            return super().actualSolve(lp)
+        except (IndexError, ValueError, OverflowError, KeyError):
+            lp.solverModel = None
+            lp.assignStatus(pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
+            return pulp.LpStatusNotSolved

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from splitsched.errors import InputError
+from splitsched.limits import MAX_MB, MAX_MS
 
 MATRICES = ("release", "fwd", "delay", "bwd", "tail")
 _KEYS = {"name", "unit", "clients", "helpers", *MATRICES, "demand", "capacity", "batches", "local"}
@@ -64,7 +65,7 @@ class Instance:
             arr = np.array(getattr(self, name), dtype=float)
             if arr.shape != (n,):
                 raise InputError(name, f"must be a list of {n} numbers, got shape {arr.shape}")
-            _check_nonneg(name, arr, allow_nan=False)
+            _check_nonneg(name, arr, allow_nan=False, high=MAX_MB)
             object.__setattr__(self, name, _frozen(arr))
         if (
             isinstance(self.batches, bool)
@@ -233,14 +234,14 @@ def _unique(field_name: str, names: tuple[str, ...]) -> None:
         seen.add(n)
 
 
-def _check_nonneg(field_name: str, arr: np.ndarray, allow_nan: bool) -> None:
-    bad = np.isinf(arr) | (arr < 0)
+def _check_nonneg(field_name: str, arr: np.ndarray, allow_nan: bool, high: float = MAX_MS) -> None:
+    bad = np.isinf(arr) | (arr < 0) | (arr > high)
     if not allow_nan:
         bad |= np.isnan(arr)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         where = "".join(f"[{i}]" for i in idx)
-        raise InputError(f"{field_name}{where}", f"must be a finite number >= 0, got {arr[idx]}")
+        raise InputError(f"{field_name}{where}", f"must be a number in [0, {high:g}], got {arr[idx]}")
 
 
 def _names(field_name: str, value: Any) -> tuple[str, ...]:

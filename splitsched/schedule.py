@@ -9,6 +9,7 @@ from typing import Any
 
 from splitsched.errors import InputError
 from splitsched.instance import load_json, write_json
+from splitsched.limits import MAX_SCHEDULE_MS
 
 STATUSES = ("optimal", "feasible", "infeasible", "unknown")
 PHASES = ("fwd", "bwd")
@@ -115,6 +116,8 @@ def _opt_number(field_name: str, v: Any) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
         raise InputError(field_name, f"must be a finite number or null, got {v!r}")
+    if abs(float(v)) > MAX_SCHEDULE_MS:
+        raise InputError(field_name, f"must be within +-{MAX_SCHEDULE_MS:g} ms, got {v!r}")
     return float(v)
 
 

@@ -30,10 +30,15 @@ from profiles import ModelProfile, ProfileError, load_profile
 from splitsched.codecs import Compression, codec_ms, compressed_bytes, parse_codec
 from splitsched.errors import InputError
 from splitsched.instance import Instance
+from splitsched.limits import MAX_MB, MAX_MBPS, MAX_MS, MIN_MBPS
 from splitsched.workload import Workload, instance_times, transfer_ms
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# the documented ranges (splitsched.limits): memory, rates, latencies
+MemoryMB = Annotated[float, Field(gt=0, le=MAX_MB, allow_inf_nan=False)]
+RateMbps = Annotated[float, Field(ge=MIN_MBPS, le=MAX_MBPS, allow_inf_nan=False)]
+LatencyMs = Annotated[float, Field(ge=0, le=MAX_MS, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -55,7 +60,7 @@ class Uniform(_Strict):
 class LogNormal(_Strict):
     dist: Literal["lognormal"]
     median: PositiveFloat
-    sigma: NonNegFloat
+    sigma: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
 
 
 class Choice(_Strict):
@@ -93,11 +98,14 @@ def parse_spec(value: Any) -> float | Uniform | LogNormal | Choice | Classes:
     if isinstance(value, bool):
         raise ValueError(f"must be a number or a distribution, got {value!r}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"must be a finite number >= 0, got {value!r}")
+        if not math.isfinite(value) or value < 0 or value > MAX_MS:
+            raise ValueError(f"must be a number in [0, {MAX_MS:g}]")
         return float(value)
     if isinstance(value, dict):
-        kind = _DISTS.get(value.get("dist")) if "dist" in value else (Classes if "classes" in value else None)
+        dist = value.get("dist")
+        kind = (_DISTS.get(dist) if isinstance(dist, str) else None) if "dist" in value else None
+        if "dist" not in value and "classes" in value:
+            kind = Classes
         if kind is None:
             raise ValueError(
                 f"unknown distribution {value.get('dist')!r} (use dist: uniform|lognormal|choice, or classes: [...])"
@@ -174,9 +182,9 @@ class HelperGroup(_Strict):
     name: str = Field(min_length=1)
     count: int = Field(default=1, ge=1)
     device: str = Field(min_length=1)
-    memory_mb: PositiveFloat
+    memory_mb: MemoryMB
     node: str | None = None  # where the helper sits in the topology (default: its own name)
-    nic_mbps: PositiveFloat | None = None  # helper network interface capacity, shared by its transfers
+    nic_mbps: RateMbps | None = None  # helper network interface capacity, shared by its transfers
 
 
 class ClientGroup(_Strict):
@@ -202,8 +210,8 @@ class ClientGroup(_Strict):
 class Link(_Strict):
     a: str
     b: str
-    mbps: PositiveFloat
-    latency_ms: NonNegFloat = 0.0
+    mbps: RateMbps
+    latency_ms: LatencyMs = 0.0
 
 
 class Topology(_Strict):
@@ -461,8 +469,13 @@ def _expand_clients(testbed: Testbed, profile: ModelProfile, helpers: list[str])
         downs = ups if group.downlink_mbps is None else draw(group.downlink_mbps, n, rng)
         lats = draw(group.latency_ms, n, rng)
         for name, what in (("uplink_mbps", ups), ("downlink_mbps", downs)):
-            if (what <= 0).any():
-                raise InputError(f"{field}.{name}", "drawn rates must be > 0 Mbit/s (check the distribution)")
+            if (what < MIN_MBPS).any() or (what > MAX_MBPS).any():
+                raise InputError(
+                    f"{field}.{name}",
+                    f"drawn rates must lie in [{MIN_MBPS:g}, {MAX_MBPS:g}] Mbit/s (check the distribution)",
+                )
+        if (lats > MAX_MS).any():
+            raise InputError(f"{field}.latency_ms", f"drawn latencies must be at most {MAX_MS:g} ms")
         for k, member in enumerate(_members(group.name, n)):
             names.append(member)
             devices.append(group.device)

@@ -315,7 +315,7 @@ def test_missing_column_is_named(tmp_path, column):
 def test_bad_value_names_the_column(tmp_path, column, bad):
     frame = tiny_frame().astype({column: object})
     frame.loc[2, column] = bad
-    with pytest.raises(ProfileError, match=f"column {column} row 4 must be a finite number >= 0"):
+    with pytest.raises(ProfileError, match=f"column {column} row 4 must be a number in \\[0, "):
         load_profile(write_csv(tmp_path, frame))
 
 
