@@ -194,6 +194,15 @@ def make_strategy(spec: str) -> Strategy:
 class SplitFedV1(Strategy):
     name = "splitfed1"
 
+    def __init__(self, batched: str = "false", **options: str):
+        # batched=true: compute each round for all clients at once (simulator.training.batched); default off
+        super().__init__(**options)
+        from simulator.training.batched import BatchedRound, parse_flag
+
+        self.batched = parse_flag("--strategy.batched", batched)
+        if self.batched:
+            self.precompute = BatchedRound(self)
+
     def setup(self, global_model, num_clients, num_helpers, optimizer):
         super().setup(global_model, num_clients, num_helpers, optimizer)
         self.parts: dict[int, dict[str, nn.Module]] = {}
