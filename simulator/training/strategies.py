@@ -56,6 +56,11 @@ def _load(dst: nn.Module, state: dict[str, torch.Tensor]) -> None:
                 t.grad = None
 
 
+def _step(opt: torch.optim.Optimizer) -> None:
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def weighted_average(states: list[tuple[dict[str, torch.Tensor], float]]) -> dict[str, torch.Tensor] | None:
     """FedAvg: the average of state dicts weighted by sample counts (None when there is nothing to average)."""
     states = [(s, w) for s, w in states if w > 0]
@@ -151,8 +156,7 @@ class Strategy:
         self.samples[j] += n
 
     def after_local(self, j: int, t: int, n: int) -> None:
-        self.local_opt[j].step()
-        self.local_opt[j].zero_grad(set_to_none=True)
+        _step(self.local_opt[j])
         self.samples[j] += n
 
     def on_sync(self, t: int) -> None:
@@ -230,13 +234,11 @@ class SplitFedV1(Strategy):
 
     def after_body_bwd(self, j, i, t, n):
         super().after_body_bwd(j, i, t, n)
-        self.body_opt[j].step()
-        self.body_opt[j].zero_grad(set_to_none=True)
+        _step(self.body_opt[j])
 
     def after_head_bwd(self, j, t, n):
         super().after_head_bwd(j, t, n)
-        self.client_opt[j].step()
-        self.client_opt[j].zero_grad(set_to_none=True)
+        _step(self.client_opt[j])
 
     def _contributions(self, members):
         out = super()._contributions(members)
@@ -285,13 +287,11 @@ class SplitFedV2(Strategy):
 
     def after_body_bwd(self, j, i, t, n):
         super().after_body_bwd(j, i, t, n)
-        self.body_opt[i].step()
-        self.body_opt[i].zero_grad(set_to_none=True)
+        _step(self.body_opt[i])
 
     def after_head_bwd(self, j, t, n):
         super().after_head_bwd(j, t, n)
-        self.client_opt[j].step()
-        self.client_opt[j].zero_grad(set_to_none=True)
+        _step(self.client_opt[j])
 
     def _contributions(self, members):
         out = super()._contributions(members)
@@ -366,11 +366,9 @@ class PSL(Strategy):
                 for p in body.parameters():
                     if p.grad is not None:
                         p.grad.mul_(factor)
-                self.body_opt[i].step()
-                self.body_opt[i].zero_grad(set_to_none=True)
+                _step(self.body_opt[i])
         if any(p.grad is not None for p in _params(*self.client.values())):
-            self.client_opt.step()
-            self.client_opt.zero_grad(set_to_none=True)
+            _step(self.client_opt)
         self.step_body[:] = 0
 
     def _contributions(self, members):
