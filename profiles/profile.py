@@ -127,6 +127,7 @@ def bundled_path(name: str) -> Path:
 # the documented ranges (the same as splitsched.limits: profiles import nothing from the rooms to their right)
 MAX_LAYER_MS = 1e9
 MAX_SIZE_KB = 1e12
+MAX_LAYERS = 100_000
 
 
 def load_profile(name_or_path: str | Path) -> ModelProfile:
@@ -171,8 +172,13 @@ def profile_from_frame(frame: pd.DataFrame, name: str, source: str = "profile") 
             )
         frame = frame.assign(**{col: values.astype(float)})
     layers = pd.to_numeric(frame["layer_index"], errors="coerce")
-    if layers.isna().any() or (layers < 0).any() or (layers != layers.round()).any():
-        raise ProfileError(f"{source}: layer_index must be integers >= 0")
+    if (
+        layers.isna().any()
+        or (layers < 0).any()
+        or (layers > MAX_LAYERS).any()
+        or (layers != layers.round()).any()
+    ):
+        raise ProfileError(f"{source}: layer_index must be integers in [0, {MAX_LAYERS}]")
     frame = frame.assign(layer_index=layers.astype(int), device=frame["device"].astype(str))
     num_layers = int(frame["layer_index"].max()) + 1
     devices: dict[str, DeviceProfile] = {}

@@ -12,3 +12,4 @@ MAX_MBPS = 1e9  # a link rate: a petabit per second
 MAX_KB = 1e12  # an activation or weight size in a profile
 MAX_SCHEDULE_MS = 1e12  # a start or end time in a schedule JSON
 MIN_MBPS = 1e-6  # a link rate must be at least this (1 bit/s)
+MAX_GROUP = 100_000  # members of one client or helper group (count), and --clients
