@@ -40,6 +40,13 @@ class RoundPlan:
     samples: np.ndarray
     unit: float
     sync: bool = False
+    # False (LocSplitFed): no cut-a gradient comes back; the client's head backward does not wait for the helper's
+    # body backward (the helper still runs it; the client's round ends when both are done)
+    return_grad: bool = True
+    # True (SGLR): a helper's clients wait until all of its participants of the step have their body backward
+    # done, then the averaged cut-a gradient is broadcast: sent once (bytes counted once per helper and step; on
+    # shared links it crosses only each client's access link)
+    broadcast: bool = False
 
     def __post_init__(self):
         s = np.asarray(self.samples)
@@ -195,8 +202,11 @@ class _Round:
         step = Step(kind, self.r, b, j, i, float(base) * self.scale(b, j), self.env.now, self.count(b, j))
         return self.env.timeout(self.step_ms(step, "client", j))
 
-    def move(self, kind: str, b: int, j: int, i: int, size: float, up: bool):
-        """Transfer ``size`` bytes between client j and helper i (dedicated or shared link, link stragglers)."""
+    def move(self, kind: str, b: int, j: int, i: int, size: float, up: bool, broadcast: bool = False):
+        """Transfer ``size`` bytes between client j and helper i (dedicated or shared link, link stragglers).
+
+        ``broadcast``: one transmission of helper i serves all its clients of step b: its bytes count once, and on
+        shared links each client's copy crosses only the client's own access link."""
         w = self.workload
         mbps, latency = float((w.uplink_mbps if up else w.downlink_mbps)[j, i]), float(w.latency_ms[j, i])
         size = float(size) if kind.startswith("aggregate") else float(size) * self.scale(b, j)
@@ -206,11 +216,16 @@ class _Round:
         measured = self.sim.hooks.run(step)
         nominal = self.sim.durations.duration(step, measured)
         f = self.sim.stragglers.factor("link", j)
-        self.bytes += size
+        if not broadcast or (b, i) not in self.broadcast_sent:
+            self.bytes += size
+        if broadcast:
+            self.broadcast_sent.add((b, i))
         if nominal != base:  # a measured duration replaces the profile: keep it as an opaque delay
             return self.env.timeout(nominal * f)
         routes = w.up_routes if up else w.down_routes
         resources = routes[j][i] if routes else ()
+        if broadcast:
+            resources = tuple(r for r in resources if r.startswith("access-"))
         return self.links.transfer(size, mbps / f, latency * f, resources)
 
     def _drop(self, j: int, i: int, t: int) -> None:
@@ -223,6 +238,19 @@ class _Round:
             for u in range(t, self.steps):
                 self.waiting_on[u].discard(j)
             self._check_barrier(t)
+        if self.gates is not None:
+            for u in range(t, self.steps):
+                if j in self.gate_waiting.get((u, i), ()):
+                    self._gate_pass(u, i, j)
+
+    def _gate_pass(self, t: int, i: int, j: int) -> None:
+        """Client j's body backward of step t on helper i is done (or j is gone): open the gate when all are."""
+        waiting = self.gate_waiting[(t, i)]
+        waiting.discard(j)
+        gate = self.gates[(t, i)]
+        if not waiting and not gate.triggered:
+            self.sim.hooks.run(Step("broadcast", self.r, t, -1, i, 0.0, self.env.now))
+            gate.succeed()
 
     def _step_done(self, j: int, t: int) -> None:
         if self.barriers is not None:
@@ -244,6 +272,7 @@ class _Round:
         inst, w, i = self.instance, self.workload, int(self.assign[j])
         n = 0  # steps taken part in so far
         own = self.own
+        unfinished: list = []  # body backward passes not waited for (no return gradient)
         for b in range(self.steps):
             if self.barriers is not None and b > 0:
                 yield self.barriers[b - 1]
@@ -280,17 +309,37 @@ class _Round:
             if drop_at == 2 * n + 1:
                 self._drop(j, i, b)
                 return
-            yield self.queues[i].submit(j, "bwd", b)
+            bwd = self.queues[i].submit(j, "bwd", b)
+            if self.plan is not None and not self.plan.return_grad:
+                # no gradient comes back: the head learns locally, without waiting for the helper
+                unfinished.append(bwd)
+                t0 = self.env.now
+                if w is None:
+                    yield self.compute("tail_opaque", b, j, i, inst.tail[j, i])
+                else:
+                    yield self.compute("head_bwd", b, j, i, w.head_bwd_ms[j])
+                own[j] += self.env.now - t0
+                self._step_done(j, b)
+                n += 1
+                continue
+            yield bwd
+            if self.gates is not None:
+                self._gate_pass(b, i, j)
+                yield self.gates[(b, i)]
             # T5: download the cut-a gradient, head backward + update
             t0 = self.env.now
             if w is None:
                 yield self.compute("tail_opaque", b, j, i, inst.tail[j, i])
             else:
-                yield self.move("download_a", b, j, i, w.grad_a[j], up=False)
+                yield self.move(
+                    "download_a", b, j, i, w.grad_a[j], up=False, broadcast=self.gates is not None
+                )
                 yield self.compute("head_bwd", b, j, i, w.head_bwd_ms[j])
             own[j] += self.env.now - t0
             self._step_done(j, b)
             n += 1
+        if unfinished:
+            yield self.env.all_of(unfinished)  # the helper's last backward passes belong to the round
         self.completion[j] = self.env.now
         self.pending -= 1
         if self.pending == 0 and not self.all_done.triggered:
@@ -301,6 +350,16 @@ class _Round:
         self.pending = k
         self.all_done = self.env.event()
         self.barriers = None
+        self.gates = None
+        if self.plan is not None and self.plan.broadcast:
+            self.gates, self.gate_waiting, self.broadcast_sent = {}, {}, set()
+            for t in range(self.steps):
+                for j in np.flatnonzero(self.plan.samples[t] > 0):
+                    i = int(self.assign[j])
+                    if i >= 0:
+                        self.gate_waiting.setdefault((t, i), set()).add(int(j))
+            for key in self.gate_waiting:
+                self.gates[key] = self.env.event()
         if self.plan is not None and self.plan.sync:
             self.barriers = [self.env.event() for _ in range(self.steps)]
             self.waiting_on = [

@@ -15,7 +15,9 @@ def catalogue() -> dict[str, list[tuple[str, str]]]:
     from simulator.training.models import MODELS
     from simulator.training.partitions import PARTITIONS
     from simulator.training.samplers import SAMPLERS
-    from simulator.training.strategies import STRATEGIES
+    from simulator.training.strategies import STRATEGIES, load_all
+
+    load_all()
 
     return {
         "datasets": [(e.name, e.summary) for e in DATASETS.entries()],

@@ -87,7 +87,7 @@ class TrainingHooks:
         self.measure = measure
         self.compression = compression if compression is not None and compression.active else None
         self.generator = torch.Generator()  # randomised codecs draw from it; re-seeded every round
-        self.flight: dict[int, _InFlight] = {}
+        self.flight: dict[tuple[int, int], _InFlight] = {}  # (client, step) -> the step's tensors
         self.consumed = np.zeros(len(client_data), dtype=np.int64)
         self.loss_sum = 0.0
         self.loss_samples = 0
@@ -169,12 +169,12 @@ class TrainingHooks:
     def _head_fwd(self, s: Step) -> None:
         j, t = s.client, s.batch
         x, y = self.batch(j, t)
-        f = self.flight[j] = _InFlight(x, y, len(y))
+        f = self.flight[(j, t)] = _InFlight(x, y, len(y))
         f.head_out = self.strategy.head(j)(x)
         f.sent_a = self._send(f.head_out, "a").requires_grad_(True)
 
     def _body_fwd(self, s: Step) -> None:
-        f = self.flight[s.client]
+        f = self.flight[(s.client, s.batch)]
         body = self.strategy.body(s.client, s.helper)
         if self.strategy.stale_body:
             # the body may step before this client's backward: keep the weights this forward used
@@ -186,7 +186,7 @@ class TrainingHooks:
 
     def _tail(self, s: Step) -> None:
         j, t = s.client, s.batch
-        f = self.flight[j]
+        f = self.flight[(j, t)]
         logits = self.strategy.tail(j)(f.recv_b)
         total = F.cross_entropy(logits, f.y, reduction="sum")
         value = float(total.detach())
@@ -199,7 +199,7 @@ class TrainingHooks:
 
     def _body_bwd(self, s: Step) -> None:
         j, i, t = s.client, s.helper, s.batch
-        f = self.flight[j]
+        f = self.flight[(j, t)]
         f.body_out.backward(f.grad_b)
         if self.strategy.stale_body:
             body = self.strategy.body(j, i)
@@ -208,13 +208,21 @@ class TrainingHooks:
                 if g is not None:
                     p.grad = g if p.grad is None else p.grad + g
             f.snapshot = {}
-        f.grad_a = self._send(self.strategy.cut_gradient(j, t, f.sent_a.grad), "grad")
         f.body_out = None
         self.strategy.after_body_bwd(j, i, t, f.n)
+        if not self.strategy.return_grad:
+            del self.flight[(j, t)]  # the head already learnt locally: nothing goes back
+            return
+        f.grad_a = self._send(self.strategy.cut_gradient(j, t, f.sent_a.grad), "grad")
 
     def _head_bwd(self, s: Step) -> None:
         j, t = s.client, s.batch
-        f = self.flight.pop(j)
+        if not self.strategy.return_grad:
+            f = self.flight[(j, t)]
+            self.strategy.local_head_step(j, t, f.x, f.y, f.head_out)
+            f.head_out = None
+            return
+        f = self.flight.pop((j, t))
         f.head_out.backward(f.grad_a)
         self.strategy.after_head_bwd(j, t, f.n)
 
@@ -234,6 +242,15 @@ class TrainingHooks:
     def _sync(self, s: Step) -> None:
         self.strategy.on_sync(s.batch)
 
+    def _broadcast(self, s: Step) -> None:
+        """Helper s.helper's participants of step s.batch all have their cut-a gradient: the strategy may replace
+        them (SGLR: one average for all)."""
+        t, i = s.batch, s.helper
+        group = {j: f for (j, u), f in self.flight.items() if u == t and self.strategy.assign[j] == i}
+        grads = self.strategy.broadcast(t, i, {j: f.grad_a for j, f in sorted(group.items())})
+        for j, g in grads.items():
+            group[j].grad_a = g
+
 
 _HANDLERS = {
     "head_fwd": TrainingHooks._head_fwd,
@@ -246,4 +263,5 @@ _HANDLERS = {
     "tail_opaque": TrainingHooks._head_bwd,
     "local": TrainingHooks._local,
     "sync": TrainingHooks._sync,
+    "broadcast": TrainingHooks._broadcast,
 }

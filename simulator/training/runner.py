@@ -9,6 +9,7 @@ identical plan without computing anything.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -167,16 +168,17 @@ def prepare(instance: Instance, cfg: TrainConfig, seed: int, dataset: Dataset | 
     parts = {"head": sp.head.to(device), "body": sp.body.to(device), "tail": sp.tail.to(device)}
     strategy = make_strategy(cfg.strategy)
     optimizer = parse_optimizer(cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
-    strategy.setup(parts, k, instance.num_helpers, optimizer)
+    example = torch.zeros((1, *data.input_shape), device=device)
+    strategy.setup(parts, k, instance.num_helpers, optimizer, example=example, num_classes=data.num_classes)
     sizes = np.array([len(c) for c in client_data])
     unit = profile_batch(cfg, instance)
     if cfg.sampler is None:
         plan = make_plan(sizes, cfg.batch_size, unit, strategy.sync, cfg.batches_per_round)
 
-        def planner(r: int, results: list) -> RoundPlan:
+        def base(r: int, results: list) -> RoundPlan:
             return plan
     else:
-        planner = SamplingPlanner(
+        base = SamplingPlanner(
             make_sampler(cfg.sampler),
             sizes,
             cfg.global_batch or cfg.batch_size * k,
@@ -186,6 +188,12 @@ def prepare(instance: Instance, cfg: TrainConfig, seed: int, dataset: Dataset | 
             prior_delay(instance, unit),
             cfg.steps_per_round,
         )
+
+    def planner(r: int, results: list) -> RoundPlan:
+        flags = strategy.plan_flags(r)  # the strategy's chain options for this round
+        p = base(r, results)
+        return dataclasses.replace(p, **flags) if flags else p
+
     if device.type != "cpu":
         data = Dataset(
             data.name,
@@ -262,6 +270,7 @@ def run_training(
     the run: the rounds already done are kept (and written) and ``TrainResult.diverged`` says why.
     """
     prep = prepare(instance, cfg, sim_config.seed, dataset)
+    prep.strategy.total_rounds = sim_config.rounds
     data = prep.dataset
     hooks = (
         NoHooks()
@@ -427,7 +436,13 @@ def _result_json(r: RoundResult) -> dict:
         "steps": int(r.steps),
         "plan": None
         if r.plan is None
-        else {"samples": r.plan.samples.tolist(), "unit": r.plan.unit, "sync": r.plan.sync},
+        else {
+            "samples": r.plan.samples.tolist(),
+            "unit": r.plan.unit,
+            "sync": r.plan.sync,
+            "return_grad": r.plan.return_grad,
+            "broadcast": r.plan.broadcast,
+        },
         "assign": None if r.assign is None else [int(a) for a in r.assign],
         "orders": None if r.orders is None else [[list(t) for t in o] for o in r.orders],
     }
@@ -449,7 +464,13 @@ def _result_from_json(d: dict) -> RoundResult:
         steps=d["steps"],
         plan=None
         if plan is None
-        else RoundPlan(np.array(plan["samples"], dtype=np.int64), plan["unit"], plan["sync"]),
+        else RoundPlan(
+            np.array(plan["samples"], dtype=np.int64),
+            plan["unit"],
+            plan["sync"],
+            plan.get("return_grad", True),
+            plan.get("broadcast", False),
+        ),
         assign=None if d["assign"] is None else np.array(d["assign"]),
         orders=None if d["orders"] is None else [[tuple(t) for t in o] for o in d["orders"]],
     )

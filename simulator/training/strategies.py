@@ -82,6 +82,9 @@ class Strategy:
     name = "base"
     sync = False  # a barrier after every step (synchronous PSL)
     stale_body = False  # a body that may step between a client's body forward and backward (SplitFed V2)
+    return_grad = (
+        True  # False: no cut-a gradient goes back; the head learns from local_head_step (LocSplitFed)
+    )
     # precompute(plan, batch, r, client_names) -> (loss_sum, samples): a strategy whose clients are independent
     # within a round may compute the whole round when it begins (None: the steps compute, in event order)
     precompute = None
@@ -98,9 +101,14 @@ class Strategy:
         num_clients: int,
         num_helpers: int,
         optimizer: OptimizerSpec,
+        example: torch.Tensor | None = None,
+        num_classes: int | None = None,
     ) -> None:
-        """Create the copies (once); ``global_model`` maps head/body/tail to modules holding the global model."""
+        """Create the copies (once); ``global_model`` maps head/body/tail to modules holding the global model (a
+        strategy may add parts of its own, e.g. auxiliary heads, built from ``example``, one input sample)."""
         self.glob = global_model
+        self.example, self.num_classes = example, num_classes
+        self.total_rounds = 1  # set by the runner: strategies that change with training progress read it
         self.k, self.h = num_clients, num_helpers
         self.opt = optimizer
         self.local_models: dict[int, dict[str, nn.Module]] = {}
@@ -145,8 +153,22 @@ class Strategy:
         return float(n)
 
     def cut_gradient(self, j: int, t: int, grad: torch.Tensor) -> torch.Tensor:
-        """The cut-layer gradient the helper sends back to client j (SGLR would average and broadcast here)."""
+        """The cut-layer gradient the helper sends back to client j."""
         return grad
+
+    def plan_flags(self, r: int) -> dict:
+        """Round r's chain options for the engine's RoundPlan (``broadcast``, ``return_grad``)."""
+        return {} if self.return_grad else {"return_grad": False}
+
+    def broadcast(self, t: int, i: int, grads: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        """With ``broadcast`` plans: the cut-a gradients helper i sends its clients of step t (default: their own)."""
+        return grads
+
+    def local_head_step(
+        self, j: int, t: int, x: torch.Tensor, y: torch.Tensor, head_out: torch.Tensor
+    ) -> None:
+        """Without a return gradient: the head's own update from a local loss (LocSplitFed)."""
+        raise NotImplementedError
 
     # --- after each step --------------------------------------------------------------------------------------
     def after_body_bwd(self, j: int, i: int, t: int, n: int) -> None:
@@ -166,8 +188,8 @@ class Strategy:
     def end_round(self, members: list[int]) -> None:
         """Average the copies into the global model (members: the clients that finished the round)."""
         contributions = self._contributions(set(members))
-        for part in PARTS:
-            avg = weighted_average(contributions[part])
+        for part, states in contributions.items():
+            avg = weighted_average(states)
             if avg is not None:
                 _load(self.glob[part], avg)
 
@@ -183,8 +205,14 @@ class Strategy:
 STRATEGIES: Registry[Callable[..., Strategy]] = Registry("strategy")
 
 
+def load_all() -> None:
+    """Import the modules whose strategies register themselves beyond this one."""
+    import simulator.training.strategies_scaling  # noqa: F401
+
+
 def make_strategy(spec: str) -> Strategy:
     """``name[:key=value,...]`` -> a Strategy instance."""
+    load_all()
     name, args, kwargs = parse_spec(spec, "--strategy")
     cls = STRATEGIES.get(name)
     if args:
@@ -207,8 +235,8 @@ class SplitFedV1(Strategy):
         if self.batched:
             self.precompute = BatchedRound(self)
 
-    def setup(self, global_model, num_clients, num_helpers, optimizer):
-        super().setup(global_model, num_clients, num_helpers, optimizer)
+    def setup(self, global_model, num_clients, num_helpers, optimizer, **kw):
+        super().setup(global_model, num_clients, num_helpers, optimizer, **kw)
         self.parts: dict[int, dict[str, nn.Module]] = {}
 
     def _begin(self, state):
@@ -257,8 +285,8 @@ class SplitFedV2(Strategy):
     name = "splitfed2"
     stale_body = True
 
-    def setup(self, global_model, num_clients, num_helpers, optimizer):
-        super().setup(global_model, num_clients, num_helpers, optimizer)
+    def setup(self, global_model, num_clients, num_helpers, optimizer, **kw):
+        super().setup(global_model, num_clients, num_helpers, optimizer, **kw)
         self.clients: dict[int, dict[str, nn.Module]] = {}
         self.bodies = [self._copy("body") for _ in range(num_helpers)]
 
@@ -320,8 +348,8 @@ class PSL(Strategy):
     name = "psl"
     sync = True
 
-    def setup(self, global_model, num_clients, num_helpers, optimizer):
-        super().setup(global_model, num_clients, num_helpers, optimizer)
+    def setup(self, global_model, num_clients, num_helpers, optimizer, **kw):
+        super().setup(global_model, num_clients, num_helpers, optimizer, **kw)
         self.client = {p: self._copy(p) for p in ("head", "tail")}
         self.bodies = [self._copy("body") for _ in range(num_helpers)]
 
@@ -332,10 +360,14 @@ class PSL(Strategy):
         self.body_opt = []
         for body in self.bodies:
             _load(body, state["body"])
-            self.body_opt.append(self.opt.make(_params(body)))
+            self.body_opt.append(self.opt.make(_params(body), lr=self.server_lr()))
         self.step_total = 0.0
         self.step_body = np.zeros(self.h)
         self.client_split_samples = 0.0
+
+    def server_lr(self) -> float | None:
+        """The bodies' learning rate (None: the clients')."""
+        return None
 
     def head(self, j):
         return self.client["head"]

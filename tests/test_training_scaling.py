@@ -1,0 +1,177 @@
+"""SGLR and LocSplitFed: reductions, the broadcast, no return gradient, their clocks, bad knobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from simulator import RecordingHooks, RoundPlan, SimConfig, simulate
+from simulator.training.config import TrainConfig
+from simulator.training.models import MODELS, block, register_model
+from simulator.training.runner import run_training
+from solvers import solve
+from splitsched.cli import main
+from splitsched.testbed import build, parse_testbed
+
+torch.set_num_threads(1)
+
+SYN = "synthetic:n=96,test=64"
+
+
+def make_testbed(clients: int, helpers: int = 1):
+    return build(
+        parse_testbed(
+            {
+                "name": "scaling",
+                "seed": 2,
+                "model": {"profile": "resnet101_cifar10"},
+                "cuts": {"a": 2, "b": 35},
+                "helpers": [
+                    {"name": "h", "count": helpers, "device": "VM", "memory_mb": 100000, "nic_mbps": 100}
+                ],
+                "clients": [
+                    {
+                        "name": "c",
+                        "count": clients,
+                        "device": "jetson-gpu",
+                        "uplink_mbps": 20,
+                        "latency_ms": 1,
+                    }
+                ],
+            }
+        )
+    )
+
+
+def schedule_of(built):
+    return solve(built.instance, "greedy", time_limit=5).schedule
+
+
+def params(parts, names=("head", "body", "tail")):
+    return [p.detach().clone() for k in names for p in parts[k].parameters()]
+
+
+def test_sglr_with_one_client_and_p0_is_psl():
+    built = make_testbed(1)
+    sched = schedule_of(built)
+    runs = {}
+    for spec in ("psl", "sglr:p=0,off=1"):
+        cfg = TrainConfig(dataset=SYN, model="cnn", strategy=spec, optimizer="sgd", lr=0.1, batch_size=16)
+        runs[spec] = params(
+            run_training(built.instance, built.workload, sched, SimConfig(rounds=2), cfg).parts
+        )
+    diff = max(float((a - b).abs().max()) for a, b in zip(runs["psl"], runs["sglr:p=0,off=1"]))
+    assert diff < 1e-6
+
+
+def test_sglr_broadcasts_one_gradient_until_the_switch_off():
+    from simulator.training import runner
+
+    built = make_testbed(4, helpers=2)
+    sched = schedule_of(built)
+    cfg = TrainConfig(dataset=SYN, model="mlp", strategy="sglr:off=0.5", batch_size=8, batches_per_round=2)
+    seen = {}
+    original = runner.prepare
+
+    def recording_prepare(*args, **kwargs):
+        prep = original(*args, **kwargs)
+        prep.strategy.record = True
+        seen["strategy"] = prep.strategy
+        return prep
+
+    runner.prepare = recording_prepare
+    try:
+        res = run_training(built.instance, built.workload, sched, SimConfig(rounds=4, links="shared"), cfg)
+    finally:
+        runner.prepare = original
+    strategy = seen["strategy"]
+    assert strategy.broadcasts and {r for r, _, _ in strategy.broadcasts} == {0, 1}  # rounds 2, 3: own slices
+    for _, _, got in strategy.broadcasts:
+        tensors = list(got.values())
+        assert len(tensors) >= 1 and all(torch.equal(tensors[0], g) for g in tensors)
+    # all client models stay identical: the clients share one head and tail (PSL), updated by the same gradient
+    assert strategy.head(0) is strategy.head(3) and strategy.tail(1) is strategy.tail(2)
+    # the broadcast is sent once per helper: fewer bytes than the unicast rounds after the switch-off
+    assert res.rounds["bytes_sent"].iloc[0] < res.rounds["bytes_sent"].iloc[3]
+    assert res.metrics["test_accuracy"].notna().all()
+
+
+def _register_split_pair():
+    """Two models with the same head and tail weights and different bodies (for a given torch seed)."""
+
+    def make(body_seed):
+        def build_blocks(input_shape, num_classes):
+            c, h, w = input_shape
+            head = block("fc1", nn.Flatten(), nn.Linear(c * h * w, 32), nn.ReLU())
+            tail = block("out", nn.Linear(32, num_classes))
+            with torch.random.fork_rng():
+                torch.manual_seed(body_seed)
+                body = block("fc2", nn.Linear(32, 32), nn.ReLU())
+            return [head, body, tail]
+
+        return build_blocks
+
+    for name, seed in (("loc_a", 1), ("loc_b", 2)):
+        if name not in MODELS:
+            register_model(name, "test pair", default_cuts=(1, 2))(make(seed))
+
+
+def test_locsplitfed_heads_never_see_the_helper():
+    _register_split_pair()
+    built = make_testbed(3)
+    sched = schedule_of(built)
+    out = {}
+    for model in ("loc_a", "loc_b"):
+        cfg = TrainConfig(
+            dataset=SYN, model=model, strategy="locsplitfed", optimizer="sgd", lr=0.2, batch_size=8
+        )
+        out[model] = run_training(built.instance, built.workload, sched, SimConfig(rounds=2), cfg).parts
+    for a, b in zip(params(out["loc_a"], ("head", "aux")), params(out["loc_b"], ("head", "aux"))):
+        assert torch.equal(a, b)  # the body changed, no client part did
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(params(out["loc_a"], ("tail",)), params(out["loc_b"], ("tail",)))
+    )
+
+
+def test_locsplitfed_has_no_return_transfer_and_is_never_slower_than_splitfed1():
+    built = make_testbed(5, helpers=2)
+    sched = schedule_of(built)
+    samples = np.full((3, 5), 16)
+    record = RecordingHooks()
+    simulate(
+        built.instance,
+        sched,
+        SimConfig(),
+        workload=built.workload,
+        hooks=record,
+        plan=lambda r, res: RoundPlan(samples, 128.0, return_grad=False),
+    )
+    kinds = {s.kind for s in record.steps}
+    assert "download_a" not in kinds and {"upload_a", "body_bwd", "head_bwd"} <= kinds
+    for policy in ("static", "fcfs"):
+        times = {}
+        for spec in ("splitfed1", "locsplitfed"):
+            cfg = TrainConfig(dataset=SYN, model="mlp", strategy=spec, batch_size=8)
+            sim = SimConfig(rounds=2, policy=policy)
+            res = run_training(built.instance, built.workload, sched, sim, cfg, cost_only=True)
+            times[spec] = res.rounds["round_time_ms"].to_numpy()
+        assert (times["locsplitfed"] <= times["splitfed1"] + 1e-9).all()
+        assert (times["locsplitfed"] < times["splitfed1"]).any()
+
+
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        ("sglr:p=-1", "--strategy.p"),
+        ("sglr:off=2", "--strategy.off"),
+        ("sglr:q=1", "--strategy.q"),
+        ("locsplitfed:x=1", "--strategy.x"),
+    ],
+)
+def test_bad_knobs_one_line_exit_2(capsys, spec, field):
+    assert main(["train", "--dataset", SYN, "--rounds", "1", "--strategy", spec]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0]
