@@ -52,6 +52,7 @@ VALUES = [
 BASE_TESTBED = yaml.safe_load(Path(default_testbed_path()).read_text())
 BASE_TESTBED["training"] = {"dataset": "synthetic:n=64,test=16", "model": "mlp", "batch_size": 8}
 BASE_TESTBED["simulation"] = {"rounds": 1}
+BASE_TESTBED["compression"] = {"codec": "topk:r=0.1", "cut_b": False}
 
 
 def _paths(obj, prefix=()):
