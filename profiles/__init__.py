@@ -1,8 +1,22 @@
-"""Per-layer cost tables of split-learning models on real devices (the anchor testbed and user CSVs)."""
+"""Per-layer cost tables of split-learning models on real devices (the anchor testbed and user CSVs).
 
+Measuring a model on this machine (``profiles.measure``) and calibrating against the anchor devices
+(``profiles.calibrate``) import torch only when they run: ``import profiles`` stays torch-free.
+"""
+
+from profiles.calibrate import (
+    Calibration,
+    Factors,
+    calibrate,
+    calibration_error,
+    read_calibration,
+    scale_profile,
+    write_calibration,
+)
 from profiles.importer import import_workbook
 from profiles.profile import (
     BUNDLED_PROFILES,
+    SHIPPED_PROFILES,
     DeviceProfile,
     ModelProfile,
     ProfileError,
@@ -12,10 +26,18 @@ from profiles.profile import (
 
 __all__ = [
     "BUNDLED_PROFILES",
+    "SHIPPED_PROFILES",
+    "Calibration",
     "DeviceProfile",
+    "Factors",
     "ModelProfile",
     "ProfileError",
     "bundled_path",
+    "calibrate",
+    "calibration_error",
     "import_workbook",
     "load_profile",
+    "read_calibration",
+    "scale_profile",
+    "write_calibration",
 ]

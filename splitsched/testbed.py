@@ -30,7 +30,7 @@ from profiles import ModelProfile, ProfileError, load_profile
 from splitsched.codecs import Compression, codec_ms, compressed_bytes, parse_codec
 from splitsched.errors import InputError
 from splitsched.instance import Instance
-from splitsched.limits import MAX_MB, MAX_MBPS, MAX_MS, MIN_MBPS
+from splitsched.limits import MAX_GROUP, MAX_MB, MAX_MBPS, MAX_MS, MIN_MBPS
 from splitsched.workload import Workload, instance_times, transfer_ms
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -152,10 +152,39 @@ class Cut(_Strict):
 
 
 class Model(_Strict):
-    profile: str = Field(min_length=1, description="bundled profile name or path to a profile CSV")
+    """``model:``: a profile (bundled name or CSV) or ``measure:`` a split model measured here (docs/profiles.md)."""
+
+    profile: str | None = Field(default=None, min_length=1, description="bundled profile name or profile CSV")
+    measure: str | None = Field(default=None, min_length=1, description="model measured here on first use")
     batch: PositiveFloat = (
         128.0  # the batch the profile was measured with (the anchor's activations match 128)
     )
+    input_shape: tuple[Annotated[int, Field(ge=1)], ...] | None = None  # measure: (C, H, W), default 3,32,32
+    num_classes: int = Field(default=10, ge=1)  # measure: the model's outputs
+
+    @model_validator(mode="after")
+    def _source(self):
+        if (self.profile is None) == (self.measure is None):
+            raise ValueError("give exactly one of profile (a bundled name or CSV) or measure (a model name)")
+        if self.measure is None and (self.input_shape is not None or self.num_classes != 10):
+            raise ValueError("input_shape and num_classes apply to measure only")
+        if self.input_shape is not None and len(self.input_shape) != 3:
+            raise ValueError(f"input_shape must be [C, H, W], got {list(self.input_shape)}")
+        if self.measure is not None and self.batch != int(self.batch):
+            raise ValueError(f"batch must be a whole number with measure, got {self.batch}")
+        return self
+
+    def load(self) -> ModelProfile:
+        """The profile; for ``measure`` the cached profile of this machine (measured on first use, device ``here``)."""
+        try:
+            if self.profile is not None:
+                return load_profile(self.profile)
+            from profiles.measure import measured_profile
+
+            shape = tuple(self.input_shape or (3, 32, 32))
+            return load_profile(measured_profile(self.measure, int(self.batch), shape, self.num_classes))
+        except ProfileError as exc:
+            raise InputError("model.profile" if self.profile else "model.measure", str(exc)) from None
 
 
 class CompressionSection(_Strict):
@@ -180,7 +209,7 @@ class CompressionSection(_Strict):
 
 class HelperGroup(_Strict):
     name: str = Field(min_length=1)
-    count: int = Field(default=1, ge=1)
+    count: int = Field(default=1, ge=1, le=MAX_GROUP)
     device: str = Field(min_length=1)
     memory_mb: MemoryMB
     node: str | None = None  # where the helper sits in the topology (default: its own name)
@@ -189,7 +218,7 @@ class HelperGroup(_Strict):
 
 class ClientGroup(_Strict):
     name: str = Field(min_length=1)
-    count: int = Field(default=1, ge=1)
+    count: int = Field(default=1, ge=1, le=MAX_GROUP)
     device: str = Field(min_length=1)
     uplink_mbps: Spec
     downlink_mbps: Spec | None = None  # default: the drawn uplink rate
@@ -302,10 +331,7 @@ def build(testbed: Testbed, compression: Compression | None = None) -> Built:
 
     ``compression`` (default: the testbed's ``compression:``) shrinks the transfers to the codec's exact payload
     sizes and charges its modelled encode/decode time to the devices that run them (docs/compression.md)."""
-    try:
-        profile = load_profile(testbed.model.profile)
-    except ProfileError as exc:
-        raise InputError("model.profile", str(exc)) from None
+    profile = testbed.model.load()
     helpers, helper_devices, capacity, helper_nodes, nic = _expand_helpers(testbed, profile)
     (clients, client_devices, cuts, groups, up, down, lat, can_local, allowed) = _expand_clients(
         testbed, profile, helpers
@@ -395,8 +421,8 @@ def build(testbed: Testbed, compression: Compression | None = None) -> Built:
 def scale_clients(testbed: Testbed, total: int) -> Testbed:
     """The testbed with its client groups scaled to ``total`` clients in proportion (largest remainders; a group
     may drop to zero and is then left out). Link draws stay per group, so a group's members keep their streams."""
-    if total < 1:
-        raise InputError("--clients", f"must be >= 1, got {total}")
+    if total < 1 or total > MAX_GROUP:
+        raise InputError("--clients", f"must be in [1, {MAX_GROUP}], got {total}")
     counts = np.array([g.count for g in testbed.clients], dtype=float)
     exact = counts / counts.sum() * total
     new = np.floor(exact).astype(int)
