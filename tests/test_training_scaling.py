@@ -162,6 +162,59 @@ def test_locsplitfed_has_no_return_transfer_and_is_never_slower_than_splitfed1()
         assert (times["locsplitfed"] < times["splitfed1"]).any()
 
 
+def test_locfedmix_with_everything_off_and_one_client_is_psl():
+    built = make_testbed(1)
+    sched = schedule_of(built)
+    runs = {}
+    for spec in ("psl", "locfedmix:mix=0,loc=0,fed=1"):
+        cfg = TrainConfig(dataset=SYN, model="cnn", strategy=spec, optimizer="sgd", lr=0.1, batch_size=16)
+        runs[spec] = params(
+            run_training(built.instance, built.workload, sched, SimConfig(rounds=2), cfg).parts
+        )
+    assert max(float((a - b).abs().max()) for a, b in zip(*runs.values())) < 1e-6
+
+
+def test_locfedmix_mixup_trains_the_body_only():
+    built = make_testbed(3)
+    sched = schedule_of(built)
+    out = {}
+    for mix in ("1", "0"):
+        cfg = TrainConfig(
+            dataset=SYN,
+            model="mlp",
+            strategy=f"locfedmix:mix={mix},loc=0",
+            optimizer="sgd",
+            lr=0.3,
+            batch_size=8,
+            batches_per_round=1,
+        )
+        out[mix] = run_training(built.instance, built.workload, sched, SimConfig(rounds=1), cfg).parts
+    # one step: every client's backward is done before the step's mix, so no client part may differ
+    for part in ("head", "tail", "c0.head", "c2.tail"):
+        assert all(
+            torch.equal(a, b) for a, b in zip(out["1"][part].parameters(), out["0"][part].parameters())
+        )
+    assert any(
+        not torch.equal(a, b) for a, b in zip(out["1"]["body"].parameters(), out["0"]["body"].parameters())
+    )
+
+
+def test_locfedmix_resume_keeps_the_clients_between_federations(tmp_path):
+    built = make_testbed(3)
+    sched = schedule_of(built)
+    cfg = TrainConfig(dataset=SYN, model="mlp", strategy="locfedmix:fed=2", batch_size=8)
+    full = run_training(built.instance, built.workload, sched, SimConfig(rounds=3), cfg)
+    run_training(built.instance, built.workload, sched, SimConfig(rounds=2), cfg, out=tmp_path)
+    resumed = run_training(
+        built.instance, built.workload, sched, SimConfig(rounds=3), cfg, out=tmp_path, resume=True
+    )
+    assert resumed.metrics["test_loss"].tolist() == full.metrics["test_loss"].tolist()
+    for key in full.parts:
+        assert all(
+            torch.equal(a, b) for a, b in zip(full.parts[key].parameters(), resumed.parts[key].parameters())
+        )
+
+
 @pytest.mark.parametrize(
     "spec, field",
     [

@@ -183,6 +183,7 @@ class TrainingHooks:
         else:
             f.body_out = body(f.sent_a)
         f.recv_b = self._send(f.body_out, "b").requires_grad_(True)
+        self.strategy.after_body_fwd(s.client, s.helper, s.batch, f.sent_a, f.y)
 
     def _tail(self, s: Step) -> None:
         j, t = s.client, s.batch
@@ -223,7 +224,7 @@ class TrainingHooks:
             f.head_out = None
             return
         f = self.flight.pop((j, t))
-        f.head_out.backward(f.grad_a)
+        self.strategy.head_backward(j, t, f.x, f.head_out, f.grad_a)
         self.strategy.after_head_bwd(j, t, f.n)
 
     def _local(self, s: Step) -> None:

@@ -143,7 +143,7 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
 
 def seeds(seed: int) -> dict[str, int]:
     """Independent streams of a run's seed (SeedSequence.spawn): init, partition, data split, data order."""
-    names = ("init", "partition", "split", "order", "sampling")
+    names = ("init", "partition", "split", "order", "sampling", "strategy")
     kids = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(k.generate_state(1, dtype=np.uint32)[0]) for n, k in zip(names, kids)}
 
@@ -271,6 +271,7 @@ def run_training(
     """
     prep = prepare(instance, cfg, sim_config.seed, dataset)
     prep.strategy.total_rounds = sim_config.rounds
+    prep.strategy.seed = seeds(sim_config.seed)["strategy"]
     data = prep.dataset
     hooks = (
         NoHooks()

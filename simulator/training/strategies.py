@@ -109,6 +109,9 @@ class Strategy:
         self.glob = global_model
         self.example, self.num_classes = example, num_classes
         self.total_rounds = 1  # set by the runner: strategies that change with training progress read it
+        self.seed = (
+            0  # set by the runner: strategies that draw random numbers seed from it (with round, step)
+        )
         self.k, self.h = num_clients, num_helpers
         self.opt = optimizer
         self.local_models: dict[int, dict[str, nn.Module]] = {}
@@ -170,7 +173,16 @@ class Strategy:
         """Without a return gradient: the head's own update from a local loss (LocSplitFed)."""
         raise NotImplementedError
 
+    def head_backward(
+        self, j: int, t: int, x: torch.Tensor, head_out: torch.Tensor, grad: torch.Tensor
+    ) -> None:
+        """Client j's head backward from the gradient it received (auxiliary client losses are added here)."""
+        head_out.backward(grad)
+
     # --- after each step --------------------------------------------------------------------------------------
+    def after_body_fwd(self, j: int, i: int, t: int, smashed: torch.Tensor, y: torch.Tensor) -> None:
+        """Helper i received client j's smashed data of step t (server-side extra losses may keep it)."""
+
     def after_body_bwd(self, j: int, i: int, t: int, n: int) -> None:
         self.body_samples[i] += n
 
