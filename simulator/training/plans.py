@@ -120,3 +120,13 @@ def step_instance(instance: Instance, plan: RoundPlan, t: int, workload: Workloa
         local=local,
         **times,
     )
+
+
+def round_instance(instance: Instance, plan: RoundPlan, workload: Workload | None = None) -> Instance:
+    """What the solver is asked to schedule for a training round: the plan's steps as batches, every client at the
+    plan's mean count per participating client and step (a uniform stand-in for epochs whose last batch is smaller
+    or a sampler's varying counts). The solver then optimises the round the clock will run, not one profile batch."""
+    part = plan.samples[plan.samples > 0]
+    count = max(1, int(round(float(part.mean())))) if part.size else 1
+    uniform = RoundPlan(np.full((max(1, plan.steps), plan.samples.shape[1]), count), plan.unit, plan.sync)
+    return plan_instance(instance, uniform, workload)

@@ -145,6 +145,7 @@ class _Setup:
     def __init__(self, testbed, built, sim_config, train_config):
         self.testbed, self.built, self.sim, self.cfg = testbed, built, sim_config, train_config
         self.dataset = None
+        self.round_instance = None  # the instance one training round amounts to (what the solver schedules)
         self.compression = testbed.compression.compression() if testbed.compression else None
 
 
@@ -210,9 +211,12 @@ def _setup(args: argparse.Namespace, testbed=None, stored: dict | None = None) -
 
 def _check_training(setup: _Setup) -> None:
     """Data, partition, model, cuts and strategy are checked (and the data loaded once) before any solving."""
+    from simulator.training.plans import round_instance
     from simulator.training.runner import prepare
 
-    setup.dataset = prepare(setup.built.instance, setup.cfg, setup.sim.seed).dataset
+    prep = prepare(setup.built.instance, setup.cfg, setup.sim.seed)
+    setup.dataset = prep.dataset
+    setup.round_instance = round_instance(setup.built.instance, prep.planner(0, []), setup.built.workload)
 
 
 def _schedule(args: argparse.Namespace, setup: _Setup, solver: str | None = None):
@@ -220,10 +224,12 @@ def _schedule(args: argparse.Namespace, setup: _Setup, solver: str | None = None
     from splitsched.schedule import read_schedule
     from splitsched.validate import validate
 
-    instance = setup.built.instance
+    instance = setup.round_instance or setup.built.instance  # the round the clock will run
     if args.schedule and solver is None:
         schedule = read_schedule(args.schedule)
-        problems = validate(instance, schedule)
+        problems = validate(setup.built.instance, schedule)
+        if problems and setup.round_instance is not None:
+            problems = validate(setup.round_instance, schedule) and problems
         if problems:
             raise InputError(args.schedule, f"not a valid schedule for this instance: {problems[0]}")
         return schedule
@@ -240,8 +246,17 @@ def _schedule(args: argparse.Namespace, setup: _Setup, solver: str | None = None
     return result.schedule
 
 
+def _timeout_for(setup: _Setup, schedule) -> None:
+    """With dropouts and no timeout set: 3x the planned makespan of the round the schedule was made for."""
+    if setup.sim.dropout > 0 and setup.sim.round_timeout_ms is None and schedule.makespan:
+        setup.sim = setup.sim.model_copy(update={"round_timeout_ms": 3.0 * schedule.makespan})
+
+
 def _train(args, setup: _Setup, schedule, out: Path | None, resume: bool = False, quiet: bool = False) -> int:
     from simulator.training.runner import run_training
+
+    if not resume and setup.round_instance is not None:
+        _timeout_for(setup, schedule)
 
     instance = setup.built.instance
     if out is not None and out.exists() and not out.is_dir():
@@ -325,6 +340,7 @@ def _compare(args: argparse.Namespace, setup: _Setup) -> int:
         raise InputError("--compare-solvers", "expected a comma-separated list of solvers")
     out = Path(args.out) if args.out else None
     runs, rows = {}, []
+    base_sim = setup.sim
     for name in names:
         schedule = _schedule(args, setup, solver=name)
         if isinstance(schedule, int):
@@ -334,6 +350,8 @@ def _compare(args: argparse.Namespace, setup: _Setup) -> int:
             f"training with the {name} schedule (planned makespan {schedule.makespan:.1f} ms)",
             file=sys.stderr,
         )
+        setup.sim = base_sim
+        _timeout_for(setup, schedule)
         run_out = out / name if out is not None else None
         if run_out is not None:
             run_out.mkdir(parents=True, exist_ok=True)
@@ -382,7 +400,7 @@ def _print_summary(result, schedule, cost_only: bool, out: Path | None) -> None:
     cfg = result.config
     print(f"instance   {inst.name}  ({inst.num_clients} clients, {inst.num_helpers} helpers)")
     print(
-        f"schedule   {schedule.solver}: planned makespan {schedule.makespan:.1f} ms for {inst.batches} batch(es)"
+        f"schedule   {schedule.solver}: planned makespan {schedule.makespan:.1f} ms for one round as planned"
     )
     print(
         f"training   {cfg.strategy} on {cfg.dataset} ({cfg.partition}), model {result.model} cut at "
