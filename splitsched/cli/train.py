@@ -51,7 +51,10 @@ def add_parser(sub) -> None:
     t.add_argument("--data-dir", metavar="DIR", help="folder with the mnist / cifar10 files")
     t.add_argument("--model", help="registered split model (default: cnn for grey images, resnet for colour)")
     t.add_argument("--cuts", metavar="A,B", help="cut points of the trained model (default: the model's)")
-    t.add_argument("--strategy", help="splitfed1 (default), splitfed2, psl, sglr[:p=P,off=F], locfedmix[:mix=,alpha=,loc=,beta=,fed=], locsplitfed",
+    t.add_argument(
+        "--strategy",
+        help="splitfed1 (default), splitfed2, psl, sglr[:p=P,off=F], locfedmix[:mix=,alpha=,loc=,beta=,fed=], locsplitfed",
+    )
     t.add_argument("--partition", help="iid (default), dirichlet:ALPHA, classes:C, quantity:ALPHA")
     t.add_argument(
         "--clients", type=positive_int("--clients"), metavar="K", help="scale the client groups to K"
