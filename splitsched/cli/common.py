@@ -138,3 +138,32 @@ def add_verbose_arg(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show the solver back ends' logs (HiGHS, CBC, CP-SAT) on stderr; stdout keeps only the report",
     )
+
+
+def add_simulation_args(parser) -> None:
+    """The options of a simulation run shared by ``simulate`` and ``train`` (None = the testbed's / default)."""
+    parser.add_argument("--policy", choices=["static", "fcfs", "priority", "replan"], default=None)
+    parser.add_argument("--links", choices=["dedicated", "shared"], default=None)
+    parser.add_argument("--rounds", type=positive_int("--rounds"), default=None, metavar="R")
+    parser.add_argument(
+        "--stragglers",
+        default=None,
+        metavar="SPEC",
+        help="none|mild|heavy or target:dist:key=value,...;... e.g. client:lognormal:sigma=0.2, "
+        "client:slow:p=0.1,factor=5[,per=run] (targets: client, helper, link)",
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=None, metavar="P", help="probability a client drops out"
+    )
+    parser.add_argument(
+        "--round-timeout",
+        type=positive_float("--round-timeout"),
+        default=None,
+        metavar="MS",
+        help="close a round this long after its start without the missing clients "
+        "(default with dropouts: 3x the planned makespan)",
+    )
+    parser.add_argument(
+        "--aggregator", default=None, metavar="HELPER", help="helper that averages the weights"
+    )
+    parser.add_argument("--seed", type=int, default=None)

@@ -8,7 +8,13 @@ import sys
 
 import pandas as pd
 
-from splitsched.cli.common import add_codec_args, atomic_dir, positive_float, with_compression
+from splitsched.cli.common import (
+    add_codec_args,
+    add_simulation_args,
+    atomic_dir,
+    positive_float,
+    with_compression,
+)
 from splitsched.errors import InputError
 from splitsched.instance import read_instance
 from splitsched.schedule import read_schedule
@@ -35,28 +41,8 @@ def add_parser(sub) -> None:
         metavar="S",
         help="time limit of that solver (default 10 s)",
     )
-    p.add_argument("--policy", choices=["static", "fcfs", "priority", "replan"], default=None)
-    p.add_argument("--links", choices=["dedicated", "shared"], default=None)
-    p.add_argument("--rounds", type=int, default=None, metavar="R")
+    add_simulation_args(p)
     p.add_argument("--batches", type=int, default=None, metavar="B", help="batches per round (re-solves)")
-    p.add_argument(
-        "--stragglers",
-        default=None,
-        metavar="SPEC",
-        help="none|mild|heavy or target:dist:key=value,...;... e.g. client:lognormal:sigma=0.2, "
-        "client:slow:p=0.1,factor=5 (targets: client, helper, link)",
-    )
-    p.add_argument("--dropout", type=float, default=None, metavar="P", help="probability a client drops out")
-    p.add_argument(
-        "--round-timeout",
-        type=positive_float("--round-timeout"),
-        default=None,
-        metavar="MS",
-        help="close a round this long after its start without the missing clients "
-        "(default with dropouts: 3x the planned makespan)",
-    )
-    p.add_argument("--aggregator", default=None, metavar="HELPER", help="helper that averages the weights")
-    p.add_argument("--seed", type=int, default=None)
     add_codec_args(p)
     p.add_argument("--compare-policies", action="store_true", help="run every policy on the same schedule")
     p.add_argument("--out", metavar="DIR", help="write timeline.csv, rounds.csv, summary.json, gantt.png")

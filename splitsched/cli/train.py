@@ -12,6 +12,7 @@ import pandas as pd
 from splitsched.backend_log import verbosity
 from splitsched.cli.common import (
     add_codec_args,
+    add_simulation_args,
     add_verbose_arg,
     add_workers_arg,
     positive_float,
@@ -99,15 +100,7 @@ def add_parser(sub) -> None:
     t.add_argument("--threads", type=positive_int("--threads"), help="torch threads")
     t.add_argument("--cost-only", action="store_true", help="run the identical plan without computing")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
-    s = p.add_argument_group("simulation")
-    s.add_argument("--rounds", type=positive_int("--rounds"), metavar="R")
-    s.add_argument("--policy", choices=["static", "fcfs", "priority", "replan"])
-    s.add_argument("--links", choices=["dedicated", "shared"])
-    s.add_argument("--stragglers", metavar="SPEC", help="none|mild|heavy or target:dist:key=value,...")
-    s.add_argument("--dropout", type=float, metavar="P")
-    s.add_argument("--round-timeout", type=positive_float("--round-timeout"), metavar="MS")
-    s.add_argument("--aggregator", metavar="HELPER")
-    s.add_argument("--seed", type=int)
+    add_simulation_args(p.add_argument_group("simulation"))
     p.add_argument(
         "--out", metavar="DIR", help="rounds.csv, timeline.csv, summary.json, curves.png, checkpoint/"
     )
