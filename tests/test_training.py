@@ -447,3 +447,17 @@ def test_cli_diverged_exit_3_keeps_files(tmp_path, capsys):
     assert code == 3
     assert "diverged" in err and "round" in err
     assert (out / "settings.json").is_file() and (out / "summary.json").is_file()
+
+
+def test_cli_train_on_the_clock_of_the_measured_model(tmp_path, monkeypatch, capsys):
+    """model: {measure: NAME}: the testbed's clock is that model measured here, and sched train trains it."""
+    monkeypatch.setenv("PSL_SCHED_CACHE", str(tmp_path / "cache"))
+    testbed = tmp_path / "t.yaml"
+    testbed.write_text(
+        "name: measured\nmodel: {measure: mlp, batch: 16, input_shape: [1, 8, 8]}\ncuts: {a: 1, b: 3}\n"
+        "helpers: [{name: vm, device: here, memory_mb: 2048}]\n"
+        "clients: [{name: c, count: 3, device: here, uplink_mbps: 20, latency_ms: 2}]\n"
+        "training: {dataset: 'synthetic:n=48,test=16'}\n"
+    )
+    assert main(["train", "--profile", str(testbed), "--rounds", "1", "--threads", "1"]) == 0
+    assert "model mlp cut at 1,3" in capsys.readouterr().out

@@ -184,6 +184,14 @@ def _setup(args: argparse.Namespace, testbed=None, stored: dict | None = None) -
             device=args.device,
             threads=args.threads,
         )
+        if cfg.model is None and testbed.model.measure is not None:
+            # the clock is the measured model's: train that model, at the testbed's cuts
+            from simulator.training.config import CutPoints
+
+            update = {"model": testbed.model.measure}
+            if testbed.cuts is not None and cfg.cuts is None:
+                update["cuts"] = CutPoints(a=testbed.cuts.a, b=testbed.cuts.b)
+            cfg = cfg.model_copy(update=update)
         sim_section = testbed.simulation
         if cfg.clients is not None:
             testbed = scale_clients(testbed, cfg.clients)
