@@ -180,3 +180,22 @@ def test_codec_with_an_instance_json_is_an_input_error(tmp_path, capsys):
     assert main(["generate", "--family", "tirana1", "--clients", "4", "--helpers", "2", "-o", str(inst)]) == 0
     assert main(["solve", "--instance", str(inst), "--codec", "fp16"]) == 2
     assert "--codec" in capsys.readouterr().err
+
+
+def test_batched_training_refuses_a_codec(capsys):
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "synthetic:n=64,test=16",
+            "--model",
+            "mlp",
+            "--rounds",
+            "1",
+            "--strategy",
+            "splitfed1:batched=true",
+            "--codec",
+            "topk:r=0.1",
+        ]
+    )
+    assert code == 2 and "--strategy.batched" in capsys.readouterr().err

@@ -270,6 +270,12 @@ def run_training(
     the run: the rounds already done are kept (and written) and ``TrainResult.diverged`` says why.
     """
     prep = prepare(instance, cfg, sim_config.seed, dataset)
+    if prep.strategy.precompute is not None and not cost_only:
+        # a whole round computed at once has no per-step tensors to encode and no per-step wall times
+        if compression is not None and compression.active:
+            raise InputError("--strategy.batched", "does not apply codecs: drop batched=true to train with --codec")
+        if cfg.clock == "measured":
+            raise InputError("--strategy.batched", "has no per-step wall times: use --clock profile")
     prep.strategy.total_rounds = sim_config.rounds
     prep.strategy.seed = seeds(sim_config.seed)["strategy"]
     data = prep.dataset
