@@ -47,6 +47,9 @@ class RoundPlan:
     # done, then the averaged cut-a gradient is broadcast: sent once (bytes counted once per helper and step; on
     # shared links it crosses only each client's access link)
     broadcast: bool = False
+    # False: the round ends without the clients' head + tail weight exchange (strategies whose client parts are
+    # already one model, e.g. PSL, or that federate only every few rounds)
+    exchange_weights: bool = True
 
     def __post_init__(self):
         s = np.asarray(self.samples)
@@ -442,8 +445,10 @@ class _Round:
             if i is not None:
                 yield self.move(f"aggregate_{phase}", 0, j, i, w.client_weights_bytes[j], up=phase == "up")
 
+        exchange = self.plan is None or self.plan.exchange_weights
+
         def proc():
-            if w is not None and a is not None and members:
+            if w is not None and a is not None and members and exchange:
                 yield env.all_of([env.process(one(j, "up")) for j in members])
             self.sim.hooks.run(
                 Step("aggregate", self.r, 0, -1, -1 if a is None else a, cfg.aggregate_ms, env.now)
@@ -452,7 +457,7 @@ class _Round:
             if end_round is not None:
                 end_round(self.r, members)
             yield env.timeout(cfg.aggregate_ms)
-            if w is not None and a is not None and members:
+            if w is not None and a is not None and members and exchange:
                 yield env.all_of([env.process(one(j, "down")) for j in members])
 
         done = env.process(proc())

@@ -204,3 +204,25 @@ def test_bad_sampler_input_is_one_line_exit_2(tmp_path, capsys, args, field):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and field in err[0]
     assert not out.exists()
+
+
+def test_psl_rounds_exchange_no_client_weights_so_steps_per_round_only_sets_the_reporting():
+    """PSL's clients share one model: a round end costs nothing, so cutting an epoch into rounds keeps its time."""
+    built = client_heavy_testbed(clients=4)
+    schedule = solve(built.instance, "greedy", time_limit=5).schedule
+    total = {}
+    for per_round, rounds in ((4, 1), (2, 2), (1, 4)):
+        cfg = TrainConfig(
+            dataset="synthetic:n=64,test=16",
+            model="mlp",
+            strategy="psl",
+            sampler="ugs",
+            global_batch=16,
+            steps_per_round=per_round,
+        )
+        res = run_training(
+            built.instance, built.workload, schedule, SimConfig(rounds=rounds), cfg, cost_only=True
+        )
+        total[per_round] = res.summary()["virtual_time_ms"]
+        assert (res.rounds["bytes_sent"] > 0).all()
+    assert total[4] == pytest.approx(total[2], rel=1e-9) and total[2] == pytest.approx(total[1], rel=1e-9)

@@ -273,7 +273,9 @@ def run_training(
     if prep.strategy.precompute is not None and not cost_only:
         # a whole round computed at once has no per-step tensors to encode and no per-step wall times
         if compression is not None and compression.active:
-            raise InputError("--strategy.batched", "does not apply codecs: drop batched=true to train with --codec")
+            raise InputError(
+                "--strategy.batched", "does not apply codecs: drop batched=true to train with --codec"
+            )
         if cfg.clock == "measured":
             raise InputError("--strategy.batched", "has no per-step wall times: use --clock profile")
     prep.strategy.total_rounds = sim_config.rounds
@@ -449,6 +451,7 @@ def _result_json(r: RoundResult) -> dict:
             "sync": r.plan.sync,
             "return_grad": r.plan.return_grad,
             "broadcast": r.plan.broadcast,
+            "exchange_weights": r.plan.exchange_weights,
         },
         "assign": None if r.assign is None else [int(a) for a in r.assign],
         "orders": None if r.orders is None else [[list(t) for t in o] for o in r.orders],
@@ -477,6 +480,7 @@ def _result_from_json(d: dict) -> RoundResult:
             plan["sync"],
             plan.get("return_grad", True),
             plan.get("broadcast", False),
+            plan.get("exchange_weights", True),
         ),
         assign=None if d["assign"] is None else np.array(d["assign"]),
         orders=None if d["orders"] is None else [[tuple(t) for t in o] for o in d["orders"]],

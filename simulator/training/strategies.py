@@ -160,7 +160,7 @@ class Strategy:
         return grad
 
     def plan_flags(self, r: int) -> dict:
-        """Round r's chain options for the engine's RoundPlan (``broadcast``, ``return_grad``)."""
+        """Round r's options for the engine's RoundPlan (``broadcast``, ``return_grad``, ``exchange_weights``)."""
         return {} if self.return_grad else {"return_grad": False}
 
     def broadcast(self, t: int, i: int, grads: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
@@ -359,6 +359,10 @@ class PSL(Strategy):
 
     name = "psl"
     sync = True
+
+    def plan_flags(self, r: int) -> dict:
+        # the clients already share one head + tail: nothing of theirs to exchange at the round's end
+        return {**super().plan_flags(r), "exchange_weights": False}
 
     def setup(self, global_model, num_clients, num_helpers, optimizer, **kw):
         super().setup(global_model, num_clients, num_helpers, optimizer, **kw)

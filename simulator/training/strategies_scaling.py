@@ -56,7 +56,8 @@ class SGLR(PSL):
 
     def plan_flags(self, r: int) -> dict:
         self.round = r
-        return {"broadcast": True} if self.averaging(r) else {}
+        flags = super().plan_flags(r)  # PSL's: no client weight exchange
+        return {**flags, "broadcast": True} if self.averaging(r) else flags
 
     def broadcast(self, t, i, grads):
         if not grads:
@@ -188,6 +189,11 @@ class LocFedMix(Strategy):
     def begin_round(self, r, assign):
         self.round = r
         super().begin_round(r, assign)
+
+    def plan_flags(self, r: int) -> dict:
+        # the client parts travel to the aggregator only when they are federated (every ``fed`` rounds)
+        federate = self.fed > 0 and (r + 1) % self.fed == 0
+        return {**super().plan_flags(r), "exchange_weights": federate}
 
     def head(self, j):
         return self.client(j, "head")
