@@ -132,6 +132,7 @@ def test_training_bytes_follow_the_payloads_and_none_is_bit_identical():
     codec = Compression(parse_codec("topk:r=0.05"))
     built = build(testbed, codec)
     schedule = solve(built.instance, "greedy", time_limit=5).schedule
+    assert validate(built.instance, schedule) == []
     res = run_training(built.instance, built.workload, schedule, sim, cfg, compression=codec)
     w = built.workload
     samples = res.rounds["samples"].iloc[0]
@@ -141,6 +142,7 @@ def test_training_bytes_follow_the_payloads_and_none_is_bit_identical():
     # the codec really runs in training: the model differs from the uncompressed one
     plain = build(testbed)
     schedule = solve(plain.instance, "greedy", time_limit=5).schedule
+    assert validate(plain.instance, schedule) == []
     a = run_training(plain.instance, plain.workload, schedule, sim, cfg)
     b = run_training(plain.instance, plain.workload, schedule, sim, cfg, compression=Compression())
     assert a.metrics["test_loss"].tolist() == b.metrics["test_loss"].tolist()

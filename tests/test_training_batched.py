@@ -18,6 +18,7 @@ from simulator.training.strategies import OptimizerSpec, SplitFedV1, make_strate
 from solvers import solve
 from splitsched.errors import InputError
 from splitsched.testbed import build, default_testbed_path, load_testbed
+from splitsched.validate import validate
 
 torch.set_num_threads(1)
 
@@ -31,7 +32,9 @@ ADAM = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4}
 @pytest.fixture(scope="module")
 def testbed():
     built = build(load_testbed(default_testbed_path()))
-    return built, solve(built.instance, "greedy", time_limit=5).schedule
+    schedule = solve(built.instance, "greedy", time_limit=5).schedule
+    assert validate(built.instance, schedule) == []
+    return built, schedule
 
 
 def train(testbed, monkeypatch, strategy: str, rounds: int = 2, **settings):

@@ -86,6 +86,12 @@ def test_lds_tilt_asks_a_slower_client_for_fewer_samples():
     assert make_sampler("lds:tilt=1,c=2").options == {"tilt": 1.0, "c": 2.0}
 
 
+def greedy_schedule(instance):
+    schedule = solve(instance, "greedy", time_limit=5).schedule
+    assert validate(instance, schedule) == []
+    return schedule
+
+
 def client_heavy_testbed(clients: int = 8):
     """Clients on Raspberry Pi 4s carrying six blocks of ResNet-101: client compute matters, as in the paper."""
     return build(
@@ -106,7 +112,7 @@ def client_heavy_testbed(clients: int = 8):
 
 def test_lds_shortens_steps_under_persistent_stragglers_cost_only():
     built = client_heavy_testbed()
-    schedule = solve(built.instance, "greedy", time_limit=5).schedule
+    schedule = greedy_schedule(built.instance)
     sim = SimConfig(rounds=4, seed=0, stragglers=parse_stragglers("client:slow:p=0.25,factor=5,per=run"))
     times = {}
     for spec in ("ugs", "lds:tilt=2"):
@@ -123,7 +129,7 @@ def test_lds_shortens_steps_under_persistent_stragglers_cost_only():
 def test_clients_without_samples_have_no_tasks_and_every_step_validates():
     built = client_heavy_testbed(clients=6)
     inst = built.instance
-    schedule = solve(inst, "greedy", time_limit=5).schedule
+    schedule = greedy_schedule(inst)
     cfg = TrainConfig(
         dataset="synthetic:n=96,test=32", model="mlp", strategy="psl", sampler="ugs", global_batch=8
     )
@@ -209,7 +215,7 @@ def test_bad_sampler_input_is_one_line_exit_2(tmp_path, capsys, args, field):
 def test_psl_rounds_exchange_no_client_weights_so_steps_per_round_only_sets_the_reporting():
     """PSL's clients share one model: a round end costs nothing, so cutting an epoch into rounds keeps its time."""
     built = client_heavy_testbed(clients=4)
-    schedule = solve(built.instance, "greedy", time_limit=5).schedule
+    schedule = greedy_schedule(built.instance)
     total = {}
     for per_round, rounds in ((4, 1), (2, 2), (1, 4)):
         cfg = TrainConfig(

@@ -14,6 +14,7 @@ from simulator.training.runner import run_training
 from solvers import solve
 from splitsched.cli import main
 from splitsched.testbed import build, parse_testbed
+from splitsched.validate import validate
 
 torch.set_num_threads(1)
 
@@ -46,7 +47,9 @@ def make_testbed(clients: int, helpers: int = 1):
 
 
 def schedule_of(built):
-    return solve(built.instance, "greedy", time_limit=5).schedule
+    schedule = solve(built.instance, "greedy", time_limit=5).schedule
+    assert validate(built.instance, schedule) == []
+    return schedule
 
 
 def params(parts, names=("head", "body", "tail")):
