@@ -22,7 +22,7 @@ COMMANDS = [solve, validate, generate, profile]
 
 def _optional_commands() -> list:
     mods = []
-    for name in ("compare", "simulate", "train", "codecs"):
+    for name in ("compare", "simulate", "train", "codecs", "sweep"):
         try:
             mods.append(__import__(f"splitsched.cli.{name}", fromlist=["add_parser"]))
         except ModuleNotFoundError as exc:

@@ -17,6 +17,7 @@ from splitsched.cli.common import (
 )
 from splitsched.errors import InputError
 from splitsched.instance import read_instance
+from splitsched.result import SolveResult
 from splitsched.schedule import read_schedule
 
 
@@ -49,11 +50,11 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from simulator import config_from, parse_stragglers, simulate
+def prepare(args: argparse.Namespace):
+    """Instance, workload and simulation settings, checked; nothing solved or simulated (``sched sweep``)."""
+    from simulator import config_from, parse_stragglers
     from simulator.engine import aggregator_index
-    from solvers import available_solvers, solve
-    from splitsched.validate import validate
+    from solvers import available_solvers
 
     workload, section = None, None
     if args.instance:
@@ -87,22 +88,61 @@ def run(args: argparse.Namespace) -> int:
     batches = args.batches or config.batches
     if batches and batches != instance.batches:
         instance = dataclasses.replace(instance, batches=batches)
+    if not args.schedule and (args.solver or "greedy") not in available_solvers():
+        raise InputError(
+            "--solver", f"unknown solver {args.solver!r} (known: {', '.join(sorted(available_solvers()))})"
+        )
+    return instance, workload, config
+
+
+def _schedule(args: argparse.Namespace, instance, config):
+    """The schedule to execute (read and validated, or solved); a SolveResult when no schedule was found."""
+    from solvers import solve
+    from splitsched.validate import validate
+
     if args.schedule:
         schedule = read_schedule(args.schedule)
         problems = validate(instance, schedule)
         if problems:
             raise InputError(args.schedule, f"not a valid schedule for this instance: {problems[0]}")
-    else:
-        name = args.solver or "greedy"
-        if name not in available_solvers():
-            raise InputError(
-                "--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})"
-            )
-        result = solve(instance, name, time_limit=args.time_limit, seed=config.seed)
-        if result.schedule is None:
-            print(f"no schedule to simulate: {result.status} ({result.message})")
-            return 3 if result.status == "infeasible" else 4
-        schedule = result.schedule
+        return schedule
+    result = solve(instance, args.solver or "greedy", time_limit=args.time_limit, seed=config.seed)
+    return result.schedule if result.schedule is not None else result
+
+
+def measure(args: argparse.Namespace, workdir=None) -> dict:
+    """One simulation as numbers (``sched sweep``): planned vs simulated mean/p95 makespan, round time."""
+    from simulator import simulate
+    from splitsched.validate import validate
+
+    instance, workload, config = prepare(args)
+    schedule = _schedule(args, instance, config)
+    if isinstance(schedule, SolveResult):
+        raise RuntimeError(f"no schedule to simulate: {schedule.status} ({schedule.message})")
+    violations = validate(instance, schedule)
+    if violations:
+        raise RuntimeError(f"invalid schedule: {violations[0]}")
+    s = simulate(instance, schedule, config, workload=workload).summary()
+    return {
+        "planned_makespan_ms": schedule.makespan,
+        "rounds": s["rounds"],
+        "mean_makespan_ms": s["mean_makespan_ms"],
+        "p95_makespan_ms": s["p95_makespan_ms"],
+        "mean_round_time_ms": s["mean_round_time_ms"],
+        "dropped_clients": s["dropped_clients"],
+        "timed_out_clients": s["timed_out_clients"],
+        "series": {"makespan_ms": s["makespan_ms"]},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator import simulate
+
+    instance, workload, config = prepare(args)
+    schedule = _schedule(args, instance, config)
+    if isinstance(schedule, SolveResult):
+        print(f"no schedule to simulate: {schedule.status} ({schedule.message})")
+        return 3 if schedule.status == "infeasible" else 4
     progress = _progress(config.rounds)
     record = simulate(
         instance, schedule, config, workload=workload, progress=progress.update if progress else None

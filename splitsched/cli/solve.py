@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from solvers import available_solvers, solve
+def prepare(args: argparse.Namespace):
+    """The instance and the solver name, checked; nothing is solved (``sched sweep`` checks points with it)."""
+    from solvers import available_solvers
 
     instance = load_source(args)
     name = args.solver or default_solver()
@@ -70,12 +71,43 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(
             "--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})"
         )
+    return instance, name
+
+
+def _solve(args: argparse.Namespace, instance, name: str, progress=None):
+    from solvers import solve
+
     options = {}
     if args.workers is not None:
         options["workers"] = args.workers
-    if args.progress:
-        options["progress"] = _print_progress
-    result = solve(instance, name, time_limit=args.time_limit, seed=args.seed, **options)
+    if progress is not None:
+        options["progress"] = progress
+    return solve(instance, name, time_limit=args.time_limit, seed=args.seed, **options)
+
+
+def measure(args: argparse.Namespace, workdir=None) -> dict:
+    """One solve as numbers (``sched sweep``): status, makespan, bound, gap; ``*_s`` keys are wall-clock."""
+    instance, name = prepare(args)
+    with verbosity(args.verbose):
+        result = _solve(args, instance, name)
+    if result.schedule is not None:
+        violations = validate(instance, result.schedule)
+        if violations:
+            raise RuntimeError(f"the solver returned an invalid schedule: {violations[0]}")
+    return {
+        "clients": instance.num_clients,
+        "helpers": instance.num_helpers,
+        "status": result.status,
+        "makespan_ms": result.makespan,
+        "lower_bound_ms": result.lower_bound,
+        "gap": result.gap,
+        "solver_runtime_s": result.runtime_s,
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    instance, name = prepare(args)
+    result = _solve(args, instance, name, _print_progress if args.progress else None)
     print(summary_text(instance, result))
     if result.schedule is None:
         return 3 if result.status == "infeasible" else 4

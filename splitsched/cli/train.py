@@ -125,6 +125,70 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, setup, schedule, Path(args.out) if args.out else None)
 
 
+def prepare(args: argparse.Namespace) -> _Setup:
+    """Testbed, settings, data, model and strategy checked (data loaded once); nothing solved or trained."""
+    if args.list or args.resume or args.compare_solvers:
+        raise InputError("--list/--resume/--compare-solvers", "not available here")
+    setup = _setup(args)
+    _check_training(setup)
+    if not args.schedule:
+        from solvers import available_solvers
+
+        if (args.solver or "greedy") not in available_solvers():
+            raise InputError(
+                "--solver",
+                f"unknown solver {args.solver!r} (known: {', '.join(sorted(available_solvers()))})",
+            )
+    return setup
+
+
+def measure(args: argparse.Namespace, workdir: Path | None = None) -> dict:
+    """One training run as numbers (``sched sweep``); with ``workdir`` it checkpoints there every round and an
+    interrupted run continues from its last finished round."""
+    from simulator.training.runner import run_training
+
+    setup = prepare(args)
+    with verbosity(args.verbose):
+        schedule = _schedule(args, setup)
+    if isinstance(schedule, int):
+        raise RuntimeError("no schedule to train with")
+    _timeout_for(setup, schedule)
+    out = Path(workdir) / "train" if workdir is not None else None
+    resume = out is not None and (out / "checkpoint").is_dir()
+    if out is not None and not resume:
+        _write_setup(out, setup, schedule)
+    result = run_training(
+        setup.built.instance,
+        setup.built.workload,
+        schedule,
+        setup.sim,
+        setup.cfg,
+        out=out,
+        resume=resume,
+        cost_only=args.cost_only,
+        dataset=setup.dataset,
+        compression=setup.compression,
+    )
+    if result.diverged:
+        raise RuntimeError(f"training diverged: {result.diverged}")
+    s = result.summary()
+    rounds = result.rounds
+    return {
+        "planned_makespan_ms": schedule.makespan,
+        "rounds": s["rounds"],
+        "mean_round_time_ms": s["mean_round_time_ms"],
+        "virtual_time_ms": s["virtual_time_ms"],
+        "final_accuracy": s["final_accuracy"],
+        "best_accuracy": s["best_accuracy"],
+        "time_to_accuracy_ms": s["time_to_accuracy_ms"],
+        "wall_s": s["wall_s"],
+        "series": {
+            "virtual_ms": [float(v) for v in (rounds["start_ms"] + rounds["round_time_ms"])],
+            "test_accuracy": [None if v != v else float(v) for v in rounds["test_accuracy"]],
+        },
+    }
+
+
 def _list() -> int:
     from simulator.training import catalogue
 
