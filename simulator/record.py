@@ -43,9 +43,10 @@ class RunRecord:
             "rounds": len(ms),
             "batches": self.instance.batches,
             "makespan_ms": [float(v) for v in ms],
-            "mean_makespan_ms": float(ms.mean()),
-            "p95_makespan_ms": float(np.percentile(ms, 95)),
-            "mean_round_time_ms": float(self.rounds["round_time_ms"].mean()),
+            # None when no round finished (training that diverged in its first round)
+            "mean_makespan_ms": float(ms.mean()) if len(ms) else None,
+            "p95_makespan_ms": float(np.percentile(ms, 95)) if len(ms) else None,
+            "mean_round_time_ms": float(self.rounds["round_time_ms"].mean()) if len(ms) else None,
             "dropped_clients": int(self.rounds["dropped"].sum()),
             "timed_out_clients": int(self.rounds["timed_out"].sum()),
         }
@@ -109,7 +110,11 @@ def build_record(instance: Instance, schedule: Schedule, config: SimConfig, resu
         round_rows.append(row)
         for j, c in enumerate(names_c):
             comp_rows.append({"round": r, "client": c, "completion_ms": res.completion[j] - res.start})
-    return RunRecord(instance, schedule, config, timeline, pd.DataFrame(round_rows), pd.DataFrame(comp_rows))
+    round_cols = ["round", "start_ms", "makespan_ms", "round_time_ms", "bytes_sent", "dropped", "timed_out"]
+    round_cols += [f"idle_{h}_ms" for h in names_h]
+    rounds = pd.DataFrame(round_rows, columns=round_cols)  # the columns also when no round finished
+    completions = pd.DataFrame(comp_rows, columns=["round", "client", "completion_ms"])
+    return RunRecord(instance, schedule, config, timeline, rounds, completions)
 
 
 def plot_planned_vs_actual(record: RunRecord, path: Path) -> None:

@@ -461,3 +461,15 @@ def test_cli_train_on_the_clock_of_the_measured_model(tmp_path, monkeypatch, cap
     )
     assert main(["train", "--profile", str(testbed), "--rounds", "1", "--threads", "1"]) == 0
     assert "model mlp cut at 1,3" in capsys.readouterr().out
+
+
+def test_cli_diverged_in_the_first_round_exit_3_with_an_empty_summary(tmp_path, capsys):
+    out = tmp_path / "nan0"
+    argv = ["train", "--dataset", "digits", "--optimizer", "sgd", "--lr", "1e9", "--rounds", "2"]
+    code = main([*argv, "--threads", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 3, captured.err
+    assert "diverged" in captured.err and "round 1" in captured.err
+    assert "Traceback" not in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rounds"] == 0 and summary["mean_round_time_ms"] is None

@@ -482,6 +482,9 @@ def _print_summary(result, schedule, cost_only: bool, out: Path | None) -> None:
             f"{int(spread['steps'].iloc[-1])} steps in the last round, "
             f"{int(spread['clients_per_step_min'].min())}-{int(spread['clients_per_step_max'].max())} clients per step"
         )
+    if not s["rounds"]:
+        print("rounds     none finished")
+        return
     print(
         f"rounds     {s['rounds']}, round time mean {s['mean_round_time_ms']:.1f} ms, "
         f"virtual time {s['virtual_time_ms'] / 1e3:.2f} s, wall {s['wall_s']:.1f} s"
