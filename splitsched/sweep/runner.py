@@ -60,6 +60,12 @@ def option_actions(command: str) -> dict[str, argparse.Action]:
 def check_keys(command: str, keys: list[str], where: dict[str, str]) -> None:
     """Every key names an option of the command, a testbed path or a generate option (``where``: key -> label)."""
     actions = option_actions(command)
+    given = [k[len(GENERATE_PREFIX) :] for k in keys if k.startswith(GENERATE_PREFIX)]
+    if given:
+        required = [a.dest for a in generate_actions().values() if a.required and a.dest != "output"]
+        missing = [f"{GENERATE_PREFIX}{k}" for k in required if k not in given]
+        if missing:
+            raise InputError("generate", f"a generated instance needs {', '.join(missing)} too")
     for key in keys:
         label = where.get(key, key)
         if key == "seed":  # a replicate: the run's seed is derived from it
