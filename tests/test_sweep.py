@@ -293,3 +293,32 @@ def test_dry_run_lists_points_and_runs_nothing(tmp_path, capsys):
     assert code == 0
     assert "6 point(s), 0 finished" in out and out.count("to run") == 6
     assert not (tmp_path / "out").exists()
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_grids_are_valid(path, tmp_path, capsys):
+    code, out, err = _sweep([str(path), "--out", str(tmp_path / "out"), "--dry-run"], capsys)
+    assert code == 0, err
+    assert "the grid is valid" in out
+
+
+def test_relative_paths_resolve_against_the_grid_folder(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "tb.yaml").write_text(default_testbed_path().read_text())
+    grid = _grid_file(
+        folder, {"command": "solve", "base": {"profile": "tb.yaml"}, "axes": {"solver": ["greedy"]}}
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _sweep([str(grid), "--out", "out", "--workers", "1"], capsys)
+    assert code == 0, err
+    code, _, err = _sweep([str(grid).replace("grid.yaml", "nope.yaml"), "--out", "out"], capsys)
+    assert code == 2 and "nope.yaml: no such file" in err
+    bad = _grid_file(
+        folder, {"command": "solve", "base": {"profile": "missing.yaml"}, "axes": {"seed": [0]}}, "b.yaml"
+    )
+    code, _, err = _sweep([str(bad), "--out", "out2"], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("sched: error: base.profile")

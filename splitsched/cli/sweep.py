@@ -64,7 +64,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {p.index:>4} {p.id} seed {p.run_seed:>10}  {state:<6} {params}")
         return 0
     total = len(grid.points())
-    print(f"sweep {grid.name}: {total} point(s) of sched {grid.command} on {args.backend}", file=sys.stderr)
+
+    def announce(total: int, to_run: int) -> None:
+        print(
+            f"sweep {grid.name}: {total} point(s) of sched {grid.command}, {total - to_run} finished already, "
+            f"{to_run} to run on {args.backend}",
+            file=sys.stderr,
+        )
+
     try:
         report = run_sweep(
             grid,
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             address=args.address,
             retry_failed=args.retry_failed,
             progress=print_progress(total),
+            on_start=announce,
         )
     except KeyboardInterrupt:
         print(

@@ -51,6 +51,9 @@ def plot_summary(grid: Grid, results: pd.DataFrame, path: Path) -> None:
     title = f"sched sweep {grid.name}: {grid.command}, {len(ok)} point(s)" + (
         f", {failed} failed" if failed else ""
     )
+    rest = [a for a in grid.axes if a not in (x_axis, line_axis)]
+    if rest:
+        title += f"\nmean over {', '.join(rest)} (band: min-max)"
     fig.suptitle(title)
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")

@@ -99,6 +99,12 @@ def check_grid(grid: Grid, points: list[Point]) -> None:
     """
     labels = {k: f"base.{k}" for k in grid.base} | {k: f"axes.{k}" for k in grid.axes}
     check_keys(grid.command, list({**grid.base, **grid.axes}), labels)
+    for key in PATH_OPTIONS:
+        values = [grid.base[key]] if key in grid.base else grid.axes.get(key, [])
+        for value in values:
+            if value is not None and not Path(str(value)).exists():
+                label = labels[key] if key in grid.base else f"{labels[key]}: value {value!r}"
+                raise InputError(label, f"{value!r}: no such file (relative to here or to the grid's folder)")
     flags = _flags(grid.command)
     scratch = Path(tempfile.mkdtemp(prefix="sched-sweep-check-"))
     try:
@@ -167,8 +173,13 @@ def run_sweep(
     address: str | None = None,
     retry_failed: bool = False,
     progress: Callable[[Point, dict, dict[str, int]], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> SweepReport:
-    """Run every point of ``grid`` not yet finished in ``out``; write the results (see the module docstring)."""
+    """Run every point of ``grid`` not yet finished in ``out``; write the results (see the module docstring).
+
+    ``progress(point, outcome, counts)`` is called as each point finishes, ``on_start(total, to_run)`` once the
+    grid is checked.
+    """
     if backend not in BACKENDS:
         raise InputError("--backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
@@ -190,6 +201,8 @@ def run_sweep(
     (out / "grid.yaml").write_text(yaml.safe_dump(_grid_dict(grid), sort_keys=False))
     counts = {"done": len(done), "failed": sum(r["status"] == "failed" for r in done.values())}
     counts["remaining"] = len(todo)
+    if on_start is not None:
+        on_start(len(points), len(todo))
 
     def record(point: Point, outcome: dict) -> None:
         data = {
