@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# the .ipynb files are built from their py-percent scripts and executed in place (tables and plots as committed)
+notebooks: install
+	cd notebooks && for f in *.py; do \
+		../$(VENV)/bin/jupytext --quiet --set-kernel python3 --to ipynb "$$f" && \
+		../$(VENV)/bin/jupyter execute --inplace "$${f%.py}.ipynb" || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
