@@ -47,12 +47,24 @@ def observed_instance(instance, assign: np.ndarray, results) -> object:
 
 
 def replan(instance, assign: np.ndarray, orders, results, config: SimConfig):
-    """New assignment and helper orders from a registered solver run on the observed instance (the current
-    ones when the solver finds no schedule)."""
+    """New assignment and helper orders from a registered solver run on the observed instance; the current ones
+    when the solver finds no schedule or none shorter than the current plan's on the observed durations.
+
+    CP-SAT runs with one worker here: a round boundary is no place for a thread pool, and one worker repeats."""
     from solvers import solve
+    from splitsched.timing import earliest_schedule
 
     observed = observed_instance(instance, assign, results)
-    res = solve(observed, config.replan_solver, time_limit=config.replan_time_limit, seed=config.seed)
+    res = solve(
+        observed, config.replan_solver, time_limit=config.replan_time_limit, seed=config.seed, workers=1
+    )
     if res.schedule is None:
+        return assign, orders
+    try:
+        _, completion = earliest_schedule(observed, assign, orders)
+        current = float(np.nanmax(completion))
+    except ValueError:  # the current orders do not fit the observed instance's batches: take the new plan
+        current = float("inf")
+    if not res.makespan < current:
         return assign, orders
     return orders_from_schedule(instance, res.schedule)

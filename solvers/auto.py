@@ -9,7 +9,8 @@
      benchmark it proved nothing that 8-worker CP-SAT did not, and splitting the time cost CP-SAT proofs);
    * ``n <= MAX_INTERVALS`` (medium, e.g. 100 clients on 5 helpers): ``lns`` for half the remaining time, then
      ``cpsat`` warm-started from LNS's schedule for the rest (CP-SAT also supplies a proved bound);
-   * larger (thousands of clients): ``lns`` alone.
+   * larger (thousands of clients): ``lns`` alone;
+   * whatever the size, with less than a second left after the heuristics (short limits): ``lns`` alone.
 3. The answer is the shortest schedule any of them produced (so never worse than a heuristic it ran), with the
    largest lower bound any of them proved. Default time limit when None: 30 s. Options passed on: ``workers``
    (CP-SAT threads, default 8), ``progress``.
@@ -34,6 +35,8 @@ from splitsched.timing import earliest_schedule
 DEFAULT_TIME_LIMIT = 30.0
 SMALL_INTERVALS = 600
 HEURISTICS = ("greedy", "random", "ed-fcfs", "equid")
+MIN_SEARCH_S = 0.05  # below this much time left, the heuristics' best is the answer
+CPSAT_STARTUP_S = 1.0  # CP-SAT runs in a child process that needs most of a second before it searches
 
 
 def start_from_schedule(instance: Instance, schedule: Schedule, name: str) -> Start:
@@ -97,8 +100,10 @@ def solve_auto(
     consider(best_start(instance, ip_time=0.0))
     n = count_intervals(instance)
     exact = None
-    if best and left() > 0.5:
-        if n <= SMALL_INTERVALS:
+    if best and left() > MIN_SEARCH_S:
+        if left() < CPSAT_STARTUP_S:  # too short for CP-SAT's child process: LNS improves in moments
+            plan = [("lns", None)]
+        elif n <= SMALL_INTERVALS:
             plan = [("cpsat", left())]
         elif n <= MAX_INTERVALS:
             plan = [("lns", left() / 2), ("cpsat", None)]
@@ -106,7 +111,7 @@ def solve_auto(
             plan = [("lns", None)]
         for name, budget in plan:
             budget = left() if budget is None else budget
-            if budget <= 0.3:
+            if budget <= MIN_SEARCH_S:
                 break
             extra = {"hint": (best[0].assignment, best[0].orders)} if name == "cpsat" else {"start": best[0]}
             res = solve(instance, name, time_limit=budget, seed=seed, workers=workers, **extra)

@@ -255,3 +255,18 @@ def test_cli_simulate(tmp_path, capsys):
         )
         == 0
     )
+
+
+def test_replan_keeps_the_current_plan_when_the_new_one_is_not_shorter():
+    """Without stragglers the observed instance is the planned one: a worse solver's plan must not replace it."""
+    from solvers import solve
+    from splitsched.generators import generate
+
+    inst = generate("ganian2", clients=8, helpers=2, seed=0)
+    best = solve(inst, "cpsat", time_limit=10, seed=0, workers=1)
+    assert best.status == "optimal" and not validate(inst, best.schedule)
+    worse = solve(inst, "random", seed=0)
+    assert worse.makespan > best.makespan + 1e-6  # random's plan would be a change for the worse
+    config = SimConfig(rounds=3, policy="replan", replan_solver="random", replan_time_limit=0.5)
+    record = simulate(inst, best.schedule, config)
+    assert record.makespans == pytest.approx([best.makespan] * 3)
