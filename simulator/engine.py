@@ -500,11 +500,13 @@ class Simulation:
         if results and results[-1].assign is not None:
             assign, orders = results[-1].assign, results[-1].orders
         for r in range(start_round, self.config.rounds):
+            plan = self.plan_fn(r, results) if self.plan_fn is not None else None
             if self.config.policy == "replan" and r > 0:
-                assign, orders = replan(self.instance, assign, orders, results, self.config)
+                assign, orders = replan(
+                    self.instance, assign, orders, results, self.config, plan, self.workload
+                )
             self.stragglers.start_round(r)
             static = self.config.policy in ("static", "replan")
-            plan = self.plan_fn(r, results) if self.plan_fn is not None else None
             begin_round = getattr(self.hooks, "begin_round", None)
             if begin_round is not None:
                 begin_round(r, plan, assign)

@@ -473,3 +473,33 @@ def test_cli_diverged_in_the_first_round_exit_3_with_an_empty_summary(tmp_path, 
     assert "Traceback" not in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rounds"] == 0 and summary["mean_round_time_ms"] is None
+
+
+def _cost_only_round_ms(tmp_path, name: str, *extra: str) -> float:
+    out = tmp_path / name
+    argv = [
+        "train",
+        "--dataset",
+        "digits",
+        "--clients",
+        "6",
+        "--cost-only",
+        "--rounds",
+        "4",
+        "--threads",
+        "1",
+    ]
+    assert main([*argv, *extra, "--out", str(out)]) == 0
+    return json.loads((out / "summary.json").read_text())["mean_round_time_ms"]
+
+
+def test_replan_in_training_plans_the_round_the_clock_runs(tmp_path):
+    """replan re-solves the round instance (the plan's steps), not one profile batch: with nothing to react to it
+    keeps the schedule (it made rounds 40% longer when it re-solved the profile batch), and persistent stragglers
+    make it pay off."""
+    solver = ["--solver", "auto", "--time-limit", "3", "--workers", "1"]
+    static = _cost_only_round_ms(tmp_path, "s", *solver)
+    assert _cost_only_round_ms(tmp_path, "r", *solver, "--policy", "replan") == pytest.approx(static)
+    slow = ["--solver", "greedy", "--stragglers", "client:slow:p=0.3,factor=5,per=run"]
+    slow_static = _cost_only_round_ms(tmp_path, "ss", *slow)
+    assert _cost_only_round_ms(tmp_path, "sr", *slow, "--policy", "replan") < 0.9 * slow_static

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from simulator.engine import RoundPlan
-from splitsched.errors import InputError
+from simulator.plan_instance import plan_instance, round_instance  # noqa: F401 (re-exported)
 from splitsched.instance import Instance
 from splitsched.workload import Workload, instance_times
 
@@ -45,42 +45,6 @@ def make_plan(
     else:
         samples = fixed_samples(len(sizes), batch_size, batches_per_round)
     return RoundPlan(samples=samples, unit=float(unit), sync=sync)
-
-
-def plan_instance(instance: Instance, plan: RoundPlan, workload: Workload | None = None) -> Instance:
-    """The instance a uniform plan amounts to (every client the same count in every step), ``batches`` = the
-    plan's steps: with a workload, compute and transfer bytes scaled by count/unit (latencies kept), as the engine
-    runs them; without one, T1..T5 scaled. Used to validate a training round's timeline."""
-    s = plan.samples
-    counts = np.unique(s)
-    if len(counts) != 1 or counts[0] == 0:
-        raise InputError("plan", "only a plan with one sample count for every client and step is an instance")
-    f = float(counts[0]) / plan.unit
-    local = None if instance.local is None else instance.local * f
-    if workload is None:
-        times = {m: getattr(instance, m) * f for m in ("release", "fwd", "delay", "bwd", "tail")}
-    else:
-        scaled = dataclasses.replace(
-            workload,
-            **{
-                name: getattr(workload, name) * f
-                for name in (
-                    "head_fwd_ms",
-                    "head_bwd_ms",
-                    "tail_fwd_ms",
-                    "tail_bwd_ms",
-                    "body_fwd_ms",
-                    "body_bwd_ms",
-                    "cut_a_bytes",
-                    "cut_b_bytes",
-                    "grad_a_bytes",
-                    "grad_b_bytes",
-                )
-                if getattr(workload, name) is not None
-            },
-        )
-        times = instance_times(scaled)
-    return dataclasses.replace(instance, batches=plan.steps, local=local, **times)
 
 
 def step_instance(instance: Instance, plan: RoundPlan, t: int, workload: Workload | None = None) -> Instance:
@@ -120,13 +84,3 @@ def step_instance(instance: Instance, plan: RoundPlan, t: int, workload: Workloa
         local=local,
         **times,
     )
-
-
-def round_instance(instance: Instance, plan: RoundPlan, workload: Workload | None = None) -> Instance:
-    """What the solver is asked to schedule for a training round: the plan's steps as batches, every client at the
-    plan's mean count per participating client and step (a uniform stand-in for epochs whose last batch is smaller
-    or a sampler's varying counts). The solver then optimises the round the clock will run, not one profile batch."""
-    part = plan.samples[plan.samples > 0]
-    count = max(1, int(round(float(part.mean())))) if part.size else 1
-    uniform = RoundPlan(np.full((max(1, plan.steps), plan.samples.shape[1]), count), plan.unit, plan.sync)
-    return plan_instance(instance, uniform, workload)
