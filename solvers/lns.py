@@ -38,6 +38,7 @@ from splitsched.result import SolveResult
 from splitsched.timing import Step, earliest_schedule
 
 DEFAULT_TIME_LIMIT = 30.0
+WORKER_STARTUP_S = 0.8  # the CP-SAT child process: spawn + ortools import
 EPS = 1e-9
 
 
@@ -221,7 +222,8 @@ class _Search:
         assign = np.array([hpos[s.assignment[j]] for j in clients], dtype=int)
         orders = [[(pos[j], ph, b) for j, ph, b in s.orders[i]] for i in helpers]
         remaining = self.deadline - time.perf_counter()
-        if remaining <= 0.2:
+        # the CP-SAT child process takes most of a second to start: not worth it near the deadline
+        if remaining <= (0.2 if self.worker is not None else WORKER_STARTUP_S):
             return False
         if self.worker is None:
             self.worker = CpWorker()
