@@ -46,7 +46,7 @@ def run_local(command: str, points: Sequence[Point], work: Path, done: Done, wor
                 done(point, outcome)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()
         raise
     pool.shutdown(wait=True)

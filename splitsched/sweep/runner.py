@@ -169,6 +169,18 @@ def build_args(command: str, options: dict[str, Any], run_seed: int, workdir: Pa
     return _parse(command_parser(command), argv, names)
 
 
+def point_argv(command: str, options: dict[str, Any], run_seed: int, workdir: Path) -> list[str]:
+    """The ``sched`` command line that runs one point on its own (what a shell loop would run)."""
+    args = build_args(command, options, run_seed, workdir)
+    argv = [command]
+    for key, action in option_actions(command).items():
+        value = getattr(args, key, None)
+        if value is None or value is False or value == action.default:
+            continue
+        argv += [_flag(action)] if action.nargs == 0 else [_flag(action), _text(value)]
+    return argv + ["--seed", str(run_seed)]
+
+
 def _edited_testbed(profile: str | None, overrides: dict[str, Any], workdir: Path) -> Path:
     from splitsched.sweep.overrides import apply_overrides
     from splitsched.testbed import default_testbed_path, parse_testbed
