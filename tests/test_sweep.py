@@ -19,6 +19,7 @@ from splitsched.errors import InputError
 from splitsched.schedule import read_schedule
 from splitsched.sweep import load_grid, parse_grid, run_sweep
 from splitsched.sweep.overrides import apply_overrides, parse_path
+from splitsched.sweep.runner import point_argv
 from splitsched.testbed import default_testbed_path
 
 SMALLEST = {
@@ -125,24 +126,16 @@ def test_smallest_grid_on_the_local_backend_and_a_local_ray_cluster(tmp_path, ca
 
 
 def test_every_point_runs_what_the_command_runs(tmp_path):
-    """A sweep point's makespan is the one `sched solve` gives with the same options and derived seed."""
-    report = run_sweep(parse_grid(SMALLEST), tmp_path / "s", workers=1)
-    row = report.results.iloc[4]  # equid, replicate 1
-    code = main(
-        [
-            "solve",
-            "--solver",
-            "equid",
-            "--seed",
-            str(row["run_seed"]),
-            "--time-limit",
-            "2",
-            "--out",
-            str(tmp_path / "one"),
-        ]
-    )
-    assert code == 0
+    """A sweep point's makespan is the one its own command line (`point_argv`) gives with `sched solve`."""
+    grid = parse_grid(SMALLEST)
+    report = run_sweep(grid, tmp_path / "s", workers=1)
+    point = grid.points()[4]  # equid, replicate 1
+    argv = point_argv(grid.command, point.options, point.run_seed, tmp_path / "w")
+    assert argv[:1] == ["solve"] and ["--seed", str(point.run_seed)] == argv[-2:]
+    assert main([*argv, "--out", str(tmp_path / "one")]) == 0
     schedule = read_schedule(tmp_path / "one" / "schedule.json")
+    row = report.results.iloc[4]
+    assert row["solver"] == "equid" and row["run_seed"] == point.run_seed
     assert schedule.makespan == pytest.approx(row["makespan_ms"], rel=1e-12)
 
 
