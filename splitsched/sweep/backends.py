@@ -21,19 +21,31 @@ BACKENDS = ("local", "ray")
 RAY_HINT = "Ray is not installed: pip install 'psl-sched[cluster]' (or pip install ray)"
 
 
-def run_local(command: str, points: Sequence[Point], work: Path, done: Done, workers: int | None) -> None:
-    """A pool of fresh processes (spawned: no torch state forked from the driver), ``workers`` at a time."""
-    if not points:
-        return
-    if workers is None:
-        per = max(cpus_per_point(p.options) for p in points)
-        workers = max(1, (os.cpu_count() or 1) // per)
-    workers = min(workers, len(points))
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-    try:
+class LocalPool:
+    """A pool of fresh processes (spawned: no torch state forked from the driver), ``workers`` at a time.
+
+    ``warm()`` starts the workers and has them import what the command needs (torch, scikit-learn, the solvers: a
+    few seconds per process) while the driver is still checking the grid; nothing of a point runs before
+    ``run``. ``close()`` ends the workers (also after an interruption or a refused grid)."""
+
+    def __init__(self, command: str, points: Sequence[Point], workers: int | None):
+        self.command = command
+        if workers is None:
+            per = max((cpus_per_point(p.options) for p in points), default=1)
+            workers = max(1, (os.cpu_count() or 1) // per)
+        self.workers = max(1, min(workers, len(points)))
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def warm(self) -> None:
+        for _ in range(self.workers):
+            self.pool.submit(warm_imports, self.command)
+
+    def run(self, points: Sequence[Point], work: Path, done: Done) -> None:
         pending = {
-            pool.submit(run_point, command, p.options, p.run_seed, str(work / p.id)): p for p in points
+            self.pool.submit(run_point, self.command, p.options, p.run_seed, str(work / p.id)): p
+            for p in points
         }
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -44,12 +56,28 @@ def run_local(command: str, points: Sequence[Point], work: Path, done: Done, wor
                 except Exception as exc:  # the worker process died (killed, out of memory)
                     outcome = {"status": "failed", "error": f"worker lost: {type(exc).__name__}: {exc}"}
                 done(point, outcome)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+
+    def close(self, wait_for_workers: bool = True) -> None:
+        if wait_for_workers:
+            self.pool.shutdown(wait=True)
+            return
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
             proc.terminate()
-        raise
-    pool.shutdown(wait=True)
+
+
+def warm_imports(command: str) -> None:
+    """Import what a point of ``command`` imports on first use (run in a fresh worker)."""
+    import solvers  # noqa: F401
+    import splitsched.cli.simulate  # noqa: F401
+    import splitsched.cli.solve  # noqa: F401
+
+    if command == "train":
+        import sklearn.datasets  # noqa: F401
+        import torch._dynamo  # noqa: F401  (torch.optim's first optimizer imports it)
+
+        import simulator.training.runner  # noqa: F401
+        import splitsched.cli.train  # noqa: F401
 
 
 def ray_available() -> bool:

@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from splitsched.errors import InputError
-from splitsched.sweep.backends import BACKENDS, run_local, run_ray
+from splitsched.sweep.backends import BACKENDS, LocalPool, run_ray
 from splitsched.sweep.grid import Grid, Point
 from splitsched.sweep.runner import (
     PATH_OPTIONS,
@@ -196,7 +196,26 @@ def run_sweep(
     points = grid.points()
     done = finished(out, points, retry_failed)
     todo = [p for p in points if p.id not in done]
-    check_grid(grid, todo)  # before anything runs: a bad value stops the sweep here
+    pool = LocalPool(grid.command, todo, workers) if backend == "local" and todo else None
+    try:
+        if pool is not None:
+            pool.warm()  # the workers import torch & co. while the grid is checked
+        check_grid(grid, todo)  # before any point runs: a bad value stops the sweep here
+        report = _run_checked(
+            grid, out, points, done, todo, pool, (backend, workers, address), progress, on_start
+        )
+    except BaseException:
+        if pool is not None:
+            pool.close(wait_for_workers=False)
+        raise
+    if pool is not None:
+        pool.close()
+    return report
+
+
+def _run_checked(grid, out, points, done, todo, pool, where, progress, on_start) -> SweepReport:
+    """Run the checked points (``pool`` for the local backend, else Ray) and write the results."""
+    backend, workers, address = where
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "grid.yaml").write_text(yaml.safe_dump(_grid_dict(grid), sort_keys=False))
     counts = {"done": len(done), "failed": sum(r["status"] == "failed" for r in done.values())}
@@ -224,9 +243,9 @@ def run_sweep(
             progress(point, outcome, dict(counts))
 
     work = out / "work"
-    if backend == "local":
-        run_local(grid.command, todo, work, record, workers)
-    else:
+    if pool is not None:
+        pool.run(todo, work, record)
+    elif todo:
         run_ray(grid.command, todo, work, record, workers, address)
     results = write_results(grid, points, done, out)
     failed = sum(done[p.id]["status"] == "failed" for p in points)
