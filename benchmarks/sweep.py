@@ -36,9 +36,9 @@ import time
 
 import yaml
 
-from splitsched.sweep import parse_grid
-from splitsched.sweep.backends import ray_available
-from splitsched.sweep.runner import point_argv, run_point
+from splitsched.cli.sweeps import parse_grid
+from splitsched.cli.sweeps.backends import ray_available
+from splitsched.cli.sweeps.runner import point_argv, run_point
 
 HERE = Path(__file__).resolve()
 

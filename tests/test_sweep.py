@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from splitsched.cli import main
+from splitsched.cli.sweeps import load_grid, parse_grid, run_sweep
+from splitsched.cli.sweeps.overrides import apply_overrides, parse_path
+from splitsched.cli.sweeps.runner import point_argv
 from splitsched.errors import InputError
 from splitsched.schedule import read_schedule
-from splitsched.sweep import load_grid, parse_grid, run_sweep
-from splitsched.sweep.overrides import apply_overrides, parse_path
-from splitsched.sweep.runner import point_argv
 from splitsched.testbed import default_testbed_path
 
 SMALLEST = {
@@ -113,7 +113,7 @@ def test_smallest_grid_on_the_local_backend_and_a_local_ray_cluster(tmp_path, ca
     assert len(list((tmp_path / "local" / "runs").glob("*.json"))) == 6
 
     # a real local Ray cluster, not a mock: `make test` installs the cluster extra
-    from splitsched.sweep.backends import ray_available
+    from splitsched.cli.sweeps.backends import ray_available
 
     assert ray_available(), "Ray is missing: pip install -e '.[test,cluster]' (as `make test` does)"
     code, out, err = _sweep(

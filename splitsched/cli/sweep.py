@@ -48,8 +48,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from splitsched.sweep import load_grid, run_sweep
-    from splitsched.sweep.sweep import check_grid, finished, print_progress, resolve_paths
+    from splitsched.cli.sweeps import load_grid, run_sweep
+    from splitsched.cli.sweeps.sweep import check_grid, finished, print_progress, resolve_paths
 
     grid = load_grid(args.grid)
     if args.dry_run:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from splitsched.cli.sweeps.grid import Point
+from splitsched.cli.sweeps.runner import cpus_per_point, run_point
 from splitsched.errors import InputError
-from splitsched.sweep.grid import Point
-from splitsched.sweep.runner import cpus_per_point, run_point
 
 Done = Callable[[Point, dict], None]
 BACKENDS = ("local", "ray")

@@ -182,7 +182,7 @@ def point_argv(command: str, options: dict[str, Any], run_seed: int, workdir: Pa
 
 
 def _edited_testbed(profile: str | None, overrides: dict[str, Any], workdir: Path) -> Path:
-    from splitsched.sweep.overrides import apply_overrides
+    from splitsched.cli.sweeps.overrides import apply_overrides
     from splitsched.testbed import default_testbed_path, parse_testbed
 
     path = Path(profile) if profile else default_testbed_path()

@@ -23,10 +23,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from splitsched.errors import InputError
-from splitsched.sweep.backends import BACKENDS, LocalPool, run_ray
-from splitsched.sweep.grid import Grid, Point
-from splitsched.sweep.runner import (
+from splitsched.cli.sweeps.backends import BACKENDS, LocalPool, run_ray
+from splitsched.cli.sweeps.grid import Grid, Point
+from splitsched.cli.sweeps.runner import (
     PATH_OPTIONS,
     TESTBED_PREFIX,
     check_keys,
@@ -34,6 +33,7 @@ from splitsched.sweep.runner import (
     option_actions,
     write_json_atomic,
 )
+from splitsched.errors import InputError
 
 # the main outputs per command, in results.csv's column order (others follow in the order they come)
 METRICS = {
@@ -183,7 +183,7 @@ def run_sweep(
     if backend not in BACKENDS:
         raise InputError("--backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
-        from splitsched.sweep.backends import RAY_HINT, ray_available
+        from splitsched.cli.sweeps.backends import RAY_HINT, ray_available
 
         if not ray_available():
             raise InputError("--backend", RAY_HINT)
@@ -281,7 +281,7 @@ def write_results(grid: Grid, points: list[Point], done: dict[str, dict], out: P
     _write_csv(results, out / "results.csv")
     _write_csv(pd.DataFrame(timing_rows), out / "timings.csv")
     if len(results):
-        from splitsched.sweep.plot import plot_summary
+        from splitsched.cli.sweeps.plot import plot_summary
 
         plot_summary(grid, results, out / "summary.png")
     return results
