@@ -172,6 +172,10 @@ def test_killed_sweep_resumes_with_only_the_missing_points(tmp_path):
 
     again = run_sweep(load_grid(grid), out, workers=2)
     assert again.ran == 0 and again.reused == 6
+    damaged = sorted(runs.glob("*.json"))[0]
+    damaged.write_text('{"status": "ok", "metr')  # e.g. a file system that lost the end of a write
+    assert run_sweep(load_grid(grid), out, workers=1).ran == 1
+    assert json.loads(damaged.read_text())["status"] == "ok"
 
 
 def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):

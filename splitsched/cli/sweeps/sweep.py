@@ -12,6 +12,7 @@ Output folder::
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -154,8 +155,8 @@ def finished(out: Path, points: list[Point], retry_failed: bool) -> dict[str, di
         if not file.is_file():
             continue
         try:
-            record = yaml.safe_load(file.read_text())  # JSON is YAML; tolerant of a hand-edited file
-        except yaml.YAMLError:
+            record = json.loads(file.read_text())
+        except (ValueError, UnicodeDecodeError):  # not a finished point's file: run the point again
             continue
         if not isinstance(record, dict) or "status" not in record:
             continue
