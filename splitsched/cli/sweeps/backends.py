@@ -30,9 +30,12 @@ class LocalPool:
 
     def __init__(self, command: str, points: Sequence[Point], workers: int | None):
         self.command = command
-        if workers is None:
-            per = max((cpus_per_point(p.options) for p in points), default=1)
-            workers = max(1, (os.cpu_count() or 1) // per)
+        if (
+            workers is None
+        ):  # as many points at a time as the CPUs hold (a point's threads capped at all CPUs)
+            cpus = os.cpu_count() or 1
+            per = max((min(cpus, cpus_per_point(command, p.options)) for p in points), default=1)
+            workers = max(1, cpus // per)
         self.workers = max(1, min(workers, len(points)))
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
@@ -96,7 +99,7 @@ def run_ray(
     workers: int | None,
     address: str | None,
 ) -> None:
-    """Each point a Ray task with ``num_cpus`` = its CP-SAT workers / torch threads.
+    """Each point a Ray task with ``num_cpus`` = its CP-SAT workers / torch threads (at most a node's CPUs).
 
     Without ``address`` a local Ray instance is started (``workers`` CPUs, default all); with one, the sweep
     joins that cluster (``ray.init(address=...)``, e.g. ``auto`` or ``ray://head:10001``), whose nodes need
@@ -118,15 +121,11 @@ def run_ray(
         else:
             ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
     try:
-        largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
-        need = max(cpus_per_point(p.options) for p in points)
-        if need > largest:
-            raise InputError(
-                "workers/threads", f"a point needs {need} CPUs but the largest Ray node has {largest:g}"
-            )
+        # a point reserves its threads' CPUs, at most a whole node (more would never be scheduled)
+        largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
         task = ray.remote(run_point)
         refs = {
-            task.options(num_cpus=cpus_per_point(p.options), max_retries=1).remote(
+            task.options(num_cpus=min(largest, cpus_per_point(command, p.options)), max_retries=1).remote(
                 command, p.options, p.run_seed, str(work / p.id)
             ): p
             for p in points

@@ -155,10 +155,8 @@ def build_args(command: str, options: dict[str, Any], run_seed: int, workdir: Pa
         k[len(GENERATE_PREFIX) :]: options.pop(k) for k in list(options) if k.startswith(GENERATE_PREFIX)
     }
     actions = option_actions(command)
-    if "workers" in actions and options.get("workers") is None:
-        options["workers"] = 1  # reproducible CP-SAT and one CPU per point unless the grid reserves more
     if command == "train" and options.get("threads") is None:
-        options["threads"] = 1
+        options["threads"] = 1  # torch's default (all cores) would make results depend on the machine
     workdir.mkdir(parents=True, exist_ok=True)
     if testbed:
         options["profile"] = str(_edited_testbed(options.get("profile"), testbed, workdir))
@@ -272,14 +270,29 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def cpus_per_point(options: dict[str, Any]) -> int:
-    """CPUs one point uses: its CP-SAT workers (solve) or torch threads (train); at least 1."""
-    want = 1
-    for key in ("workers", "threads"):
-        value = options.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > want:
-            want = value
-    return want
+# solvers whose CP-SAT runs ``workers`` threads (default DEFAULT_WORKERS); lns's neighbourhoods use one
+THREADED_SOLVERS = ("auto", "cpsat", "benders")
+
+
+def cpus_per_point(command: str, options: dict[str, Any]) -> int:
+    """CPUs one point keeps busy: its CP-SAT threads (``workers``, default 8 for auto/cpsat/benders) or its torch
+    threads (train); at least 1."""
+    from solvers.cpsat_client import DEFAULT_WORKERS
+
+    workers = options.get("workers")
+    if not _whole(workers):
+        solver = options.get("solver")
+        if solver is None:
+            from splitsched.cli.solve import default_solver
+
+            solver = default_solver() if command == "solve" else "greedy"
+        workers = DEFAULT_WORKERS if solver in THREADED_SOLVERS else 1
+    threads = options.get("threads") if command == "train" else 1
+    return max(1, workers, threads if _whole(threads) else 1)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
