@@ -281,20 +281,24 @@ def default_testbed_path() -> Path:
     return Path(str(resources.files("profiles") / "testbed.yaml"))
 
 
-def load_testbed(path: str | Path) -> Testbed:
-    """Read and validate a testbed YAML file; errors name the field and the value."""
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content; a missing, malformed or binary file is an InputError naming the file (and line)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "no such file")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise InputError(str(path), f"malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
     except UnicodeDecodeError:
         raise InputError(str(path), "not a text file") from None
-    return parse_testbed(data, source=path.name)
+
+
+def load_testbed(path: str | Path) -> Testbed:
+    """Read and validate a testbed YAML file; errors name the field and the value."""
+    return parse_testbed(read_yaml(path), source=Path(path).name)
 
 
 def parse_testbed(data: Any, source: str = "testbed") -> Testbed:

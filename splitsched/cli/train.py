@@ -145,8 +145,6 @@ def prepare(args: argparse.Namespace) -> _Setup:
 def measure(args: argparse.Namespace, workdir: Path | None = None) -> dict:
     """One training run as numbers (``sched sweep``); with ``workdir`` it checkpoints there every round and an
     interrupted run continues from its last finished round."""
-    from simulator.training.runner import run_training
-
     setup = prepare(args)
     with verbosity(args.verbose):
         schedule = _schedule(args, setup)
@@ -157,18 +155,7 @@ def measure(args: argparse.Namespace, workdir: Path | None = None) -> dict:
     resume = out is not None and (out / "checkpoint").is_dir()
     if out is not None and not resume:
         _write_setup(out, setup, schedule)
-    result = run_training(
-        setup.built.instance,
-        setup.built.workload,
-        schedule,
-        setup.sim,
-        setup.cfg,
-        out=out,
-        resume=resume,
-        cost_only=args.cost_only,
-        dataset=setup.dataset,
-        compression=setup.compression,
-    )
+    result = _run_training(args, setup, schedule, out, resume)
     if result.diverged:
         raise RuntimeError(f"training diverged: {result.diverged}")
     s = result.summary()
@@ -320,13 +307,29 @@ def _timeout_for(setup: _Setup, schedule) -> None:
         setup.sim = setup.sim.model_copy(update={"round_timeout_ms": 3.0 * schedule.makespan})
 
 
-def _train(args, setup: _Setup, schedule, out: Path | None, resume: bool = False, quiet: bool = False) -> int:
+def _run_training(args, setup: _Setup, schedule, out: Path | None, resume: bool = False, **hooks):
+    """run_training on the set-up's instance, settings and data (``hooks``: on_round, on_start)."""
     from simulator.training.runner import run_training
 
+    return run_training(
+        setup.built.instance,
+        setup.built.workload,
+        schedule,
+        setup.sim,
+        setup.cfg,
+        out=out,
+        resume=resume,
+        cost_only=args.cost_only,
+        dataset=setup.dataset,
+        compression=setup.compression,
+        **hooks,
+    )
+
+
+def _train(args, setup: _Setup, schedule, out: Path | None, resume: bool = False, quiet: bool = False) -> int:
     if not resume and setup.round_instance is not None:
         _timeout_for(setup, schedule)
 
-    instance = setup.built.instance
     if out is not None and out.exists() and not out.is_dir():
         raise InputError("--out", f"{str(out)!r} exists and is not a folder")
 
@@ -336,20 +339,7 @@ def _train(args, setup: _Setup, schedule, out: Path | None, resume: bool = False
 
     bar = _Progress(setup.sim.rounds, quiet)
     try:
-        result = run_training(
-            instance,
-            setup.built.workload,
-            schedule,
-            setup.sim,
-            setup.cfg,
-            out=out,
-            resume=resume,
-            cost_only=args.cost_only,
-            dataset=setup.dataset,
-            on_round=bar.update,
-            on_start=on_start,
-            compression=setup.compression,
-        )
+        result = _run_training(args, setup, schedule, out, resume, on_round=bar.update, on_start=on_start)
     except KeyboardInterrupt:
         bar.close()
         where = f"; continue with: sched train --resume {out}" if out is not None else ""
@@ -401,7 +391,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, setup: _Setup) -> int:
-    from simulator.training.runner import plot_curves, run_training
+    from simulator.training.runner import plot_curves
 
     names = [s.strip() for s in args.compare_solvers.split(",") if s.strip()]
     if not names:
@@ -425,18 +415,7 @@ def _compare(args: argparse.Namespace, setup: _Setup) -> int:
             run_out.mkdir(parents=True, exist_ok=True)
             _write_setup(run_out, setup, schedule)
         bar = _Progress(setup.sim.rounds, False)
-        result = run_training(
-            setup.built.instance,
-            setup.built.workload,
-            schedule,
-            setup.sim,
-            setup.cfg,
-            out=run_out,
-            cost_only=args.cost_only,
-            dataset=setup.dataset,
-            on_round=bar.update,
-            compression=setup.compression,
-        )
+        result = _run_training(args, setup, schedule, run_out, on_round=bar.update)
         bar.close()
         runs[name] = result
         s = result.summary()

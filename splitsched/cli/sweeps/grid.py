@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from splitsched.errors import InputError
 
@@ -84,17 +83,10 @@ def _canonical(value: Any) -> str:
 
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid file's structure (the options themselves are checked against the command later)."""
+    from splitsched.testbed import read_yaml
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(str(path), f"malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    except UnicodeDecodeError:
-        raise InputError(str(path), "not a text file") from None
+    data = read_yaml(path)
     grid = parse_grid(data)
     grid.source = path
     if "name" not in data:

@@ -181,12 +181,10 @@ def point_argv(command: str, options: dict[str, Any], run_seed: int, workdir: Pa
 
 def _edited_testbed(profile: str | None, overrides: dict[str, Any], workdir: Path) -> Path:
     from splitsched.cli.sweeps.overrides import apply_overrides
-    from splitsched.testbed import default_testbed_path, parse_testbed
+    from splitsched.testbed import default_testbed_path, parse_testbed, read_yaml
 
     path = Path(profile) if profile else default_testbed_path()
-    if not path.is_file():
-        raise InputError("profile", f"{str(path)!r}: no such file")
-    data = yaml.safe_load(path.read_text())
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise InputError("profile", f"{str(path)!r} is not a testbed mapping")
     edited = apply_overrides(data, overrides)
