@@ -268,3 +268,36 @@ def test_the_two_crashing_inputs_of_the_report(tmp_path):
             ]
         )
         check_outcome(code, err, tmp_path / solver, tmp_path / "h.json")
+
+
+BASE_GRID = {
+    "command": "simulate",
+    "seed": 3,
+    "base": {"rounds": 1, "solver": "greedy", "links": "dedicated"},
+    "axes": {
+        "policy": ["static", "fcfs"],
+        "testbed.helpers.laptop.memory_mb": [1024, 2048],
+        "testbed.clients.*.latency_ms": [1.0],
+        "stragglers": ["none", "client:lognormal:sigma=0.2"],
+        "seed": [0, 1],
+    },
+}
+
+
+@FUZZ
+@given(data=mutated(BASE_GRID), command=st.sampled_from(["solve", "simulate", "train"]))
+def test_mutated_sweep_grids(data, command):
+    """Grid files checked by `sched sweep --dry-run`: valid (exit 0) or one line naming the key (exit 2)."""
+    if isinstance(data, dict) and data.get("command") == "simulate":
+        data["command"] = command
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        grid = folder / "grid.yaml"
+        grid.write_text(yaml.safe_dump(data, allow_unicode=True))
+        out = folder / "out"
+        code, _, err = run_cli(["sweep", str(grid), "--out", str(out), "--dry-run"])
+        assert code in (0, 2), (code, err)
+        if code == 2:
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("sched: error: "), err
+        assert not out.exists()
