@@ -30,6 +30,7 @@
 
 # %%
 # %matplotlib inline
+import tempfile
 import time
 
 import matplotlib.pyplot as plt
@@ -38,6 +39,7 @@ import pandas as pd
 from IPython.display import display
 
 from solvers import available_solvers, solve
+from splitsched.cli.sweeps import parse_grid, run_sweep
 from splitsched.generators import generate
 from splitsched.validate import validate
 
@@ -300,3 +302,35 @@ for limit in TIME_LIMITS:
 #
 # For larger instances (hundreds to thousands of clients) see `benchmarks/RESULTS.md`: there `auto` switches to
 # `lns` followed by a warm-started `cpsat`, or to `lns` alone.
+
+# %% [markdown]
+# ## The same study at scale: `sched sweep`
+#
+# This notebook runs its solves in a loop, which is fine for a hundred runs. A study of hundreds of scenarios
+# (more families, sizes, instance seeds, limits) is a grid file for `sched sweep` instead: every combination of
+# its axes is one run, on a process pool here or on a Ray cluster, each finished run kept on disk so an
+# interrupted sweep continues where it stopped (`docs/sweeps.md`). The cell below runs one slice of this study
+# through the sweep's Python API and checks that it reproduces the loop's numbers for the deterministic
+# `greedy` (the others are time-limited or seeded, and the sweep derives its own seeds).
+
+# %%
+grid = parse_grid(
+    {
+        "command": "solve",
+        "base": {
+            "generate.family": "tirana1",
+            "generate.helpers": HELPERS,
+            "generate.seed": INSTANCE_SEED,
+            "time_limit": 0.5,
+        },
+        "axes": {"generate.clients": list(CLIENTS), "solver": ["greedy", "lns"]},
+    }
+)
+report = run_sweep(grid, tempfile.mkdtemp(prefix="sweep-"), workers=2)
+swept = report.results[["generate.clients", "solver", "status", "makespan_ms", "lower_bound_ms", "gap"]]
+display(swept.round(4))
+looped = runs[(runs["family"] == "tirana1") & (runs["limit_s"] == 0.5)].set_index(["clients", "solver"])
+for _, row in swept[swept["solver"] == "greedy"].iterrows():
+    assert np.isclose(row["makespan_ms"], looped.loc[(row["generate.clients"], "greedy"), "makespan_ms"])
+assert report.failed == 0 and (swept["makespan_ms"] >= swept["lower_bound_ms"] - 1e-6).all()
+print(f"{report.ran} runs swept on 2 worker processes; greedy's makespans match the loop's")
