@@ -24,10 +24,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from profiles import load_profile  # noqa: E402
-from profiles.anchor_models import ANCHORS  # noqa: E402
-from profiles.calibrate import calibrate, calibration_error  # noqa: E402
-from profiles.measure import read_meta  # noqa: E402
+from pslsched.models.anchors import ANCHORS  # noqa: E402
+from pslsched.profiles import load_profile  # noqa: E402
+from pslsched.profiles.calibrate import calibrate, calibration_error  # noqa: E402
+from pslsched.profiles.measure import read_meta  # noqa: E402
 
 PAIRS = [
     ("resnet101_cifar10", "vgg19_cifar10"),

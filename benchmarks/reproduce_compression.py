@@ -1,6 +1,6 @@
 """Reproduce Zhou et al.'s mask-encoded sparsification (MS; /work/shared/docs/algorithms.md B5), scaled to CPU.
 
-Five parts; the codecs are the library's (splitsched.codecs sizes, simulator.training.codecs encode/decode):
+Five parts; the codecs are the library's (pslsched.core.codecs sizes, pslsched.training.codecs encode/decode):
 
 A. The paper's arithmetic, computed by the code: a 4x4 fp32 map (64 B) with k = 4, b = 2 -> 20 B; r = 0.01, b = 2
    -> 2.32 bits per entry, 92.75% saved.
@@ -44,16 +44,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator import SimConfig  # noqa: E402
-from simulator.training.codec_study import budget_settings, codec_table  # noqa: E402
-from simulator.training.codecs import roundtrip  # noqa: E402
-from simulator.training.config import CutPoints, TrainConfig  # noqa: E402
-from simulator.training.data import load_dataset  # noqa: E402
-from simulator.training.models import build_blocks  # noqa: E402
-from simulator.training.runner import run_training, seeds  # noqa: E402
-from solvers import solve  # noqa: E402
-from splitsched.codecs import Compression, parse_codec  # noqa: E402
-from splitsched.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
+from pslsched.core.codecs import Compression, parse_codec  # noqa: E402
+from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
+from pslsched.models.zoo import build_blocks  # noqa: E402
+from pslsched.simulator import SimConfig  # noqa: E402
+from pslsched.solvers import solve  # noqa: E402
+from pslsched.training.codec_study import budget_settings, codec_table  # noqa: E402
+from pslsched.training.codecs import roundtrip  # noqa: E402
+from pslsched.training.config import CutPoints, TrainConfig  # noqa: E402
+from pslsched.training.data import load_dataset  # noqa: E402
+from pslsched.training.runner import run_training, seeds  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -555,7 +555,7 @@ def main() -> None:
         print("\n" + sections[-1], flush=True)
 
     if "A" in args.parts:
-        emit("A. The paper's arithmetic, computed by `splitsched.codecs`", part_a())
+        emit("A. The paper's arithmetic, computed by `pslsched.core.codecs`", part_a())
     if "B" in args.parts:
         print("\n== B. the paper's synthetic error protocol", flush=True)
         emit(

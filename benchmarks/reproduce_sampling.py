@@ -4,7 +4,7 @@ Three parts, every run a real PSL training on the simulator's clock (virtual tim
 
 A. Non-IID: final test accuracy of ``ugs`` against ``fls`` and ``fpls`` after the same number of epochs, same
    optimizer and learning rate, for IID, ``classes:5`` (mild) and ``classes:2`` (severe) partitions and K clients.
-   Testbed: profiles/examples/psl_sampling.yaml (one server, as in the paper); the accuracy does not depend on
+   Testbed: pslsched/profiles/examples/psl_sampling.yaml (one server, as in the paper); the accuracy does not depend on
    the clock, the virtual time per epoch is reported alongside.
 B. Stragglers on the same testbed (client compute is most of a step): 10% / 20% of the clients 5x slower for the
    whole run (``per=run``), IID and severe non-IID, ``lds`` at several tilts against ``ugs``: virtual time to a
@@ -34,17 +34,17 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator import SimConfig, parse_stragglers  # noqa: E402
-from simulator.stragglers import Stragglers  # noqa: E402
-from simulator.training.config import TrainConfig  # noqa: E402
-from simulator.training.data import load_dataset  # noqa: E402
-from simulator.training.runner import run_training, seeds  # noqa: E402
-from solvers import solve  # noqa: E402
-from splitsched.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
+from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
+from pslsched.simulator import SimConfig, parse_stragglers  # noqa: E402
+from pslsched.simulator.stragglers import Stragglers  # noqa: E402
+from pslsched.solvers import solve  # noqa: E402
+from pslsched.training.config import TrainConfig  # noqa: E402
+from pslsched.training.data import load_dataset  # noqa: E402
+from pslsched.training.runner import run_training, seeds  # noqa: E402
 
 torch.set_num_threads(1)
 
-PSL_TESTBED = ROOT / "profiles" / "examples" / "psl_sampling.yaml"
+PSL_TESTBED = ROOT / "pslsched" / "profiles" / "examples" / "psl_sampling.yaml"
 B = 64  # global batch (the later paper version's B)
 OPT, LR = "sgd", 0.05  # plain SGD, no momentum: the optimizer's fresh state per round then changes nothing
 EPOCH_STEPS = 63  # ugs / lds epoch on mnist5k: ceil(4,000 training samples / 64)

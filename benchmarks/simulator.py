@@ -28,10 +28,10 @@ import pandas as pd
 
 CHILD = r"""
 import json, sys, time, tracemalloc
-from simulator import SimConfig, simulate
-from simulator.hooks import NoHooks
-from solvers import solve
-from splitsched.generators import generate_workload
+from pslsched.simulator import SimConfig, simulate
+from pslsched.simulator.hooks import NoHooks
+from pslsched.solvers import solve
+from pslsched.core.generators import generate_workload
 import dataclasses
 k, h, b = map(int, sys.argv[1:4])
 inst, work = generate_workload("tirana1", k, h, seed=0)
@@ -76,9 +76,9 @@ def speed() -> pd.DataFrame:
 
 
 def whatif(rounds: int = 20) -> pd.DataFrame:
-    from simulator import SimConfig, parse_stragglers, simulate
-    from solvers import solve
-    from splitsched.testbed import build, default_testbed_path, load_testbed
+    from pslsched.core.testbed import build, default_testbed_path, load_testbed
+    from pslsched.simulator import SimConfig, parse_stragglers, simulate
+    from pslsched.solvers import solve
 
     built = build(load_testbed(default_testbed_path()))
     rows = []

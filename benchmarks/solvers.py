@@ -28,9 +28,9 @@ from itertools import product
 
 import pandas as pd
 
-from solvers import available_solvers, solve
-from splitsched.generators import generate
-from splitsched.validate import validate
+from pslsched.core.generators import generate
+from pslsched.core.validate import validate
+from pslsched.solvers import available_solvers, solve
 
 FAMILIES = ["tirana1", "tirana2", "ganian1", "ganian2", "ganian3", "ganian4"]
 PRESETS = {
@@ -160,9 +160,9 @@ def report(frame: pd.DataFrame) -> str:
 
 LARGE_CHILD = r"""
 import json, resource, sys, time
-from solvers import solve
-from splitsched.generators import generate
-from splitsched.validate import validate
+from pslsched.solvers import solve
+from pslsched.core.generators import generate
+from pslsched.core.validate import validate
 name, limit, fam = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 inst = generate(fam, clients=10000, helpers=100, seed=0)
 t0 = time.perf_counter()

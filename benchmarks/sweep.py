@@ -36,9 +36,9 @@ import time
 
 import yaml
 
-from splitsched.cli.sweeps import parse_grid
-from splitsched.cli.sweeps.backends import ray_available
-from splitsched.cli.sweeps.runner import point_argv, run_point
+from pslsched.cli.sweeps import parse_grid
+from pslsched.cli.sweeps.backends import ray_available
+from pslsched.cli.sweeps.runner import point_argv, run_point
 
 HERE = Path(__file__).resolve()
 
@@ -83,7 +83,7 @@ def run_way(way: str, name: str, root: Path) -> str | None:
     argv = [
         sys.executable,
         "-m",
-        "splitsched.cli",
+        "pslsched.cli",
         "sweep",
         str(root / "grid.yaml"),
         "--out",

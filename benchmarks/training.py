@@ -33,7 +33,7 @@ seed 0 for everything (data, partition, initial model, data order, stragglers, s
 First table: the default round (one local epoch in batches of 16) under the schedule solved for the testbed's
 instance (one batch of the profile's 128 samples), as ``sched train --compare-solvers random,greedy,equid,auto``
 does. Second table: ``--batches-per-round 5`` with the solvers given the instance that round amounts to
-(``simulator.training.plans.plan_instance``), so that planned and simulated makespans agree (at most 10
+(``pslsched.training.plans.plan_instance``), so that planned and simulated makespans agree (at most 10
 rounds: 90% comes at round 6).
 """
 
@@ -58,16 +58,16 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from simulator import SimConfig, parse_stragglers, simulate
-from simulator.hooks import RecordingHooks, Step
-from simulator.orders import orders_from_schedule
-from simulator.training import runner
-from simulator.training.config import TrainConfig
-from simulator.training.data import load_dataset
-from simulator.training.hooks import TrainingHooks
-from simulator.training.plans import plan_instance
-from solvers import solve
-from splitsched.testbed import build, default_testbed_path, load_testbed, scale_clients
+from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients
+from pslsched.simulator import SimConfig, parse_stragglers, simulate
+from pslsched.simulator.hooks import RecordingHooks, TaskEvent
+from pslsched.simulator.orders import orders_from_schedule
+from pslsched.solvers import solve
+from pslsched.training import runner
+from pslsched.training.config import TrainConfig
+from pslsched.training.data import load_dataset
+from pslsched.training.hooks import TrainingHooks
+from pslsched.training.plans import plan_instance
 
 HELPER_MEMORY_MB = 16384  # K = 100: each helper may hold every client's body (the default testbed holds ~21)
 
@@ -188,7 +188,7 @@ def hooks_rounds(built, schedule, sim, cfg, dataset, out: dict, steps=None):
                     n = int(plan.samples[t, j])
                     if n:
                         for kind in CHAIN:
-                            hooks.run(Step(kind, r, t, j, i, 0.0, 0.0, n))
+                            hooks.run(TaskEvent(kind, r, t, j, i, 0.0, 0.0, n))
         else:
             for step in steps[r]:
                 hooks.run(step)
@@ -197,7 +197,7 @@ def hooks_rounds(built, schedule, sim, cfg, dataset, out: dict, steps=None):
         yield since(t0)
 
 
-def event_order(built, schedule, sim, cfg, dataset) -> dict[int, list[Step]]:
+def event_order(built, schedule, sim, cfg, dataset) -> dict[int, list[TaskEvent]]:
     """The compute steps of every round in the order the engine runs them (a cost-only run with a recorder;
     with profile durations and no stragglers the order does not depend on the training)."""
     prep = runner.prepare(built.instance, cfg, sim.seed, dataset)
@@ -210,7 +210,7 @@ def event_order(built, schedule, sim, cfg, dataset) -> dict[int, list[Step]]:
         hooks=rec,
         plan=lambda r, res: round_plan(prep, r),
     )
-    steps: dict[int, list[Step]] = {r: [] for r in range(sim.rounds)}
+    steps: dict[int, list[TaskEvent]] = {r: [] for r in range(sim.rounds)}
     for step in rec.steps:
         if step.kind in CHAIN:
             steps[step.round].append(step)

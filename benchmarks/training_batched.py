@@ -14,7 +14,7 @@ the largest absolute difference between the two variants' final global parameter
 ``--noise-floor`` adds how far the per-client path moves by itself with one more torch thread.
 
 Testbeds: K = 20 is the bundled default testbed (20 clients, 3 helpers). For K = 100 the default testbed's client
-groups are scaled with ``splitsched.testbed.scale_clients(testbed, 100)`` and every helper's ``memory_mb`` is raised
+groups are scaled with ``pslsched.core.testbed.scale_clients(testbed, 100)`` and every helper's ``memory_mb`` is raised
 to ``--helper-memory`` (default 8192 MB; the default's 1-2 GB hold only ~21 ResNet-101 bodies of ~186 MB) with
 ``HelperGroup.model_copy``, so the greedy schedule can place all 100 clients. Memory only shapes the simulated
 schedule; the trained model is the dataset's default (``cnn``). Training: batch 16, one local epoch per round, SGD
@@ -43,7 +43,7 @@ VARIANTS = {"per-client": "splitfed1", "batched": "splitfed1:batched=true"}
 
 def testbed_for(k: int, helper_memory: float):
     """The default testbed with ``k`` clients (helpers' memory raised when it is not the default 20)."""
-    from splitsched.testbed import build, default_testbed_path, load_testbed, scale_clients
+    from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients
 
     testbed = load_testbed(default_testbed_path())
     if k != sum(g.count for g in testbed.clients):
@@ -58,9 +58,9 @@ def testbed_for(k: int, helper_memory: float):
 def one_run(built, schedule, sim_config, cfg, dataset) -> tuple[list[float], list[float], dict, float]:
     """Train ``sim_config.rounds`` rounds as ``run_training`` does (without evaluation and files): per-round wall
     and training-hook seconds, the final global parameters and the final test accuracy."""
-    from simulator.engine import Simulation
-    from simulator.training.hooks import TrainingHooks
-    from simulator.training.runner import evaluate, prepare, seeds
+    from pslsched.simulator.engine import Simulation
+    from pslsched.training.hooks import TrainingHooks
+    from pslsched.training.runner import evaluate, prepare, seeds
 
     instance = built.instance
     prep = prepare(instance, cfg, sim_config.seed, dataset)
@@ -95,11 +95,11 @@ def one_run(built, schedule, sim_config, cfg, dataset) -> tuple[list[float], lis
 
 
 def bench(dataset_name: str, k: int, args) -> dict:
-    import simulator
-    from simulator.training.config import TrainConfig
-    from simulator.training.data import load_dataset
-    from simulator.training.runner import seeds
-    from solvers import solve
+    from pslsched import simulator
+    from pslsched.solvers import solve
+    from pslsched.training.config import TrainConfig
+    from pslsched.training.data import load_dataset
+    from pslsched.training.runner import seeds
 
     built = testbed_for(k, args.helper_memory)
     schedule = solve(built.instance, "greedy", time_limit=10).schedule
@@ -156,8 +156,8 @@ def _max_diff(a: dict, b: dict) -> float:
 
 
 def _plan_samples(built, base, dataset, seed):
-    from simulator.training.config import TrainConfig
-    from simulator.training.runner import prepare
+    from pslsched.training.config import TrainConfig
+    from pslsched.training.runner import prepare
 
     return _planner(prepare(built.instance, TrainConfig(**base), seed, dataset))(0, []).samples
 

@@ -31,14 +31,14 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from simulator import config_from, parse_stragglers
-from simulator.training.config import train_config_from
-from simulator.training.plans import round_instance
-from simulator.training.runner import prepare, run_training
-from solvers import solve
-from splitsched.codecs import Compression, parse_codec
-from splitsched.testbed import build, default_testbed_path, load_testbed, scale_clients
-from splitsched.validate import validate
+from pslsched.core.codecs import Compression, parse_codec
+from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients
+from pslsched.core.validate import validate
+from pslsched.simulator import config_from, parse_stragglers
+from pslsched.solvers import solve
+from pslsched.training.config import train_config_from
+from pslsched.training.plans import round_instance
+from pslsched.training.runner import prepare, run_training
 
 torch.set_num_threads(1)
 NOTEBOOK_START = time.perf_counter()
@@ -347,7 +347,7 @@ for stragglers, policy in (("heavy", "static"), ("persistent", "static"), ("pers
 # persistent straggler slows every step it takes part in. **UGS** splits each global batch like a centralised
 # batch; **LDS** (tilt 1) draws shares that avoid the clients it has observed to be slow.
 #
-# Testbed `profiles/examples/psl_sampling.yaml` (the sampling reproduction's): one server and 16 Raspberry-Pi-class
+# Testbed `pslsched/profiles/examples/psl_sampling.yaml` (the sampling reproduction's): one server and 16 Raspberry-Pi-class
 # clients whose own compute is most of a step. Rounds of 8 steps, so an epoch of `digits` spans several rounds
 # (printed below); LDS draws the first epoch before it has observed anything (from the profile's prior). With one server there is one assignment, and the schedule only fixes the server's order.
 

@@ -6,7 +6,7 @@
 # the round time drifts from the plan under stragglers, and which **dispatch policy** on the helpers limits the
 # damage.
 #
-# **Setting.** The bundled default testbed (`profiles/testbed.yaml`: ResNet-101 on CIFAR-10, 20 clients on four
+# **Setting.** The bundled default testbed (`pslsched/profiles/testbed.yaml`: ResNet-101 on CIFAR-10, 20 clients on four
 # device types, 3 helpers, memory binding), one schedule from `auto` (validated), executed by the SimPy simulator
 # (`simulator.simulate`, see `docs/simulator.md`) for several rounds, with several straggler seeds. The helpers
 # dispatch with one of four policies:
@@ -34,10 +34,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from simulator import config_from, parse_stragglers, simulate
-from solvers import solve
-from splitsched.testbed import build, default_testbed_path, load_testbed
-from splitsched.validate import validate
+from pslsched.core.testbed import build, default_testbed_path, load_testbed
+from pslsched.core.validate import validate
+from pslsched.simulator import config_from, parse_stragglers, simulate
+from pslsched.solvers import solve
 
 ROUNDS = 10
 SEEDS = (0, 1, 2)

@@ -25,9 +25,9 @@ import pandas as pd
 import yaml
 from IPython.display import display
 
-from solvers import available_solvers, solve
-from splitsched.testbed import build_instance, default_testbed_path, parse_testbed
-from splitsched.validate import validate
+from pslsched.core.testbed import build_instance, default_testbed_path, parse_testbed
+from pslsched.core.validate import validate
+from pslsched.solvers import available_solvers, solve
 
 base = yaml.safe_load(default_testbed_path().read_text())
 SOLVERS = ["random", "greedy", "equid", "auto"]

@@ -14,11 +14,11 @@
 # * *Ours*: `cpsat` (an exact CP-SAT model with a proved dual bound), `lns` (large neighbourhood search) and
 #   `auto` (the default of `sched solve`: the heuristics first, then `cpsat` and/or `lns` by size).
 #
-# **How.** Two generated families (`splitsched.generators.generate`; see `docs/generators.md`): `tirana1`
+# **How.** Two generated families (`pslsched.core.generators.generate`; see `docs/generators.md`): `tirana1`
 # (Tirana et al.'s scenario 1, measured ResNet-101 devices) and `tirana2` (scenario 2: compute and links far more
 # heterogeneous), with 10, 20 and 40 clients on 3 helpers, one instance seed. Every solver runs under two short
 # time limits. The heuristics are fast and barely use the limit; the anytime solvers (`cpsat`, `lns`, `auto`)
-# spend it. Every schedule is checked by the independent validator (`splitsched.validate.validate`).
+# spend it. Every schedule is checked by the independent validator (`pslsched.core.validate.validate`).
 #
 # **The yardstick** is the *gap*: how far a makespan lies above the best **proved lower bound** found for that
 # instance by any of the runs (each solver reports the bounds of `docs/problem.md` §4, and the exact solvers add
@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from solvers import available_solvers, solve
-from splitsched.cli.sweeps import parse_grid, run_sweep
-from splitsched.generators import generate
-from splitsched.validate import validate
+from pslsched.cli.sweeps import parse_grid, run_sweep
+from pslsched.core.generators import generate
+from pslsched.core.validate import validate
+from pslsched.solvers import available_solvers, solve
 
 FAMILIES = ("tirana1", "tirana2")
 CLIENTS = (10, 20, 40)

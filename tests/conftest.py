@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from splitsched.instance import Instance
-from splitsched.schedule import Schedule
+from pslsched.core.instance import Instance
+from pslsched.core.schedule import Schedule
 
 # The machine is shared and slow at times: no per-example deadline; example counts stay per test.
 settings.register_profile(
-    "splitsched", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    "pslsched.core", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
-settings.load_profile("splitsched")
+settings.load_profile("pslsched.core")
 
 EXAMPLE: dict[str, Any] = {
     "name": "example",

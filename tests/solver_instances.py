@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from splitsched.instance import Instance
+from pslsched.core.instance import Instance
 
 
 def random_instance(

@@ -10,9 +10,9 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
-from splitsched.instance import MATRICES, Instance
-from splitsched.result import SolveResult
-from splitsched.validate import validate
+from pslsched.core.instance import MATRICES, Instance
+from pslsched.core.result import SolveResult
+from pslsched.core.validate import validate
 
 # Relative slack for comparing a bound with a makespan (both floats computed along different paths).
 BOUND_RTOL = 1e-9

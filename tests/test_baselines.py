@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import assignment_index, check_result, instances, uniform_instance
 
-from solvers import available_solvers, get_solver, solve
-from solvers.baselines import balanced_assignment, random_assignment
-from splitsched.bounds import lower_bounds
-from splitsched.instance import Instance
-from splitsched.validate import validate
+from pslsched.core.bounds import lower_bounds
+from pslsched.core.instance import Instance
+from pslsched.core.validate import validate
+from pslsched.solvers import available_solvers, get_solver, solve
+from pslsched.solvers.baselines import balanced_assignment, random_assignment
 
 BASELINES = ("random", "greedy")
 

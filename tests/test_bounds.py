@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import assignment_index, instances, uniform_instance
 
-from solvers import solve
-from solvers.baselines import random_assignment
-from solvers.list_scheduling import equid_rule, fcfs, list_schedule
-from splitsched.bounds import BoundReport, chain_bound, jackson_bound, lower_bounds, memory_infeasibility
-from splitsched.instance import Instance
-from splitsched.schedule import Schedule
-from splitsched.timing import earliest_schedule
-from splitsched.validate import validate
+from pslsched.core.bounds import BoundReport, chain_bound, jackson_bound, lower_bounds, memory_infeasibility
+from pslsched.core.instance import Instance
+from pslsched.core.schedule import Schedule
+from pslsched.core.timing import earliest_schedule
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
+from pslsched.solvers.baselines import random_assignment
+from pslsched.solvers.list_scheduling import equid_rule, fcfs, list_schedule
 
 TOL = 1e-6
 BOUND_TIME_S = 1.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import openpyxl
 
-from profiles import load_profile
-from splitsched.cli import main
+from pslsched.cli import main
+from pslsched.profiles import load_profile
 
 
 def test_profile_show_flags_quirks(capsys):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from splitsched.cli import main
+from pslsched.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY_TEXT = ("HiGHS", "Copyright", "CP-SAT solver", "Cbc", "CBC")
@@ -27,9 +27,9 @@ def tiny_instance(tmp_path_factory) -> Path:
 
 
 def sched(*args: str) -> subprocess.CompletedProcess:
-    """Run `python -m splitsched.cli ARGS` (a fresh process: HiGHS prints its banner once per process)."""
+    """Run `python -m pslsched.cli ARGS` (a fresh process: HiGHS prints its banner once per process)."""
     return subprocess.run(
-        [sys.executable, "-m", "splitsched.cli", *args],
+        [sys.executable, "-m", "pslsched.cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from strategies import uniform_instance
 
-from splitsched.cli import main
-from splitsched.instance import read_instance, write_instance
-from splitsched.schedule import read_schedule, write_schedule
-from splitsched.validate import validate
+from pslsched.cli import main
+from pslsched.core.instance import read_instance, write_instance
+from pslsched.core.schedule import read_schedule, write_schedule
+from pslsched.core.validate import validate
 
 OUT_FILES = {"instance.json", "schedule.json", "schedule.csv", "gantt.png"}
 
@@ -225,7 +225,7 @@ def test_bad_workers_is_an_argparse_error(capsys, instance_file, value):
 
 
 def test_workers_reach_the_solver(tmp_path, capsys, instance_file, monkeypatch):
-    import solvers
+    from pslsched import solvers
 
     seen = []
     real = solvers.solve

@@ -11,15 +11,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import SimConfig
-from simulator.training.codecs import decode, encode, roundtrip
-from simulator.training.config import TrainConfig
-from simulator.training.runner import run_training
-from solvers import solve
-from splitsched.cli import main
-from splitsched.codecs import Compression, compressed_bytes, parse_codec
-from splitsched.testbed import build, default_testbed_path, load_testbed
-from splitsched.validate import validate
+from pslsched.cli import main
+from pslsched.core.codecs import Compression, compressed_bytes, parse_codec
+from pslsched.core.testbed import build, default_testbed_path, load_testbed
+from pslsched.core.validate import validate
+from pslsched.simulator import SimConfig
+from pslsched.solvers import solve
+from pslsched.training.codecs import decode, encode, roundtrip
+from pslsched.training.config import TrainConfig
+from pslsched.training.runner import run_training
 
 torch.set_num_threads(1)
 

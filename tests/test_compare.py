@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvers.compare import compare
-from splitsched.cli import main
-from splitsched.generators import generate
+from pslsched.cli import main
+from pslsched.core.generators import generate
+from pslsched.solvers.compare import compare
 
 
 def test_compare_table_one_row_per_solver():
@@ -33,7 +33,7 @@ def test_cli_compare_writes_files_and_rejects_unknown(tmp_path, capsys):
 def test_compare_marks_an_invalid_schedule(monkeypatch):
     import dataclasses
 
-    import solvers.compare as cmp
+    import pslsched.solvers.compare as cmp
 
     real = cmp.solve
 
@@ -60,7 +60,7 @@ def test_compare_includes_the_slotted_solvers():
 
 
 def test_compare_survives_a_crashing_solver(monkeypatch):
-    from solvers import registry
+    from pslsched.solvers import registry
 
     def boom(instance, **_):
         raise RuntimeError("solver exploded")

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from solvers import solve
-from splitsched.bounds import chain_bound, lower_bounds
-from splitsched.instance import Instance
-from splitsched.schedule import Schedule, Task
-from splitsched.timing import earliest_schedule
-from splitsched.validate import validate
+from pslsched.core.bounds import chain_bound, lower_bounds
+from pslsched.core.instance import Instance
+from pslsched.core.schedule import Schedule, Task
+from pslsched.core.timing import earliest_schedule
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -77,8 +77,8 @@ def test_earliest_schedule_matches_orders_and_rejects_cycles():
 
 
 def test_class_lp_bound_is_valid_and_weaker_than_the_full_lp(monkeypatch):
-    import splitsched.bounds as bounds
-    from splitsched.generators import generate
+    import pslsched.core.bounds as bounds
+    from pslsched.core.generators import generate
 
     inst = generate("tirana1", 60, 6, seed=4)
     full = bounds.lower_bounds(inst, time_limit=5)

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solver_instances import random_instance
 
-from solvers import solve
-from solvers.cpsat_client import memory_row
-from splitsched.generators import generate
-from splitsched.validate import validate
+from pslsched.core.generators import generate
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
+from pslsched.solvers.cpsat_client import memory_row
 
 sizes = st.floats(min_value=0.0, max_value=5e4, allow_nan=False, allow_infinity=False)
 

@@ -18,12 +18,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from profiles import bundled_path
-from splitsched.cli import main
-from splitsched.instance import read_instance
-from splitsched.schedule import read_schedule
-from splitsched.testbed import default_testbed_path
-from splitsched.validate import validate
+from pslsched.cli import main
+from pslsched.core.instance import read_instance
+from pslsched.core.schedule import read_schedule
+from pslsched.core.testbed import default_testbed_path
+from pslsched.core.validate import validate
+from pslsched.profiles import bundled_path
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ = settings(

@@ -7,11 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from profiles import load_profile
-from solvers import solve
-from splitsched.cli import main
-from splitsched.errors import InputError
-from splitsched.generators import (
+from pslsched.base.errors import InputError
+from pslsched.cli import main
+from pslsched.core.generators import (
     FAMILIES,
     RATE_CLASSES,
     TIRANA_RATE_CLASSES,
@@ -20,9 +18,11 @@ from splitsched.generators import (
     generate_workload,
     packs,
 )
-from splitsched.instance import read_instance
-from splitsched.validate import validate
-from splitsched.workload import transfer_ms
+from pslsched.core.instance import read_instance
+from pslsched.core.validate import validate
+from pslsched.core.workload import transfer_ms
+from pslsched.profiles import load_profile
+from pslsched.solvers import solve
 
 MODELS = ("resnet101_cifar10", "resnet101_mnist", "vgg19_cifar10", "vgg19_mnist")
 

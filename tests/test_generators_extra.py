@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from solvers import solve
-from splitsched.cli import main
-from splitsched.generators import generate_workload
-from splitsched.instance import read_instance
-from splitsched.validate import validate
+from pslsched.cli import main
+from pslsched.core.generators import generate_workload
+from pslsched.core.instance import read_instance
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
 
 
 def test_ganian1_one_device_ganian3_random_cuts():

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from strategies import instances
 
-from solvers import solve
-from splitsched.errors import InputError
-from splitsched.instance import MATRICES, Instance, read_instance, write_instance
-from splitsched.schedule import Schedule, Task, read_schedule, write_schedule
+from pslsched.base.errors import InputError
+from pslsched.core.instance import MATRICES, Instance, read_instance, write_instance
+from pslsched.core.schedule import Schedule, Task, read_schedule, write_schedule
+from pslsched.solvers import solve
 
 # ---- instance round trips --------------------------------------------------------------------------------
 

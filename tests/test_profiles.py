@@ -7,14 +7,14 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from profiles import (
+from pslsched.profiles import (
     BUNDLED_PROFILES,
     ProfileError,
     bundled_path,
     import_workbook,
     load_profile,
 )
-from profiles.profile import COLUMNS
+from pslsched.profiles.profile import COLUMNS
 
 LAYERS = {"resnet101_cifar10": 37, "resnet101_mnist": 37, "vgg19_cifar10": 25, "vgg19_mnist": 25}
 DEVICES = {"VM", "laptop", "d1", "d2", "jetson-cpu", "jetson-gpu"}

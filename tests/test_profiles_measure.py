@@ -14,9 +14,14 @@ import pytest
 import torch
 from torch import nn
 
-from profiles import ModelProfile, ProfileError, load_profile
-from profiles.anchor_models import ANCHORS, resnet101_blocks, vgg19_blocks
-from profiles.calibrate import (
+from pslsched.base.errors import InputError
+from pslsched.cli import main
+from pslsched.core.testbed import build, load_testbed, parse_testbed
+from pslsched.core.validate import validate
+from pslsched.models.anchors import ANCHORS, resnet101_blocks, vgg19_blocks
+from pslsched.models.zoo import MODELS, build_blocks, register_model
+from pslsched.profiles import ModelProfile, ProfileError, load_profile
+from pslsched.profiles.calibrate import (
     Calibration,
     Factors,
     calibrate,
@@ -24,14 +29,9 @@ from profiles.calibrate import (
     scale_profile,
     write_calibration,
 )
-from profiles.measure import measure_blocks, read_meta, sidecar_path, write_profile
-from profiles.profile import bundled_path, profile_from_frame
-from simulator.training.models import MODELS, build_blocks, register_model
-from solvers import solve
-from splitsched.cli import main
-from splitsched.errors import InputError
-from splitsched.testbed import build, load_testbed, parse_testbed
-from splitsched.validate import validate
+from pslsched.profiles.measure import measure_blocks, read_meta, sidecar_path, write_profile
+from pslsched.profiles.profile import bundled_path, profile_from_frame
+from pslsched.solvers import solve
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"repeats": 2, "warmup": 1, "threads": 1}
@@ -350,7 +350,7 @@ def test_testbed_measure_is_cached(tmp_path, monkeypatch, capsys):
     def boom(*args, **kwargs):
         raise AssertionError("measured again")
 
-    monkeypatch.setattr("profiles.measure.measure_blocks", boom)
+    monkeypatch.setattr("pslsched.profiles.measure.measure_blocks", boom)
     again = build(parse_testbed(data)).instance
     assert np.array_equal(again.fwd, inst.fwd)
     other = make_testbed({"measure": "mlp", "batch": 5, "input_shape": [1, 4, 4]}, cuts=(1, 3))
@@ -397,7 +397,7 @@ def test_testbed_measure_unknown_model_names_the_field(tmp_path, monkeypatch):
 
 
 def test_shipped_digits_profile_is_the_trained_models():
-    tb = load_testbed(ROOT / "profiles" / "examples" / "train_digits.yaml")
+    tb = load_testbed(ROOT / "pslsched" / "profiles" / "examples" / "train_digits.yaml")
     assert tb.model.profile == "cnn_digits"
     prof: ModelProfile = load_profile("cnn_digits")
     meta = read_meta(bundled_path("cnn_digits"))
@@ -418,7 +418,7 @@ def test_shipped_digits_profile_is_the_trained_models():
 
 def test_import_profiles_stays_torch_free():
     code = (
-        "import sys, profiles, profiles.measure, profiles.calibrate, profiles.anchor_models\n"
+        "import sys, pslsched.profiles, pslsched.profiles.measure, pslsched.profiles.calibrate, pslsched.models.anchors\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from strategies import instances
 
-from simulator import MeasuredDurations, RecordingHooks, SimConfig, parse_stragglers, simulate
-from simulator.config import config_from
-from solvers import available_solvers, solve
-from splitsched.cli import main
-from splitsched.errors import InputError
-from splitsched.generators import generate_workload
-from splitsched.instance import Instance
-from splitsched.testbed import build, default_testbed_path, load_testbed
-from splitsched.validate import validate
+from pslsched.base.errors import InputError
+from pslsched.cli import main
+from pslsched.core.generators import generate_workload
+from pslsched.core.instance import Instance
+from pslsched.core.testbed import build, default_testbed_path, load_testbed
+from pslsched.core.validate import validate
+from pslsched.simulator import MeasuredDurations, RecordingHooks, SimConfig, parse_stragglers, simulate
+from pslsched.simulator.config import config_from
+from pslsched.solvers import available_solvers, solve
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,7 +108,7 @@ def test_static_dedicated_is_monotone(inst):
 
 
 def test_shared_links_never_beat_dedicated():
-    built = build(load_testbed(ROOT / "profiles" / "examples" / "campus_topology.yaml"))
+    built = build(load_testbed(ROOT / "pslsched" / "profiles" / "examples" / "campus_topology.yaml"))
     for name in ("random", "greedy"):
         sched = _solved(built.instance, name)
         ded = simulate(built.instance, sched, SimConfig(), workload=built.workload)
@@ -259,8 +259,8 @@ def test_cli_simulate(tmp_path, capsys):
 
 def test_replan_keeps_the_current_plan_when_the_new_one_is_not_shorter():
     """Without stragglers the observed instance is the planned one: a worse solver's plan must not replace it."""
-    from solvers import solve
-    from splitsched.generators import generate
+    from pslsched.core.generators import generate
+    from pslsched.solvers import solve
 
     inst = generate("ganian2", clients=8, helpers=2, seed=0)
     best = solve(inst, "cpsat", time_limit=10, seed=0, workers=1)

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from simulator import RecordingHooks, SimConfig, parse_stragglers, simulate
-from solvers import solve
-from splitsched.cli import main
-from splitsched.errors import InputError
-from splitsched.instance import Instance
-from splitsched.testbed import build, default_testbed_path, load_testbed
-from splitsched.validate import validate
-from splitsched.workload import Workload, instance_times
+from pslsched.base.errors import InputError
+from pslsched.cli import main
+from pslsched.core.instance import Instance
+from pslsched.core.testbed import build, default_testbed_path, load_testbed
+from pslsched.core.validate import validate
+from pslsched.core.workload import Workload, instance_times
+from pslsched.simulator import RecordingHooks, SimConfig, parse_stragglers, simulate
+from pslsched.solvers import solve
 
 NAN = float("nan")
 

@@ -7,9 +7,9 @@ import math
 from hypothesis import HealthCheck, given, settings
 from strategies import instances
 
-from simulator import SimConfig, simulate
-from solvers import available_solvers, solve
-from splitsched.validate import validate
+from pslsched.core.validate import validate
+from pslsched.simulator import SimConfig, simulate
+from pslsched.solvers import available_solvers, solve
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from solver_instances import infeasible_instance, random_instance
 from strategies import check_result, instances
 
-from solvers import solve
-from splitsched.validate import validate
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
 
 CASES = [
     dict(k=6, h=2, seed=0),

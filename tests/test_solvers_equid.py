@@ -8,9 +8,13 @@ import numpy as np
 import pytest
 from solver_instances import infeasible_instance, random_instance
 
-from solvers import solve
-from solvers.assignment import chain_aware_assignment, greedy_load_assignment, min_max_load_assignment
-from splitsched.validate import validate
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
+from pslsched.solvers.assignment import (
+    chain_aware_assignment,
+    greedy_load_assignment,
+    min_max_load_assignment,
+)
 
 CASES = [
     dict(k=6, h=2, seed=0),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from solver_instances import infeasible_instance, random_instance
 
-from solvers import solve
-from splitsched.validate import validate
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
 
 HEURISTICS = ["greedy", "random", "equid", "ed-fcfs"]
 TINY = [

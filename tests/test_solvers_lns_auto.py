@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from solver_instances import infeasible_instance, random_instance
 
-from solvers import solve
-from solvers.auto import start_from_schedule
-from splitsched.validate import validate
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
+from pslsched.solvers.auto import start_from_schedule
 
 HEURISTICS = ["greedy", "random", "equid", "ed-fcfs"]
 
@@ -95,7 +95,7 @@ def test_start_from_schedule_round_trip():
 
 def test_auto_searches_even_under_a_short_limit():
     """At 0.5 s the CP-SAT child process cannot start in time; auto still improves on the heuristics with LNS."""
-    from splitsched.generators import generate
+    from pslsched.core.generators import generate
 
     inst = generate("tirana2", clients=20, helpers=3, seed=0)
     res = solve(inst, "auto", time_limit=0.5, seed=0, workers=1)

@@ -10,8 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from solver_instances import random_instance
 from strategies import instances
 
-from solvers import solve
-from solvers.slotted import (
+from pslsched.base.errors import InputError
+from pslsched.core.generators import generate
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
+from pslsched.solvers.slotted import (
     default_slot_ms,
     jackson,
     plan_all,
@@ -21,9 +24,6 @@ from solvers.slotted import (
     to_continuous,
     to_slots,
 )
-from splitsched.errors import InputError
-from splitsched.generators import generate
-from splitsched.validate import validate
 
 SLOTTED = ("admm", "milp-slotted")
 

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from splitsched.cli import main
-from splitsched.cli.sweeps import load_grid, parse_grid, run_sweep
-from splitsched.cli.sweeps.overrides import apply_overrides, parse_path
-from splitsched.cli.sweeps.runner import point_argv
-from splitsched.errors import InputError
-from splitsched.schedule import read_schedule
-from splitsched.testbed import default_testbed_path
+from pslsched.base.errors import InputError
+from pslsched.cli import main
+from pslsched.cli.sweeps import load_grid, parse_grid, run_sweep
+from pslsched.cli.sweeps.overrides import apply_overrides, parse_path
+from pslsched.cli.sweeps.runner import point_argv
+from pslsched.core.schedule import read_schedule
+from pslsched.core.testbed import default_testbed_path
 
 SMALLEST = {
     "command": "solve",
@@ -113,7 +113,7 @@ def test_smallest_grid_on_the_local_backend_and_a_local_ray_cluster(tmp_path, ca
     assert len(list((tmp_path / "local" / "runs").glob("*.json"))) == 6
 
     # a real local Ray cluster, not a mock: `make test` installs the cluster extra
-    from splitsched.cli.sweeps.backends import ray_available
+    from pslsched.cli.sweeps.backends import ray_available
 
     assert ray_available(), "Ray is missing: pip install -e '.[test,cluster]' (as `make test` does)"
     code, out, err = _sweep(
@@ -148,7 +148,7 @@ def test_killed_sweep_resumes_with_only_the_missing_points(tmp_path):
     grid = _grid_file(tmp_path, data)
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "splitsched.cli", "sweep", str(grid), "--out", str(out), "--workers", "1"],
+        [sys.executable, "-m", "pslsched.cli", "sweep", str(grid), "--out", str(out), "--workers", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import yaml
 
-from profiles import load_profile
-from solvers import solve
-from splitsched.cli import main
-from splitsched.errors import InputError
-from splitsched.testbed import build, default_testbed_path, load_testbed, parse_testbed
-from splitsched.validate import validate
-from splitsched.workload import transfer_ms
+from pslsched.base.errors import InputError
+from pslsched.cli import main
+from pslsched.core.testbed import build, default_testbed_path, load_testbed, parse_testbed
+from pslsched.core.validate import validate
+from pslsched.core.workload import transfer_ms
+from pslsched.profiles import load_profile
+from pslsched.solvers import solve
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "profiles" / "examples").glob("*.yaml"))
+EXAMPLES = sorted((ROOT / "pslsched" / "profiles" / "examples").glob("*.yaml"))
 
 BASE = {
     "name": "t",
@@ -266,7 +266,7 @@ def test_cli_profile_out_then_validate(tmp_path, capsys):
             [
                 "solve",
                 "--profile",
-                str(ROOT / "profiles" / "testbed.yaml"),
+                str(ROOT / "pslsched" / "profiles" / "testbed.yaml"),
                 "--solver",
                 "greedy",
                 "--out",

@@ -11,16 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from simulator import SimConfig, parse_stragglers
-from simulator.training.config import TrainConfig
-from simulator.training.plans import plan_instance
-from simulator.training.runner import prepare, profile_batch, run_training, seeds
-from solvers import solve
-from splitsched.cli import main
-from splitsched.schedule import Schedule
-from splitsched.testbed import build, default_testbed_path, load_testbed, parse_testbed
-from splitsched.timing import earliest_schedule
-from splitsched.validate import validate
+from pslsched.cli import main
+from pslsched.core.schedule import Schedule
+from pslsched.core.testbed import build, default_testbed_path, load_testbed, parse_testbed
+from pslsched.core.timing import earliest_schedule
+from pslsched.core.validate import validate
+from pslsched.simulator import SimConfig, parse_stragglers
+from pslsched.solvers import solve
+from pslsched.training.config import TrainConfig
+from pslsched.training.plans import plan_instance
+from pslsched.training.runner import prepare, profile_batch, run_training, seeds
 
 torch.set_num_threads(1)
 
@@ -231,7 +231,7 @@ def test_cost_only_has_the_same_clock_and_the_round_validates():
 
 
 def run_plan(result):
-    from simulator.training.plans import make_plan
+    from pslsched.training.plans import make_plan
 
     cfg = result.config
     k = result.record.instance.num_clients

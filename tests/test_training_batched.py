@@ -6,19 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-import simulator
-import simulator.training.runner as runner
-from simulator.engine import RoundPlan
-from simulator.hooks import Step
-from simulator.training.config import TrainConfig
-from simulator.training.data import load_dataset
-from simulator.training.hooks import Diverged, TrainingHooks
-from simulator.training.models import build_blocks, split
-from simulator.training.strategies import OptimizerSpec, SplitFedV1, make_strategy
-from solvers import solve
-from splitsched.errors import InputError
-from splitsched.testbed import build, default_testbed_path, load_testbed
-from splitsched.validate import validate
+import pslsched.training.runner as runner
+from pslsched import simulator
+from pslsched.base.errors import InputError
+from pslsched.core.testbed import build, default_testbed_path, load_testbed
+from pslsched.core.validate import validate
+from pslsched.models.zoo import build_blocks, split
+from pslsched.simulator import RoundPlan, TaskEvent
+from pslsched.solvers import solve
+from pslsched.training.config import TrainConfig
+from pslsched.training.data import load_dataset
+from pslsched.training.hooks import Diverged, TrainingHooks
+from pslsched.training.strategies import OptimizerSpec, SplitFedV1, make_strategy
 
 torch.set_num_threads(1)
 
@@ -142,10 +141,10 @@ def _run_by_hand(spec: str, optimizer: OptimizerSpec, rounds: int = 2):
                 if n == 0:
                     continue
                 if assign[j] < 0:
-                    hooks.run(Step("local", r, t, j, -1, 1.0, samples=n))
+                    hooks.run(TaskEvent("local", r, t, j, -1, 1.0, samples=n))
                     continue
                 for kind in ("head_fwd", "body_fwd", "tail", "body_bwd", "head_bwd"):
-                    hooks.run(Step(kind, r, t, j, int(assign[j]), 1.0, samples=n))
+                    hooks.run(TaskEvent(kind, r, t, j, int(assign[j]), 1.0, samples=n))
         counts = (strategy.samples.copy(), strategy.body_samples.copy())
         hooks.end_round(r, [0, 1, 2, 3] if r == 0 else [0, 2, 3])  # client 1 drops out of round 2
         losses.append(hooks.round_loss())

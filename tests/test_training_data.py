@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from simulator.training.data import DATASETS, Dataset, load_dataset
-from simulator.training.partitions import PARTITIONS, make_partition
-from splitsched.errors import InputError
+from pslsched.base.errors import InputError
+from pslsched.training.data import DATASETS, Dataset, load_dataset
+from pslsched.training.partitions import PARTITIONS, make_partition
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from simulator.training.models import (
+from pslsched.base.errors import InputError
+from pslsched.models.zoo import (
     MODELS,
     SplitParts,
     block,
@@ -20,7 +21,6 @@ from simulator.training.models import (
     register_model,
     split,
 )
-from splitsched.errors import InputError
 
 torch.set_num_threads(1)
 

@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 import torch
 
-from simulator import SimConfig, parse_stragglers
-from simulator.training.config import TrainConfig
-from simulator.training.plans import step_instance
-from simulator.training.runner import run_training
-from simulator.training.samplers import lds_alpha, make_sampler
-from solvers import solve
-from splitsched.cli import main
-from splitsched.schedule import Schedule, Task
-from splitsched.testbed import build, parse_testbed
-from splitsched.validate import validate
+from pslsched.cli import main
+from pslsched.core.schedule import Schedule, Task
+from pslsched.core.testbed import build, parse_testbed
+from pslsched.core.validate import validate
+from pslsched.simulator import SimConfig, parse_stragglers
+from pslsched.solvers import solve
+from pslsched.training.config import TrainConfig
+from pslsched.training.plans import step_instance
+from pslsched.training.runner import run_training
+from pslsched.training.samplers import lds_alpha, make_sampler
 
 torch.set_num_threads(1)
 
@@ -158,7 +158,7 @@ def test_clients_without_samples_have_no_tasks_and_every_step_validates():
 
 
 def _round_plan(result):
-    from simulator.training.runner import prepare
+    from pslsched.training.runner import prepare
 
     prep = prepare(result.record.instance, result.config, result.record.config.seed)
     return prep.planner(0, [])

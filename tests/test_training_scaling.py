@@ -7,14 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from simulator import RecordingHooks, RoundPlan, SimConfig, simulate
-from simulator.training.config import TrainConfig
-from simulator.training.models import MODELS, block, register_model
-from simulator.training.runner import run_training
-from solvers import solve
-from splitsched.cli import main
-from splitsched.testbed import build, parse_testbed
-from splitsched.validate import validate
+from pslsched.cli import main
+from pslsched.core.testbed import build, parse_testbed
+from pslsched.core.validate import validate
+from pslsched.models.zoo import MODELS, block, register_model
+from pslsched.simulator import RecordingHooks, RoundPlan, SimConfig, simulate
+from pslsched.solvers import solve
+from pslsched.training.config import TrainConfig
+from pslsched.training.runner import run_training
 
 torch.set_num_threads(1)
 
@@ -70,7 +70,7 @@ def test_sglr_with_one_client_and_p0_is_psl():
 
 
 def test_sglr_broadcasts_one_gradient_until_the_switch_off():
-    from simulator.training import runner
+    from pslsched.training import runner
 
     built = make_testbed(4, helpers=2)
     sched = schedule_of(built)

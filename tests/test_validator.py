@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
-from solvers import solve
-from splitsched.schedule import Schedule, Task
-from splitsched.timing import makespan_of
-from splitsched.validate import validate
+from pslsched.core.schedule import Schedule, Task
+from pslsched.core.timing import makespan_of
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
 
 
 def replace_task(schedule: Schedule, pick, **changes) -> Schedule:

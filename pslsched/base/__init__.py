@@ -1,0 +1,1 @@
+"""The floor every layer stands on: input errors, the documented limits, the registry pattern and its spec grammar."""

@@ -1,0 +1,169 @@
+"""Argument helpers shared by sub-commands: where the instance comes from, and atomic output folders."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from pslsched.base.errors import InputError
+from pslsched.core.instance import Instance, read_instance
+
+
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument(
+        "--profile",
+        metavar="TESTBED.yaml",
+        help="testbed description (default: the bundled pslsched/profiles/testbed.yaml)",
+    )
+    src.add_argument(
+        "--instance", metavar="INSTANCE.json", help="an instance in the problem.md §2 JSON format"
+    )
+    add_codec_args(parser)
+
+
+def add_codec_args(parser: argparse.ArgumentParser) -> None:
+    """``--codec SPEC`` (+ ``--codec-cut-b``, ``--compress-grads``): compress what crosses the cuts."""
+    parser.add_argument(
+        "--codec",
+        metavar="SPEC",
+        help="compress the cut-a activations: none, fp16, quant:bits=B, topk:r=R, randtopk:r=R,alpha=A, "
+        "ms:r=R,bits=B (T1..T5 rebuilt from the exact payload sizes; see sched codecs)",
+    )
+    parser.add_argument("--codec-cut-b", action="store_true", help="also compress the cut-b activations")
+    parser.add_argument("--compress-grads", action="store_true", help="also compress the cut gradients")
+
+
+def with_compression(args: argparse.Namespace, testbed):
+    """The testbed with the command line's codec options in its ``compression:`` section (unchanged without)."""
+    codec = getattr(args, "codec", None)
+    cut_b, grads = getattr(args, "codec_cut_b", False), getattr(args, "compress_grads", False)
+    if codec is None and not cut_b and not grads:
+        return testbed
+    from pslsched.core.codecs import parse_codec
+    from pslsched.core.testbed import CompressionSection
+
+    base = testbed.compression or CompressionSection()
+    if codec is not None:
+        parse_codec(codec)  # the error names --codec
+    section = base.model_copy(
+        update={"codec": codec or base.codec, "cut_b": cut_b or base.cut_b, "grads": grads or base.grads}
+    )
+    return testbed.model_copy(update={"compression": section})
+
+
+def load_source(args: argparse.Namespace) -> Instance:
+    """The instance named by --instance or --profile (the bundled default testbed when neither is given)."""
+    if getattr(args, "instance", None):
+        if (
+            getattr(args, "codec", None)
+            or getattr(args, "codec_cut_b", False)
+            or getattr(args, "compress_grads", False)
+        ):
+            raise InputError(
+                "--codec", "needs a testbed (--profile): an instance JSON has no activation sizes"
+            )
+        return read_instance(args.instance)
+    from pslsched.core.testbed import build_instance, default_testbed_path, load_testbed
+
+    path = args.profile or default_testbed_path()
+    return build_instance(with_compression(args, load_testbed(path)))
+
+
+@contextmanager
+def atomic_dir(out: str | Path):
+    """Yield a scratch folder; on success its files are moved into ``out``, on failure nothing is left."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", f"{str(out)!r} exists and is not a folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        yield scratch
+        out.mkdir(exist_ok=True)
+        for item in scratch.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def positive_float(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text!r}")
+        return value
+
+    return parse
+
+
+def positive_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_workers_arg(parser: argparse.ArgumentParser) -> None:
+    """``--workers N``: CP-SAT threads for the solvers that use CP-SAT (others ignore it)."""
+    parser.add_argument(
+        "--workers",
+        type=positive_int("--workers"),
+        default=None,
+        metavar="N",
+        help="CP-SAT threads for cpsat/auto (default 8, CP-SAT's full portfolio; 1 = reproducible step for step)",
+    )
+
+
+def add_verbose_arg(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: let the solver back ends' logs (HiGHS, CBC, CP-SAT) through, to stderr."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the solver back ends' logs (HiGHS, CBC, CP-SAT) on stderr; stdout keeps only the report",
+    )
+
+
+def add_simulation_args(parser) -> None:
+    """The options of a simulation run shared by ``simulate`` and ``train`` (None = the testbed's / default)."""
+    parser.add_argument("--policy", choices=["static", "fcfs", "priority", "replan"], default=None)
+    parser.add_argument("--links", choices=["dedicated", "shared"], default=None)
+    parser.add_argument("--rounds", type=positive_int("--rounds"), default=None, metavar="R")
+    parser.add_argument(
+        "--stragglers",
+        default=None,
+        metavar="SPEC",
+        help="none|mild|heavy or target:dist:key=value,...;... e.g. client:lognormal:sigma=0.2, "
+        "client:slow:p=0.1,factor=5[,per=run] (targets: client, helper, link)",
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=None, metavar="P", help="probability a client drops out"
+    )
+    parser.add_argument(
+        "--round-timeout",
+        type=positive_float("--round-timeout"),
+        default=None,
+        metavar="MS",
+        help="close a round this long after its start without the missing clients "
+        "(default with dropouts: 3x the planned makespan)",
+    )
+    parser.add_argument(
+        "--aggregator", default=None, metavar="HELPER", help="helper that averages the weights"
+    )
+    parser.add_argument("--seed", type=int, default=None)

@@ -1,0 +1,281 @@
+"""The scheduling instance of problem.md §1-2: T1..T5 per (client, helper), memory, batches, local training."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pslsched.base.errors import InputError
+from pslsched.base.limits import MAX_MB, MAX_MS
+
+MATRICES = ("release", "fwd", "delay", "bwd", "tail")
+_KEYS = {"name", "unit", "clients", "helpers", *MATRICES, "demand", "capacity", "batches", "local"}
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """Immutable instance. Matrices are K x H float arrays in ms; NaN marks an unreachable pair.
+
+    ``local[j]`` (NaN = no local option) is the time in ms for client j to train one batch on its own device.
+    """
+
+    name: str
+    clients: tuple[str, ...]
+    helpers: tuple[str, ...]
+    release: np.ndarray
+    fwd: np.ndarray
+    delay: np.ndarray
+    bwd: np.ndarray
+    tail: np.ndarray
+    demand: np.ndarray
+    capacity: np.ndarray
+    batches: int = 1
+    local: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        k, h = len(self.clients), len(self.helpers)
+        if k == 0:
+            raise InputError("clients", "at least one client is needed")
+        if h == 0 and (self.local is None or np.isnan(np.asarray(self.local, dtype=float)).any()):
+            raise InputError("helpers", "at least one helper is needed")
+        _unique("clients", self.clients)
+        _unique("helpers", self.helpers)
+        for name in MATRICES:
+            arr = np.array(getattr(self, name), dtype=float)
+            if arr.shape != (k, h):
+                raise InputError(name, f"must be {k} x {h} (clients x helpers), got shape {arr.shape}")
+            _check_nonneg(name, arr, allow_nan=True)
+            object.__setattr__(self, name, _frozen(arr))
+        mask = np.zeros((k, h), dtype=bool)
+        for name in MATRICES:
+            mask |= np.isnan(getattr(self, name))
+        if mask.any():  # a pair is reachable only where all five entries are numbers
+            for name in MATRICES:
+                arr = np.array(getattr(self, name))
+                arr[mask] = np.nan
+                object.__setattr__(self, name, _frozen(arr))
+        for name, n in (("demand", k), ("capacity", h)):
+            arr = np.array(getattr(self, name), dtype=float)
+            if arr.shape != (n,):
+                raise InputError(name, f"must be a list of {n} numbers, got shape {arr.shape}")
+            _check_nonneg(name, arr, allow_nan=False, high=MAX_MB)
+            object.__setattr__(self, name, _frozen(arr))
+        if (
+            isinstance(self.batches, bool)
+            or not isinstance(self.batches, (int, np.integer))
+            or self.batches < 1
+        ):
+            raise InputError("batches", f"must be an integer >= 1, got {self.batches!r}")
+        object.__setattr__(self, "batches", int(self.batches))
+        if self.local is not None:
+            arr = np.array(self.local, dtype=float)
+            if arr.shape != (k,):
+                raise InputError("local", f"must be a list of {k} numbers or null, got shape {arr.shape}")
+            _check_nonneg("local", arr, allow_nan=True)
+            object.__setattr__(self, "local", _frozen(arr) if not np.isnan(arr).all() else None)
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.clients)
+
+    @property
+    def num_helpers(self) -> int:
+        return len(self.helpers)
+
+    @cached_property
+    def reachable(self) -> np.ndarray:
+        """K x H bool: helper i may serve client j."""
+        return _frozen(~np.isnan(self.fwd))
+
+    @cached_property
+    def fits(self) -> np.ndarray:
+        """K x H bool: reachable and client j alone fits in helper i's memory."""
+        return _frozen(self.reachable & (self.demand[:, None] <= self.capacity[None, :]))
+
+    @cached_property
+    def can_local(self) -> np.ndarray:
+        """K bool: client j may train locally."""
+        if self.local is None:
+            return _frozen(np.zeros(self.num_clients, dtype=bool))
+        return _frozen(~np.isnan(self.local))
+
+    @cached_property
+    def load(self) -> np.ndarray:
+        """K x H: helper work of one batch, fwd + bwd (NaN where unreachable)."""
+        return _frozen(self.fwd + self.bwd)
+
+    @cached_property
+    def chain(self) -> np.ndarray:
+        """K x H: length of one batch's chain T1+...+T5 (NaN where unreachable)."""
+        return _frozen(self.release + self.fwd + self.delay + self.bwd + self.tail)
+
+    @cached_property
+    def client_index(self) -> dict[str, int]:
+        return {c: j for j, c in enumerate(self.clients)}
+
+    @cached_property
+    def helper_index(self) -> dict[str, int]:
+        return {h: i for i, h in enumerate(self.helpers)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem.md §2 JSON object (NaN written as null)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "unit": "ms",
+            "clients": list(self.clients),
+            "helpers": list(self.helpers),
+        }
+        for name in MATRICES:
+            out[name] = [[_num(v) for v in row] for row in getattr(self, name)]
+        out["demand"] = [float(v) for v in self.demand]
+        out["capacity"] = [float(v) for v in self.capacity]
+        if self.batches != 1:
+            out["batches"] = self.batches
+        if self.local is not None:
+            out["local"] = [_num(v) for v in self.local]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "instance") -> Instance:
+        """Parse and check a problem.md §2 object; errors name the field and the value."""
+        if not isinstance(data, dict):
+            raise InputError(source, f"must be a JSON object, got {type(data).__name__}")
+        unknown = sorted(set(data) - _KEYS)
+        if unknown:
+            raise InputError(f"{source}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
+        for key in ("clients", "helpers", *MATRICES, "demand", "capacity"):
+            if key not in data:
+                raise InputError(f"{source}.{key}", "missing")
+        if data.get("unit", "ms") != "ms":
+            raise InputError(f"{source}.unit", f"must be 'ms', got {data['unit']!r}")
+        clients = _names(f"{source}.clients", data["clients"])
+        helpers = _names(f"{source}.helpers", data["helpers"])
+        k, h = len(clients), len(helpers)
+        mats = {m: _matrix(f"{source}.{m}", data[m], k, h) for m in MATRICES}
+        demand = _vector(f"{source}.demand", data["demand"], k, allow_null=False)
+        capacity = _vector(f"{source}.capacity", data["capacity"], h, allow_null=False)
+        local = None
+        if data.get("local") is not None:
+            local = _vector(f"{source}.local", data["local"], k, allow_null=True)
+        batches = data.get("batches", 1)
+        if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
+            raise InputError(f"{source}.batches", f"must be an integer >= 1, got {batches!r}")
+        name = data.get("name", "instance")
+        if not isinstance(name, str):
+            raise InputError(f"{source}.name", f"must be a string, got {name!r}")
+        return cls(
+            name=name,
+            clients=clients,
+            helpers=helpers,
+            demand=demand,
+            capacity=capacity,
+            batches=batches,
+            local=local,
+            **mats,
+        )
+
+
+def read_instance(path: str | Path) -> Instance:
+    """Read an instance JSON file (problem.md §2)."""
+    path = Path(path)
+    data = load_json(path)
+    return Instance.from_dict(data, source=path.name)
+
+
+def write_instance(instance: Instance, path: str | Path) -> None:
+    """Write an instance JSON file atomically."""
+    write_json(instance.to_dict(), path)
+
+
+def load_json(path: Path) -> Any:
+    """Read JSON, turning a missing file or a syntax error into one InputError."""
+    if not path.is_file():
+        raise InputError(str(path), "no such file")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            str(path), f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(str(path), "not a text file") from None
+
+
+def write_json(data: Any, path: str | Path) -> None:
+    """Write JSON via a temporary file so a failure leaves nothing half-written."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr)
+    arr.setflags(write=False)
+    return arr
+
+
+def _num(v: float) -> float | None:
+    return None if math.isnan(v) else float(v)
+
+
+def _unique(field_name: str, names: tuple[str, ...]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(field_name, f"duplicate name {n!r}")
+        seen.add(n)
+
+
+def _check_nonneg(field_name: str, arr: np.ndarray, allow_nan: bool, high: float = MAX_MS) -> None:
+    bad = np.isinf(arr) | (arr < 0) | (arr > high)
+    if not allow_nan:
+        bad |= np.isnan(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = "".join(f"[{i}]" for i in idx)
+        raise InputError(f"{field_name}{where}", f"must be a number in [0, {high:g}], got {arr[idx]}")
+
+
+def _names(field_name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InputError(field_name, "must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _number(field_name: str, value: Any, allow_null: bool) -> float:
+    if value is None and allow_null:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(field_name, f"must be a number{' or null' if allow_null else ''}, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise InputError(field_name, f"must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def _vector(field_name: str, value: Any, n: int, allow_null: bool) -> np.ndarray:
+    if not isinstance(value, list) or len(value) != n:
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        raise InputError(field_name, f"must be a list of {n} numbers, got {got}")
+    return np.array([_number(f"{field_name}[{i}]", v, allow_null) for i, v in enumerate(value)], dtype=float)
+
+
+def _matrix(field_name: str, value: Any, k: int, h: int) -> np.ndarray:
+    if not isinstance(value, list) or len(value) != k:
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        raise InputError(field_name, f"must have {k} rows (one per client), got {got}")
+    rows = []
+    for j, row in enumerate(value):
+        if not isinstance(row, list) or len(row) != h:
+            got = len(row) if isinstance(row, list) else type(row).__name__
+            raise InputError(f"{field_name}[{j}]", f"must have {h} entries (one per helper), got {got}")
+        rows.append([_number(f"{field_name}[{j}][{i}]", v, allow_null=True) for i, v in enumerate(row)])
+    return np.array(rows, dtype=float).reshape(k, h)

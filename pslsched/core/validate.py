@@ -1,0 +1,138 @@
+"""The independent validator of problem.md §3: recomputes everything from the instance, trusts no solver."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from pslsched.core.instance import Instance
+from pslsched.core.schedule import STATUSES, Schedule
+from pslsched.core.timing import completion_times
+
+ABS_TOL = 1e-6  # ms
+REL_TOL = 1e-9
+
+
+def _tol(x: float) -> float:
+    return ABS_TOL + REL_TOL * abs(x)
+
+
+def validate(instance: Instance, schedule: Schedule) -> list[str]:
+    """Every violation of problem.md §3 found in ``schedule`` (an empty list means valid)."""
+    errors: list[str] = []
+    if schedule.status not in STATUSES:
+        return [f"status {schedule.status!r} is not one of {STATUSES}"]
+    if schedule.status in ("infeasible", "unknown"):
+        return [f"status is {schedule.status!r}: there is no schedule to validate"]
+    errors += _check_assignment(instance, schedule)
+    if errors:
+        return errors
+    errors += _check_tasks(instance, schedule)
+    errors += _check_memory(instance, schedule)
+    if errors:
+        return errors
+    completion = completion_times(instance, schedule.assignment, schedule.tasks)
+    makespan = float(completion.max())
+    if schedule.makespan is None or not math.isclose(
+        schedule.makespan, makespan, rel_tol=REL_TOL, abs_tol=ABS_TOL
+    ):
+        errors.append(f"makespan is {schedule.makespan}, but the tasks give {makespan}")
+    if schedule.lower_bound is not None and schedule.lower_bound > makespan + _tol(makespan):
+        errors.append(f"lower_bound {schedule.lower_bound} exceeds the makespan {makespan}")
+    return errors
+
+
+def _check_assignment(instance: Instance, schedule: Schedule) -> list[str]:
+    errors = []
+    for name in schedule.assignment:
+        if name not in instance.client_index:
+            errors.append(f"assignment names unknown client {name!r}")
+    for j, name in enumerate(instance.clients):
+        if name not in schedule.assignment:
+            errors.append(f"client {name!r} is not assigned")
+            continue
+        helper = schedule.assignment[name]
+        if helper is None:
+            if not instance.can_local[j]:
+                errors.append(f"client {name!r} trains locally but has no local option")
+            continue
+        i = instance.helper_index.get(helper)
+        if i is None:
+            errors.append(f"client {name!r} is assigned to unknown helper {helper!r}")
+        elif not instance.reachable[j, i]:
+            errors.append(f"client {name!r} is assigned to helper {helper!r}, which cannot reach it")
+    return errors
+
+
+def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
+    errors: list[str] = []
+    nb = instance.batches
+    seen: dict[tuple[str, str, int], list] = defaultdict(list)
+    for t in schedule.tasks:
+        if t.client not in instance.client_index:
+            errors.append(f"task names unknown client {t.client!r}")
+            continue
+        seen[(t.client, t.phase, t.batch)].append(t)
+    by_helper = defaultdict(list)
+    for j, name in enumerate(instance.clients):
+        helper = schedule.assignment[name]
+        if helper is None:
+            extra = [key for key in seen if key[0] == name]
+            if extra:
+                errors.append(f"client {name!r} trains locally but has {len(extra)} helper task(s)")
+            continue
+        i = instance.helper_index[helper]
+        prev_done = 0.0
+        for b in range(nb):
+            ft, bt = seen.get((name, "fwd", b), []), seen.get((name, "bwd", b), [])
+            if len(ft) != 1 or len(bt) != 1:
+                errors.append(
+                    f"client {name!r} batch {b}: expected one fwd and one bwd task, got {len(ft)} and {len(bt)}"
+                )
+                prev_done = math.nan
+                continue
+            f, bw = ft[0], bt[0]
+            for t, length in ((f, instance.fwd[j, i]), (bw, instance.bwd[j, i])):
+                if t.helper != helper:
+                    errors.append(
+                        f"{_label(t)} runs on {t.helper!r}, but the client is assigned to {helper!r}"
+                    )
+                if not math.isclose(t.end - t.start, length, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+                    errors.append(f"{_label(t)} lasts {t.end - t.start}, its length is {length}")
+                by_helper[t.helper].append(t)
+            earliest = prev_done + instance.release[j, i] if b > 0 else instance.release[j, i]
+            if not math.isnan(earliest) and f.start < earliest - _tol(earliest):
+                errors.append(f"{_label(f)} starts at {f.start}, before its release {earliest}")
+            ready_b = f.end + instance.delay[j, i]
+            if bw.start < ready_b - _tol(ready_b):
+                errors.append(f"{_label(bw)} starts at {bw.start}, before forward end + delay = {ready_b}")
+            prev_done = bw.end + instance.tail[j, i]
+    valid_keys = {(c, p, b) for c in instance.clients for p in ("fwd", "bwd") for b in range(nb)}
+    for key in seen:
+        if key not in valid_keys:
+            errors.append(f"task {key[0]!r} {key[1]} batch {key[2]} does not exist (batches = {nb})")
+    for helper, tasks in by_helper.items():
+        tasks.sort(key=lambda t: (t.start, t.end))
+        for a, b in zip(tasks, tasks[1:]):
+            if b.start < a.end - _tol(a.end):
+                errors.append(
+                    f"on helper {helper!r}, {_label(b)} starts at {b.start} before {_label(a)} ends at {a.end}"
+                )
+    return errors
+
+
+def _check_memory(instance: Instance, schedule: Schedule) -> list[str]:
+    used = defaultdict(float)
+    for name, helper in schedule.assignment.items():
+        if helper is not None:
+            used[helper] += float(instance.demand[instance.client_index[name]])
+    errors = []
+    for helper, mb in used.items():
+        cap = float(instance.capacity[instance.helper_index[helper]])
+        if mb > cap + _tol(cap):
+            errors.append(f"helper {helper!r} holds {mb:.3f} MB of bodies, its capacity is {cap:.3f} MB")
+    return errors
+
+
+def _label(t) -> str:
+    return f"{t.phase} of {t.client!r} (batch {t.batch})"

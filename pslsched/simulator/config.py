@@ -1,0 +1,145 @@
+"""Simulation settings: rounds, batches, dispatch policy, link model, stragglers, dropouts, aggregation.
+
+Configured in testbed.yaml's ``simulation:`` section and overridable on the CLI (``--stragglers SPEC``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pslsched.base.errors import InputError
+from pslsched.simulator.distributions import DISTRIBUTIONS
+
+POLICIES = ("static", "fcfs", "priority", "replan")
+TARGETS = ("client", "helper", "link")
+
+
+class StragglerSpec(BaseModel):
+    """Slow-downs of one kind of entity.
+
+    Either a distribution of factors (``dist`` + parameters, drawn ``per`` run, round or task), or the
+    "p of the entities slow down by ``factor``" model (``p`` + ``factor``, drawn per round, or once with
+    ``per: run``: persistent stragglers).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    target: Literal["client", "helper", "link"] = "client"
+    per: Literal["run", "round", "task"] = "task"  # run: drawn once, the same entities slow in every round
+    dist: str | None = None
+    sigma: float | None = Field(default=None, ge=0)
+    mean: float | None = Field(default=None, gt=0)
+    median: float | None = Field(default=None, gt=0)
+    alpha: float | None = Field(default=None, gt=0)
+    scale: float | None = Field(default=None, gt=0)
+    value: float | None = Field(default=None, gt=0)
+    path: str | None = None
+    p: float | None = Field(default=None, ge=0, le=1)
+    factor: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_model(self):
+        if (self.dist is None) == (self.p is None):
+            raise ValueError("give either dist (a distribution of factors) or p and factor (a slow fraction)")
+        if self.p is not None and self.factor is None:
+            raise ValueError("p needs a factor (how much slower the chosen entities are)")
+        if self.dist is not None and self.dist not in DISTRIBUTIONS:
+            raise ValueError(f"unknown distribution {self.dist!r} (known: {', '.join(DISTRIBUTIONS)})")
+        return self
+
+    def dist_params(self) -> dict[str, Any]:
+        keys = ("sigma", "mean", "median", "alpha", "scale", "value", "path")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+class SimConfig(BaseModel):
+    """Everything a simulation run needs besides the instance, workload and schedule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rounds: int = Field(default=1, ge=1)
+    batches: int | None = Field(default=None, ge=1)  # None: the instance's batches
+    policy: Literal["static", "fcfs", "priority", "replan"] = "static"
+    links: Literal["dedicated", "shared"] = "dedicated"
+    stragglers: list[StragglerSpec] = Field(default_factory=list)
+    dropout: float = Field(default=0.0, ge=0, le=1)  # probability a client drops out during a round
+    round_timeout_ms: float | None = Field(default=None, gt=0)  # default with dropouts: 3 x planned makespan
+    aggregator: str | None = (
+        None  # helper that averages head+tail weights at round end (default: first helper)
+    )
+    aggregate_ms: float = Field(default=0.0, ge=0)  # the averaging compute itself
+    replan_solver: str = "auto"
+    replan_time_limit: float = Field(default=2.0, gt=0)
+    seed: int = 0
+
+
+PRESETS: dict[str, list[dict[str, Any]]] = {
+    "none": [],
+    "mild": [{"target": "client", "per": "task", "dist": "lognormal", "sigma": 0.2}],
+    "heavy": [{"target": "client", "per": "round", "p": 0.1, "factor": 5.0}],
+}
+
+
+def parse_stragglers(text: str) -> list[StragglerSpec]:
+    """``none|mild|heavy`` or ``target:dist:key=value,...`` / ``target:slow:p=..,factor=..`` joined by ``;``.
+
+    Examples: ``client:lognormal:sigma=0.2``, ``helper:pareto:alpha=3,per=round``, ``client:slow:p=0.1,factor=5``.
+    """
+    if text in PRESETS:
+        return [StragglerSpec(**s) for s in PRESETS[text]]
+    specs = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        pieces = part.split(":")
+        if len(pieces) not in (2, 3) or pieces[0] not in TARGETS:
+            raise InputError(
+                "--stragglers", f"expected target:dist[:key=value,...] with target in {TARGETS}, got {part!r}"
+            )
+        data: dict[str, Any] = {"target": pieces[0]}
+        if pieces[1] != "slow":
+            data["dist"] = pieces[1]
+        for item in filter(None, (pieces[2].split(",") if len(pieces) == 3 else [])):
+            if "=" not in item:
+                raise InputError("--stragglers", f"expected key=value, got {item!r}")
+            key, value = (s.strip() for s in item.split("=", 1))
+            try:
+                data[key] = value if key in ("per", "path") else float(value)
+            except ValueError:
+                raise InputError(f"--stragglers.{key}", f"must be a number, got {value!r}") from None
+        specs.append(_spec(data, "--stragglers"))
+    return specs
+
+
+def _spec(data: dict, source: str) -> StragglerSpec:
+    try:
+        return StragglerSpec(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise InputError(
+            f"{source}.{loc}" if loc else source, err["msg"].removeprefix("Value error, ")
+        ) from None
+
+
+def config_from(section: dict | None, **overrides) -> SimConfig:
+    """A SimConfig from a testbed's ``simulation:`` mapping, with CLI overrides (None = keep)."""
+    data = dict(section or {})
+    if isinstance(data.get("stragglers"), str):
+        data["stragglers"] = [s.model_dump(exclude_none=True) for s in parse_stragglers(data["stragglers"])]
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if "stragglers" in overrides and isinstance(overrides["stragglers"], list):
+        data["stragglers"] = [
+            s.model_dump(exclude_none=True) if isinstance(s, StragglerSpec) else s
+            for s in overrides["stragglers"]
+        ]
+    try:
+        return SimConfig(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise InputError(
+            f"simulation.{loc}",
+            f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg,
+        ) from None

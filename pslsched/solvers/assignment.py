@@ -1,0 +1,186 @@
+"""Client-to-helper assignments shared by the EquiD family, the exact solvers' hints and LNS.
+
+* :func:`min_max_load_assignment`: EquiD's integer program (Ganian et al. 2026) with PuLP + HiGHS: minimise the
+  largest helper load ``B * sum (fwd + bwd)`` subject to memory and one helper per client. A client with a local
+  option may train locally; it then adds no load, but ``M >= B * local[j]`` so that local training is chosen only
+  when it is not the bottleneck itself. Above ``IP_PAIR_LIMIT`` pairs, or when HiGHS finds no integer solution in
+  time, :func:`greedy_load_assignment` (largest load first to the least loaded helper with room) is used instead.
+* :func:`greedy_load_assignment`: the LPT-style fallback, O(K H).
+* :func:`chain_aware_assignment`: LNS's constructive start (LPT order); it estimates each helper's finish as
+  ``max(longest chain on it, smallest release + load + smallest tail)`` rather than the load alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pulp
+
+from pslsched.core.backend_log import PulpHiGHS
+from pslsched.core.instance import Instance
+
+IP_PAIR_LIMIT = 20_000
+
+
+def _with_local(instance: Instance) -> np.ndarray:
+    """K-vector: B * local[j] where j may train locally, +inf elsewhere."""
+    if instance.local is None:
+        return np.full(instance.num_clients, np.inf)
+    return np.where(instance.can_local, instance.batches * np.nan_to_num(instance.local, nan=0.0), np.inf)
+
+
+def min_max_load_assignment(
+    instance: Instance, time_limit: float | None = 10.0
+) -> tuple[np.ndarray | None, str]:
+    """EquiD's assignment. Returns (assignment with -1 = local, how) where ``how`` is ``"ip-optimal"``,
+    ``"ip-feasible"``, ``"greedy"`` or ``"infeasible"`` (the IP proved no memory-feasible assignment exists)."""
+    if int(instance.fits.sum()) > IP_PAIR_LIMIT:
+        return greedy_load_assignment(instance), "greedy"
+    k, h, nb = instance.num_clients, instance.num_helpers, instance.batches
+    local = _with_local(instance)
+    prob = pulp.LpProblem("min_max_load", pulp.LpMinimize)
+    m = pulp.LpVariable("M", lowBound=0)
+    x = {
+        (j, i): pulp.LpVariable(f"x_{j}_{i}", cat=pulp.LpBinary)
+        for j in range(k)
+        for i in range(h)
+        if instance.fits[j, i]
+    }
+    y = {j: pulp.LpVariable(f"y_{j}", cat=pulp.LpBinary) for j in range(k) if np.isfinite(local[j])}
+    prob += m
+    for j in range(k):
+        terms = [x[j, i] for i in range(h) if (j, i) in x] + ([y[j]] if j in y else [])
+        if not terms:
+            return None, "infeasible"
+        prob += pulp.lpSum(terms) == 1
+        if j in y:
+            prob += m >= float(local[j]) * y[j]
+    for i in range(h):
+        members = [j for j in range(k) if (j, i) in x]
+        if not members:
+            continue
+        prob += m >= pulp.lpSum(nb * float(instance.load[j, i]) * x[j, i] for j in members)
+        prob += pulp.lpSum(float(instance.demand[j]) * x[j, i] for j in members) <= float(
+            instance.capacity[i]
+        )
+    prob.solve(PulpHiGHS(msg=False, timeLimit=time_limit, threads=1))
+    status = highs_status(prob)
+    if status == "infeasible":
+        return None, "infeasible"
+    if status not in ("optimal", "feasible"):
+        return greedy_load_assignment(instance), "greedy"
+    assignment = np.full(k, -1, dtype=int)
+    for (j, i), var in x.items():
+        if (var.varValue or 0.0) > 0.5:
+            assignment[j] = i
+    return assignment, "ip-optimal" if status == "optimal" else "ip-feasible"
+
+
+class HighsWithStart(PulpHiGHS):
+    """PuLP's HiGHS interface (quiet: :class:`pslsched.core.backend_log.PulpHiGHS`) plus a MIP start: the variables' initial values are handed to setSolution."""
+
+    def callSolver(self, lp):  # noqa: N802 (PuLP's name)
+        variables = lp.variables()
+        if variables and all(v.varValue is not None for v in variables):
+            index = np.array([v.index for v in variables], dtype=np.int32)
+            values = np.array([float(v.varValue) for v in variables], dtype=float)
+            lp.solverModel.setSolution(len(index), index, values)
+        lp.solverModel.run()
+
+
+def highs_status(prob: pulp.LpProblem) -> str:
+    """``optimal``, ``feasible`` (a solution, limit reached), ``infeasible`` or ``none`` for a model PuLP solved
+    with HiGHS. PuLP maps HiGHS's time limit to "Optimal", so the HiGHS model status is read directly."""
+    import highspy
+
+    model = getattr(prob, "solverModel", None)
+    if model is None:
+        return "infeasible" if prob.status == pulp.LpStatusInfeasible else "none"
+    st = model.getModelStatus()
+    if st == highspy.HighsModelStatus.kOptimal:
+        return "optimal"
+    if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        return "infeasible"
+    info = model.getInfo()
+    return "feasible" if info.primal_solution_status == 2 else "none"
+
+
+def highs_dual_bound(prob: pulp.LpProblem) -> float | None:
+    """HiGHS's proved MIP bound (``mip_dual_bound``), or None when it has none."""
+    model = getattr(prob, "solverModel", None)
+    if model is None:
+        return None
+    value = float(model.getInfo().mip_dual_bound)
+    return value if math.isfinite(value) else None
+
+
+def greedy_load_assignment(instance: Instance) -> np.ndarray | None:
+    """Largest smallest-load first; each client to the helper with room whose load stays smallest (ties: lowest
+    index); local training when that is shorter than the best helper's load or no helper has room."""
+    k, nb = instance.num_clients, instance.batches
+    load = np.where(instance.fits, nb * np.nan_to_num(instance.load, nan=0.0), np.inf)
+    local = _with_local(instance)
+    free = instance.capacity.astype(float).copy()
+    total = np.zeros(instance.num_helpers)
+    assignment = np.full(k, -1, dtype=int)
+    order = np.argsort(-np.minimum(load.min(axis=1, initial=np.inf), local), kind="stable")
+    for j in order:
+        cand = np.where(instance.demand[j] <= free + 1e-9, total + load[j], np.inf)
+        i = int(np.argmin(cand)) if len(cand) else -1
+        best = cand[i] if i >= 0 else np.inf
+        if local[j] < np.inf and (local[j] <= best or not np.isfinite(best)):
+            continue
+        if not np.isfinite(best):
+            return None
+        assignment[j] = i
+        total[i] += load[j, i]
+        free[i] -= instance.demand[j]
+    return assignment
+
+
+def helper_profile(instance: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """K x H arrays used by the estimates: B * load, release and tail (inf where j does not fit i)."""
+    nb = instance.batches
+    fits = instance.fits
+    load = np.where(fits, nb * np.nan_to_num(instance.load, nan=0.0), np.inf)
+    rel = np.where(fits, np.nan_to_num(instance.release, nan=0.0), np.inf)
+    tail = np.where(fits, np.nan_to_num(instance.tail, nan=0.0), np.inf)
+    return load, rel, tail
+
+
+def chain_aware_assignment(instance: Instance) -> np.ndarray | None:
+    """Constructive assignment: clients by decreasing smallest load (LPT), each to the helper with room whose estimated
+    finish ``max(longest chain, min release + B * load + min tail)`` grows least; local when that is no later."""
+    k, h, nb = instance.num_clients, instance.num_helpers, instance.batches
+    load, rel, tail = helper_profile(instance)
+    chain = np.where(instance.fits, nb * np.nan_to_num(instance.chain, nan=0.0), np.inf)
+    local = _with_local(instance)
+    free = instance.capacity.astype(float).copy()
+    total = np.zeros(h)
+    rmin = np.full(h, np.inf)
+    tmin = np.full(h, np.inf)
+    cmax = np.zeros(h)
+    assignment = np.full(k, -1, dtype=int)
+    key = np.minimum(chain.min(axis=1, initial=np.inf), local)
+    order = np.lexsort((-key, -load.min(axis=1, initial=np.inf)))
+    for j in order:
+        room = instance.demand[j] <= free + 1e-9
+        est = np.maximum(
+            np.maximum(cmax, chain[j]),
+            np.minimum(rmin, rel[j]) + total + load[j] + np.minimum(tmin, tail[j]),
+        )
+        est = np.where(room & instance.fits[j], est, np.inf)
+        i = int(np.argmin(est)) if h else -1
+        best = est[i] if h else np.inf
+        if local[j] < np.inf and local[j] <= best:
+            continue
+        if not np.isfinite(best):
+            return None
+        assignment[j] = i
+        total[i] += load[j, i]
+        free[i] -= instance.demand[j]
+        rmin[i] = min(rmin[i], rel[j, i])
+        tmin[i] = min(tmin[i], tail[j, i])
+        cmax[i] = max(cmax[i], chain[j, i])
+    return assignment

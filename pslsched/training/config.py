@@ -1,0 +1,96 @@
+"""Training settings: testbed.yaml's ``training:`` section, overridden by ``sched train`` options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pslsched.base.errors import InputError
+
+
+class CutPoints(BaseModel):
+    """Cut points of the trained model; checked against its blocks when it is built (``models.check_cuts``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    a: int
+    b: int
+
+
+class TrainConfig(BaseModel):
+    """What to train and how; the clock's settings (rounds, stragglers, policy, seed) are the SimConfig's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dataset: str = "digits"
+    data_dir: str | None = None
+    model: str | None = None  # None: the dataset's default (cnn for grey images, resnet for colour)
+    cuts: CutPoints | None = None  # cut points of the trained model (None: the model's default)
+    strategy: str = "splitfed1"
+    partition: str = "iid"
+    clients: int | None = Field(default=None, ge=1)  # scale the testbed's client groups to this many clients
+    batch_size: int = Field(default=16, ge=1)
+    batches_per_round: int | None = Field(default=None, ge=1)  # None: a round is one local epoch
+    sampler: str | None = None  # fls | fpls | ugs | lds[:tilt=..,c=..]; None: local epochs of batch_size
+    global_batch: int | None = Field(default=None, ge=1)  # a sampler's B (default batch_size x clients)
+    steps_per_round: int | None = Field(default=None, ge=1)  # with a sampler (default: one epoch per round)
+    lr: float = Field(default=0.01, gt=0, allow_inf_nan=False)
+    optimizer: Literal["sgd", "adam"] = "adam"
+    momentum: float = Field(default=0.0, ge=0, le=1)
+    weight_decay: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    eval_every: int = Field(default=1, ge=1)
+    target_accuracy: float = Field(default=0.9, gt=0, le=1)
+    # the batch the profile's costs are for (None: the testbed's model.batch, 128 by default)
+    profile_batch: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    clock: Literal["profile", "measured"] = "profile"
+    speed: float = Field(default=1.0, gt=0, allow_inf_nan=False)  # measured clock: simulated ms per wall ms
+    device: str = "cpu"
+    threads: int | None = Field(default=None, ge=1)  # torch threads (None: torch's default)
+
+
+def train_config_from(section: dict | None, **overrides) -> TrainConfig:
+    """A TrainConfig from a testbed's ``training:`` mapping with CLI overrides (None = keep)."""
+    data = dict(section or {})
+    sampling = data.pop("sampling", None)
+    if isinstance(sampling, str):
+        data["sampler"] = sampling
+    elif isinstance(sampling, dict):
+        sampling = dict(sampling)
+        name = sampling.pop("sampler", None)
+        for key in ("global_batch", "steps_per_round"):
+            if key in sampling:
+                data[key] = sampling.pop(key)
+        if name is not None and sampling:  # the sampler's own knobs, e.g. {sampler: lds, tilt: 2}
+            name = name + ":" + ",".join(f"{k}={v}" for k, v in sampling.items())
+        elif sampling:
+            raise InputError(f"training.sampling.{next(iter(sampling))}", "unknown key (no sampler named)")
+        if name is not None:
+            data["sampler"] = name
+    elif sampling is not None:
+        raise InputError("training.sampling", f"expected a sampler name or a mapping, got {sampling!r}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(data.get("cuts"), str):
+        data["cuts"] = _parse_cuts(data["cuts"])
+    try:
+        cfg = TrainConfig(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise InputError(f"training.{loc}", "unknown key") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise InputError(f"training.{loc}", f"{msg} (got {err.get('input')!r})") from None
+    if cfg.sampler is None and (cfg.steps_per_round or cfg.global_batch):
+        key = "--steps-per-round" if cfg.steps_per_round else "--global-batch"
+        raise InputError(key, "applies to a sampler: give --sampler fls|fpls|ugs|lds")
+    if cfg.sampler is not None and cfg.batches_per_round:
+        raise InputError("--batches-per-round", "with a sampler the round is set by --steps-per-round")
+    return cfg
+
+
+def _parse_cuts(text: str) -> dict:
+    parts = text.replace(":", ",").split(",")
+    try:
+        a, b = (int(p) for p in parts)
+    except ValueError:
+        raise InputError("--cuts", f"expected A,B (two block indices), got {text!r}") from None
+    return {"a": a, "b": b}

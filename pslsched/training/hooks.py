@@ -1,0 +1,268 @@
+"""The training hook: the engine's steps, in event order, do the real arithmetic of split training.
+
+Each step of client j's chain in step t touches only what that step owns: the head forward on the client's batch,
+the body forward on the helper, the tail forward + loss + backward on the client, the body backward on the helper,
+the head backward on the client; what crosses a link is a detached tensor (the cut-a activations, the cut-b
+activations, their gradients), exactly what a real deployment would send. The strategy says which copies to use
+and when they step. Opaque instance runs (T1/T3/T5 only) map release -> head forward, delay -> tail, tail -> head
+backward.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from pslsched.core.codecs import Compression
+from pslsched.simulator import TaskEvent
+from pslsched.training.codecs import roundtrip
+from pslsched.training.strategies import Strategy
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite (one message argument: SimPy re-creates the exception from its args)."""
+
+    @classmethod
+    def at(cls, round_: int, step: int, client: str, value: float) -> Diverged:
+        return cls(f"loss became {value} in round {round_ + 1}, step {step + 1}, client {client}")
+
+
+@dataclass
+class _InFlight:
+    x: torch.Tensor
+    y: torch.Tensor
+    n: int
+    head_out: torch.Tensor | None = None
+    sent_a: torch.Tensor | None = None
+    body_out: torch.Tensor | None = None
+    recv_b: torch.Tensor | None = None
+    grad_b: torch.Tensor | None = None
+    grad_a: torch.Tensor | None = None
+    snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+COMPUTE_KINDS = {
+    "head_fwd",
+    "release",
+    "body_fwd",
+    "tail",
+    "delay",
+    "body_bwd",
+    "head_bwd",
+    "tail_opaque",
+    "local",
+}
+
+
+class TrainingHooks:
+    """Runs split training inside the simulation; ``round_loss()`` is the mean training loss of the last round.
+
+    ``client_data[j]`` holds client j's sample indices into ``x``/``y``. Client j reads its data as a stream of
+    passes, pass p in the order of a permutation seeded by (seed, p, j): without replacement within a pass, and a
+    round continues where the previous one stopped (``consumed[j]`` samples so far). With one local epoch per
+    round, round r is pass r.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        client_data: list[np.ndarray],
+        client_names: list[str],
+        seed: int,
+        measure: bool = False,
+        compression: Compression | None = None,
+    ):
+        self.strategy = strategy
+        self.x, self.y = x, y
+        self.client_data = client_data
+        self.names = client_names
+        self.seed = seed
+        self.measure = measure
+        self.compression = compression if compression is not None and compression.active else None
+        self.generator = torch.Generator()  # randomised codecs draw from it; re-seeded every round
+        self.flight: dict[tuple[int, int], _InFlight] = {}  # (client, step) -> the step's tensors
+        self.consumed = np.zeros(len(client_data), dtype=np.int64)
+        self.loss_sum = 0.0
+        self.loss_samples = 0
+        self.compute_s = 0.0
+
+    # --- round boundaries (called by the engine) --------------------------------------------------------------
+    def begin_round(self, r: int, plan, assign: np.ndarray) -> None:
+        if plan is None:
+            raise ValueError("training needs a RoundPlan (samples per step and client)")
+        self.r, self.plan = r, plan
+        self.flight.clear()
+        self.generator.manual_seed(int(np.random.SeedSequence([self.seed, r, 29]).generate_state(1)[0]))
+        self.loss_sum, self.loss_samples = 0.0, 0
+        need = plan.samples.sum(axis=0).astype(np.int64)
+        self.offsets = np.vstack(
+            [np.zeros(plan.samples.shape[1], dtype=np.int64), np.cumsum(plan.samples, 0)]
+        )
+        self.order = [
+            self.stream(j, int(self.consumed[j]), int(need[j])) for j in range(len(self.client_data))
+        ]
+        self.consumed += need
+        self.strategy.begin_round(r, np.asarray(assign))
+        self.precomputed = False
+        if self.strategy.precompute is not None:
+            # a strategy whose clients are independent within a round may compute the whole round at once
+            # (e.g. batched over clients); the steps then only advance the clock
+            t0 = time.perf_counter()
+            loss_sum, loss_samples = self.strategy.precompute(self.plan, self.batch, self.r, self.names)
+            self.compute_s += time.perf_counter() - t0
+            self.loss_sum += loss_sum
+            self.loss_samples += loss_samples
+            self.precomputed = True
+
+    def stream(self, j: int, start: int, n: int) -> np.ndarray:
+        """Client j's samples ``start .. start + n - 1`` of its stream of seeded passes."""
+        idx = self.client_data[j]
+        size = len(idx)
+        if n == 0:
+            return idx[:0]
+        first, last = start // size, (start + n - 1) // size
+        passes = [
+            idx[np.random.default_rng([self.seed, p, j, 11]).permutation(size)]
+            for p in range(first, last + 1)
+        ]
+        lo = start - first * size
+        return np.concatenate(passes)[lo : lo + n]
+
+    def _send(self, x: torch.Tensor, what: str) -> torch.Tensor:
+        """What the receiver gets of ``x`` (detached): decode(encode(x)) when ``what`` is compressed."""
+        c = self.compression
+        x = x.detach()
+        if c is not None and (what == "a" or (what == "b" and c.cut_b) or (what == "grad" and c.grads)):
+            x = roundtrip(c.codec, x, self.generator)[0]
+        return x
+
+    def end_round(self, r: int, members: list[int]) -> None:
+        self.strategy.end_round(members)
+
+    def round_loss(self) -> float:
+        return self.loss_sum / self.loss_samples if self.loss_samples else float("nan")
+
+    def batch(self, j: int, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Client j's samples of step t."""
+        idx = self.order[j][self.offsets[t, j] : self.offsets[t + 1, j]]
+        sel = torch.from_numpy(idx)
+        return self.x[sel], self.y[sel]
+
+    # --- the steps --------------------------------------------------------------------------------------------
+    def run(self, step: TaskEvent) -> float | None:
+        handler = _HANDLERS.get(step.kind)
+        if handler is None or (self.precomputed and step.kind != "sync"):
+            return None
+        t0 = time.perf_counter()
+        handler(self, step)
+        dt = time.perf_counter() - t0
+        self.compute_s += dt
+        return dt * 1e3 if self.measure and step.kind in COMPUTE_KINDS else None
+
+    def _head_fwd(self, s: TaskEvent) -> None:
+        j, t = s.client, s.batch
+        x, y = self.batch(j, t)
+        f = self.flight[(j, t)] = _InFlight(x, y, len(y))
+        f.head_out = self.strategy.head(j)(x)
+        f.sent_a = self._send(f.head_out, "a").requires_grad_(True)
+
+    def _body_fwd(self, s: TaskEvent) -> None:
+        f = self.flight[(s.client, s.batch)]
+        body = self.strategy.body(s.client, s.helper)
+        if self.strategy.stale_body:
+            # the body may step before this client's backward: keep the weights this forward used
+            f.snapshot = {n: p.detach().clone().requires_grad_(True) for n, p in body.named_parameters()}
+            f.body_out = functional_call(body, f.snapshot, (f.sent_a,))
+        else:
+            f.body_out = body(f.sent_a)
+        f.recv_b = self._send(f.body_out, "b").requires_grad_(True)
+        self.strategy.after_body_fwd(s.client, s.helper, s.batch, f.sent_a, f.y)
+
+    def _tail(self, s: TaskEvent) -> None:
+        j, t = s.client, s.batch
+        f = self.flight[(j, t)]
+        logits = self.strategy.tail(j)(f.recv_b)
+        total = F.cross_entropy(logits, f.y, reduction="sum")
+        value = float(total.detach())
+        if not np.isfinite(value):
+            raise Diverged.at(self.r, t, self.names[j], value)
+        self.loss_sum += value
+        self.loss_samples += f.n
+        (total / self.strategy.loss_divisor(j, t, f.n, self.plan.samples)).backward()
+        f.grad_b = self._send(f.recv_b.grad, "grad")
+
+    def _body_bwd(self, s: TaskEvent) -> None:
+        j, i, t = s.client, s.helper, s.batch
+        f = self.flight[(j, t)]
+        f.body_out.backward(f.grad_b)
+        if self.strategy.stale_body:
+            body = self.strategy.body(j, i)
+            for n, p in body.named_parameters():
+                g = f.snapshot[n].grad
+                if g is not None:
+                    p.grad = g if p.grad is None else p.grad + g
+            f.snapshot = {}
+        f.body_out = None
+        self.strategy.after_body_bwd(j, i, t, f.n)
+        if not self.strategy.return_grad:
+            del self.flight[(j, t)]  # the head already learnt locally: nothing goes back
+            return
+        f.grad_a = self._send(self.strategy.cut_gradient(j, t, f.sent_a.grad), "grad")
+
+    def _head_bwd(self, s: TaskEvent) -> None:
+        j, t = s.client, s.batch
+        if not self.strategy.return_grad:
+            f = self.flight[(j, t)]
+            self.strategy.local_head_step(j, t, f.x, f.y, f.head_out)
+            f.head_out = None
+            return
+        f = self.flight.pop((j, t))
+        self.strategy.head_backward(j, t, f.x, f.head_out, f.grad_a)
+        self.strategy.after_head_bwd(j, t, f.n)
+
+    def _local(self, s: TaskEvent) -> None:
+        j, t = s.client, s.batch
+        x, y = self.batch(j, t)
+        m = self.strategy.local_model(j)
+        total = F.cross_entropy(m["tail"](m["body"](m["head"](x))), y, reduction="sum")
+        value = float(total.detach())
+        if not np.isfinite(value):
+            raise Diverged.at(self.r, t, self.names[j], value)
+        self.loss_sum += value
+        self.loss_samples += len(y)
+        (total / len(y)).backward()
+        self.strategy.after_local(j, t, len(y))
+
+    def _sync(self, s: TaskEvent) -> None:
+        self.strategy.on_sync(s.batch)
+
+    def _broadcast(self, s: TaskEvent) -> None:
+        """Helper s.helper's participants of step s.batch all have their cut-a gradient: the strategy may replace
+        them (SGLR: one average for all)."""
+        t, i = s.batch, s.helper
+        group = {j: f for (j, u), f in self.flight.items() if u == t and self.strategy.assign[j] == i}
+        grads = self.strategy.broadcast(t, i, {j: f.grad_a for j, f in sorted(group.items())})
+        for j, g in grads.items():
+            group[j].grad_a = g
+
+
+_HANDLERS = {
+    "head_fwd": TrainingHooks._head_fwd,
+    "release": TrainingHooks._head_fwd,
+    "body_fwd": TrainingHooks._body_fwd,
+    "tail": TrainingHooks._tail,
+    "delay": TrainingHooks._tail,
+    "body_bwd": TrainingHooks._body_bwd,
+    "head_bwd": TrainingHooks._head_bwd,
+    "tail_opaque": TrainingHooks._head_bwd,
+    "local": TrainingHooks._local,
+    "sync": TrainingHooks._sync,
+    "broadcast": TrainingHooks._broadcast,
+}
