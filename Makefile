@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the training runs on the clock of the very schedule the first command solved (same assignment and order)
 demo: install
 	$(VENV)/bin/sched solve --time-limit 20 --out out/demo
-	$(VENV)/bin/sched train --dataset digits --rounds 8 --threads 1 --out out/demo/train
+	$(VENV)/bin/sched train --schedule out/demo/schedule.json --dataset digits --rounds 8 --threads 1 --out out/demo/train
 	@echo "Gantt chart: out/demo/gantt.png   schedule: out/demo/schedule.json   accuracy: out/demo/train/curves.png"
 
 test: install

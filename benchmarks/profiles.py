@@ -24,10 +24,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pslsched.models.anchors import ANCHORS  # noqa: E402
+from pslsched.models.anchors import ANCHOR_MODELS  # noqa: E402
 from pslsched.profiles import load_profile  # noqa: E402
 from pslsched.profiles.calibrate import calibrate, calibration_error  # noqa: E402
-from pslsched.profiles.measure import read_meta  # noqa: E402
+from pslsched.profiles.store import read_meta  # noqa: E402
 
 PAIRS = [
     ("resnet101_cifar10", "vgg19_cifar10"),
@@ -39,7 +39,7 @@ SCHED = str(Path(sys.executable).with_name("sched"))
 
 
 def measure(anchor: str, out: Path, args) -> float:
-    a = ANCHORS[anchor]
+    a = ANCHOR_MODELS.get(anchor)
     cmd = [
         SCHED, "profile", "measure", "--model", a.architecture,
         "--input-shape", ",".join(map(str, a.input_shape)), "--batch", str(args.batch),
@@ -65,11 +65,11 @@ def main() -> None:
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    walls: dict[str, list[float]] = {a: [] for a in ANCHORS}
+    walls: dict[str, list[float]] = {a: [] for a in ANCHOR_MODELS.names()}
     if args.reuse and (out / "walls.json").is_file():
         walls = json.loads((out / "walls.json").read_text())
     for run in range(args.runs):
-        for anchor in ANCHORS:
+        for anchor in ANCHOR_MODELS.names():
             csv = out / f"{anchor}_run{run}.csv"
             if args.reuse and csv.is_file():
                 continue
@@ -101,7 +101,7 @@ def main() -> None:
     fac.to_csv(out / "factors.csv", index=False)
 
     spread = []
-    for anchor in ANCHORS:
+    for anchor in ANCHOR_MODELS.names():
         tot_f, tot_b, iqr_f, iqr_b = [], [], [], []
         for run in range(args.runs):
             csv = out / f"{anchor}_run{run}.csv"

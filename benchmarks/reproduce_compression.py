@@ -44,15 +44,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pslsched.training.codecs import roundtrip  # noqa: E402
+from pslsched.training.data import load_dataset  # noqa: E402
+
 from pslsched.core.codecs import Compression, parse_codec  # noqa: E402
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
 from pslsched.models.zoo import build_blocks  # noqa: E402
 from pslsched.simulator import SimConfig  # noqa: E402
 from pslsched.solvers import solve  # noqa: E402
 from pslsched.training.codec_study import budget_settings, codec_table  # noqa: E402
-from pslsched.training.codecs import roundtrip  # noqa: E402
 from pslsched.training.config import CutPoints, TrainConfig  # noqa: E402
-from pslsched.training.data import load_dataset  # noqa: E402
 from pslsched.training.runner import run_training, seeds  # noqa: E402
 
 torch.set_num_threads(1)

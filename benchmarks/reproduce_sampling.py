@@ -34,12 +34,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pslsched.training.data import load_dataset  # noqa: E402
+
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
 from pslsched.simulator import SimConfig, parse_stragglers  # noqa: E402
 from pslsched.simulator.stragglers import Stragglers  # noqa: E402
 from pslsched.solvers import solve  # noqa: E402
 from pslsched.training.config import TrainConfig  # noqa: E402
-from pslsched.training.data import load_dataset  # noqa: E402
 from pslsched.training.runner import run_training, seeds  # noqa: E402
 
 torch.set_num_threads(1)

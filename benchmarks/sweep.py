@@ -36,9 +36,9 @@ import time
 
 import yaml
 
-from pslsched.cli.sweeps import parse_grid
-from pslsched.cli.sweeps.backends import ray_available
-from pslsched.cli.sweeps.runner import point_argv, run_point
+from pslsched.app.sweeps import parse_grid
+from pslsched.app.sweeps.backends import ray_available
+from pslsched.app.sweeps.runner import point_argv, run_point
 
 HERE = Path(__file__).resolve()
 

@@ -56,6 +56,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pslsched.training.data import load_dataset
+from pslsched.training.hooks import TrainingHooks
 from torch.utils.flop_counter import FlopCounterMode
 
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients
@@ -65,8 +67,6 @@ from pslsched.simulator.orders import orders_from_schedule
 from pslsched.solvers import solve
 from pslsched.training import runner
 from pslsched.training.config import TrainConfig
-from pslsched.training.data import load_dataset
-from pslsched.training.hooks import TrainingHooks
 from pslsched.training.plans import plan_instance
 
 HELPER_MEMORY_MB = 16384  # K = 100: each helper may hold every client's body (the default testbed holds ~21)

@@ -58,8 +58,9 @@ def testbed_for(k: int, helper_memory: float):
 def one_run(built, schedule, sim_config, cfg, dataset) -> tuple[list[float], list[float], dict, float]:
     """Train ``sim_config.rounds`` rounds as ``run_training`` does (without evaluation and files): per-round wall
     and training-hook seconds, the final global parameters and the final test accuracy."""
-    from pslsched.simulator.engine import Simulation
     from pslsched.training.hooks import TrainingHooks
+
+    from pslsched.simulator.engine import Simulation
     from pslsched.training.runner import evaluate, prepare, seeds
 
     instance = built.instance
@@ -95,10 +96,11 @@ def one_run(built, schedule, sim_config, cfg, dataset) -> tuple[list[float], lis
 
 
 def bench(dataset_name: str, k: int, args) -> dict:
+    from pslsched.training.data import load_dataset
+
     from pslsched import simulator
     from pslsched.solvers import solve
     from pslsched.training.config import TrainConfig
-    from pslsched.training.data import load_dataset
     from pslsched.training.runner import seeds
 
     built = testbed_for(k, args.helper_memory)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from pslsched.cli.sweeps import parse_grid, run_sweep
+from pslsched.app.sweeps import parse_grid, run_sweep
 from pslsched.core.generators import generate
 from pslsched.core.validate import validate
 from pslsched.solvers import available_solvers, solve

@@ -52,28 +52,32 @@ EXAMPLE_SCHEDULE: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def example_dict() -> dict[str, Any]:
-    """A fresh deep copy of the problem.md §2 instance object (safe to mutate)."""
-    return copy.deepcopy(EXAMPLE)
+def _fresh_copy(name: str, data: dict[str, Any], what: str):
+    """A fixture ``name`` giving a fresh deep copy of ``data`` (safe to mutate)."""
+
+    def fixture() -> dict[str, Any]:
+        return copy.deepcopy(data)
+
+    fixture.__doc__ = f"A fresh deep copy of the {what} (safe to mutate)."
+    return pytest.fixture(name=name)(fixture)
+
+
+example_dict = _fresh_copy("example_dict", EXAMPLE, "problem.md §2 instance object")
+example_schedule_dict = _fresh_copy(
+    "example_schedule_dict", EXAMPLE_SCHEDULE, "problem.md §3 schedule object"
+)
 
 
 @pytest.fixture
-def example_instance() -> Instance:
+def example_instance(example_dict: dict[str, Any]) -> Instance:
     """The problem.md §2 example: two clients, one helper, optimum 22 ms."""
-    return Instance.from_dict(copy.deepcopy(EXAMPLE))
+    return Instance.from_dict(example_dict)
 
 
 @pytest.fixture
-def example_schedule_dict() -> dict[str, Any]:
-    """A fresh deep copy of the problem.md §3 schedule object (safe to mutate)."""
-    return copy.deepcopy(EXAMPLE_SCHEDULE)
-
-
-@pytest.fixture
-def example_schedule() -> Schedule:
+def example_schedule(example_schedule_dict: dict[str, Any]) -> Schedule:
     """The problem.md §3 example schedule (valid and optimal for ``example_instance``)."""
-    return Schedule.from_dict(copy.deepcopy(EXAMPLE_SCHEDULE))
+    return Schedule.from_dict(example_schedule_dict)
 
 
 @pytest.fixture

@@ -42,15 +42,35 @@ def random_instance(
     if local:
         loc = np.round(rng.uniform(40, 120, size=k), 3)
         loc[rng.random(k) < 0.5] = np.nan
+    return numbered_instance(f"rand-{k}x{h}-{seed}", mats, demand, capacity, batches=batches, local=loc)
+
+
+def case_instance(case: dict) -> Instance:
+    """``random_instance`` from a test case ``dict(k=..., h=..., seed=..., **options)``."""
+    kw = dict(case)
+    return random_instance(kw.pop("k"), kw.pop("h"), kw.pop("seed"), **kw)
+
+
+def numbered_instance(
+    name: str,
+    matrices: dict[str, np.ndarray],
+    demand: np.ndarray,
+    capacity: np.ndarray,
+    *,
+    batches: int = 1,
+    local: np.ndarray | None = None,
+) -> Instance:
+    """An instance with clients ``c0, c1, ...`` and helpers ``h0, h1, ...`` from its K x H ``matrices``."""
+    k, h = next(iter(matrices.values())).shape
     return Instance(
-        name=f"rand-{k}x{h}-{seed}",
+        name=name,
         clients=tuple(f"c{j}" for j in range(k)),
         helpers=tuple(f"h{i}" for i in range(h)),
         demand=demand,
         capacity=capacity,
         batches=batches,
-        local=loc,
-        **mats,
+        local=local,
+        **matrices,
     )
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
+from solver_instances import numbered_instance
 
 from pslsched.core.instance import MATRICES, Instance
 from pslsched.core.result import SolveResult
 from pslsched.core.validate import validate
+from pslsched.solvers import solve
 
 # Relative slack for comparing a bound with a makespan (both floats computed along different paths).
 BOUND_RTOL = 1e-9
@@ -74,16 +77,7 @@ def instances(
             label="local",
         )
         loc = np.array([math.nan if v is None else float(v) for v in values])
-    return Instance(
-        name="hyp",
-        clients=tuple(f"c{j}" for j in range(k)),
-        helpers=tuple(f"h{i}" for i in range(h)),
-        demand=demand,
-        capacity=capacity,
-        batches=nb,
-        local=loc,
-        **mats,
-    )
+    return numbered_instance("hyp", mats, demand, capacity, batches=nb, local=loc)
 
 
 def uniform_instance(
@@ -103,15 +97,13 @@ def uniform_instance(
 ) -> Instance:
     """K identical clients on H identical helpers (every pair reachable); for hand-computed expectations."""
     values = {"release": release, "fwd": fwd, "delay": delay, "bwd": bwd, "tail": tail}
-    return Instance(
-        name=name,
-        clients=tuple(f"c{j}" for j in range(k)),
-        helpers=tuple(f"h{i}" for i in range(h)),
-        demand=np.full(k, float(demand)),
-        capacity=np.full(h, float(k * demand if capacity is None else capacity)),
+    return numbered_instance(
+        name,
+        {m: np.full((k, h), float(values[m])) for m in MATRICES},
+        np.full(k, float(demand)),
+        np.full(h, float(k * demand if capacity is None else capacity)),
         batches=batches,
         local=None if local is None else np.array(local, dtype=float),
-        **{m: np.full((k, h), float(values[m])) for m in MATRICES},
     )
 
 
@@ -140,3 +132,19 @@ def check_result(instance: Instance, result: SolveResult) -> None:
     assert result.lower_bound == result.schedule.lower_bound
     assert result.lower_bound <= result.makespan * (1 + BOUND_RTOL)
     assert all(h is None or h in instance.helpers for h in result.schedule.assignment.values())
+
+
+def solved_to_one_optimum(
+    instance: Instance, runs: dict[str, dict], *, time_limit: float, rel: float = 1e-6
+) -> list[SolveResult]:
+    """Each solver of ``runs`` (name -> options, seed 0) on ``instance``: all valid, proved optimal and bounded by
+    their makespans, with the same makespan up to ``rel``; returns the results in the order of ``runs``."""
+    results = [solve(instance, name, time_limit=time_limit, seed=0, **opts) for name, opts in runs.items()]
+    for res in results:
+        assert res.schedule is not None, res.message
+        assert validate(instance, res.schedule) == []
+        assert res.status == "optimal", res.message
+        assert res.lower_bound <= res.makespan
+    for res in results[1:]:
+        assert res.makespan == pytest.approx(results[0].makespan, rel=rel)
+    return results

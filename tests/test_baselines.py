@@ -10,10 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import assignment_index, check_result, instances, uniform_instance
 
+from pslsched.base.errors import InputError
 from pslsched.core.bounds import lower_bounds
 from pslsched.core.instance import Instance
 from pslsched.core.validate import validate
-from pslsched.solvers import available_solvers, get_solver, solve
+from pslsched.solvers import SOLVERS, available_solvers, get_solver, solve
+from pslsched.solvers.base import register_run
 from pslsched.solvers.baselines import balanced_assignment, random_assignment
 
 BASELINES = ("random", "greedy")
@@ -218,11 +220,33 @@ def test_batches_run_one_after_the_other(two_helper_instance, solver):
 # ---- the registry ----------------------------------------------------------------------------------------
 
 
-def test_registry_knows_the_baselines():
+def test_registry_knows_the_baselines(two_helper_instance):
     known = available_solvers()
     assert {"random", "greedy"} <= set(known)
     assert known["greedy"].summary
     assert get_solver("random") is known["random"].fn
-    with pytest.raises(KeyError, match="unknown solver 'nope'") as err:
+    with pytest.raises(InputError, match=r"^--solver: unknown solver 'nope' \(known: ") as err:
         get_solver("nope")
     assert "greedy" in str(err.value)
+    with pytest.raises(InputError, match="unknown solver 'nope'"):
+        solve(two_helper_instance, "nope")
+
+
+def test_register_run_gives_a_body_the_public_signature(monkeypatch, two_helper_instance):
+    monkeypatch.setattr(SOLVERS, "_entries", dict(SOLVERS._entries))  # the probe is gone after the test
+    seen = []
+
+    @register_run("probe", "records what its body is given", default_limit=7.0)
+    def probe(run, options):
+        seen.append((run.solver, run.time_limit, run.seed, options))
+        run.options = {"seed": run.seed}
+        return run.no_schedule("the probe never schedules")
+
+    assert available_solvers()["probe"].summary == "records what its body is given"
+    res = solve(two_helper_instance, "probe", seed=3, colour="blue")
+    assert res.status == "unknown" and res.schedule is None and res.message == "the probe never schedules"
+    assert res.solver == "probe" and res.options == {"seed": 3}
+    solve(two_helper_instance, "probe", time_limit=2)
+    assert seen == [("probe", 7.0, 3, {"colour": "blue"}), ("probe", 2.0, 0, {})]
+    with pytest.raises(ValueError, match="registered twice"):
+        register_run("probe", "again")(probe)

@@ -225,16 +225,16 @@ def test_bad_workers_is_an_argparse_error(capsys, instance_file, value):
 
 
 def test_workers_reach_the_solver(tmp_path, capsys, instance_file, monkeypatch):
-    from pslsched import solvers
+    from pslsched.app import solving
 
     seen = []
-    real = solvers.solve
+    real = solving.run_solver
 
     def spy(instance, name, **kwargs):
         seen.append(kwargs.get("workers"))
         return real(instance, name, **kwargs)
 
-    monkeypatch.setattr(solvers, "solve", spy)
+    monkeypatch.setattr(solving, "run_solver", spy)
     args = ["solve", "--instance", str(instance_file), "--solver", "cpsat", "--time-limit", "5"]
     assert main([*args, "--workers", "1"]) == 0
     assert main(args) == 0

@@ -17,9 +17,7 @@ from pslsched.core.testbed import build, default_testbed_path, load_testbed
 from pslsched.core.validate import validate
 from pslsched.simulator import SimConfig
 from pslsched.solvers import solve
-from pslsched.training.codecs import decode, encode, roundtrip
-from pslsched.training.config import TrainConfig
-from pslsched.training.runner import run_training
+from pslsched.training import TrainConfig, roundtrip, run_training
 
 torch.set_num_threads(1)
 
@@ -63,8 +61,8 @@ def test_roundtrip_shape_dtype_and_exact_size(spec, n, shape, zeros, signed, see
     x = x if signed else x.abs()
     x[torch.rand(x.shape, generator=gen) < zeros] = 0.0
     codec = parse_codec(spec)
-    pay = encode(codec, x, torch.Generator().manual_seed(seed))
-    y = decode(pay)
+    pay = codec.encode(x, torch.Generator().manual_seed(seed))
+    y = codec.decode(pay)
     d = int(np.prod(shape))
     assert y.shape == x.shape and y.dtype == x.dtype
     assert pay.bits == n * formula(spec, d) == n * codec.payload_bits(d)
@@ -201,3 +199,26 @@ def test_batched_training_refuses_a_codec(capsys):
         ]
     )
     assert code == 2 and "--strategy.batched" in capsys.readouterr().err
+
+
+def test_one_class_per_codec_owns_its_size_and_its_spec():
+    from pslsched.core.codecs import CODECS, Codec
+
+    assert set(CODECS.names()) == {"none", "fp16", "quant", "topk", "randtopk", "ms"}
+    for spec in SPECS:
+        codec = parse_codec(spec)
+        assert isinstance(codec, Codec) and CODECS.get(codec.name) is type(codec)
+        assert parse_codec(codec.spec) == codec  # the spec it prints reads back as the same codec
+    assert parse_codec(None) == parse_codec("none") and not Compression().active
+
+
+def test_planning_with_a_codec_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pslsched.core.codecs import parse_codec; c = parse_codec('ms:r=0.01,bits=2'); "
+        "assert c.payload_bits(10000) == 23200; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -54,18 +54,19 @@ def test_compare_marks_an_invalid_schedule(monkeypatch):
 
 def test_compare_includes_the_slotted_solvers():
     inst = generate("ganian2", 5, 2, seed=1)
-    table = compare(inst, ["cpsat", "admm", "milp-slotted"], time_limit=3)
+    table = compare(inst, ["cpsat", "admm", "milp-slotted"], time_limit=3, workers=1)
     assert list(table["solver"]) == ["cpsat", "admm", "milp-slotted"] and table["valid"].all()
     assert (table["makespan_ms"] >= table["best_lower_bound_ms"] * (1 - 1e-12)).all()
 
 
 def test_compare_survives_a_crashing_solver(monkeypatch):
-    from pslsched.solvers import registry
+    from pslsched.base.registry import Entry
+    from pslsched.solvers import SOLVERS
 
     def boom(instance, **_):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setitem(registry._REGISTRY, "boom", registry.SolverInfo("boom", boom, "test"))
+    monkeypatch.setitem(SOLVERS._entries, "boom", Entry("boom", boom, "test"))
     table = compare(generate("ganian1", 5, 2, seed=0), ["greedy", "boom"], time_limit=2)
     row = table.set_index("solver").loc["boom"]
     assert not row["valid"] and "solver exploded" in row["status"]

@@ -198,16 +198,15 @@ def test_cut_points_out_of_range(a, b):
 # ---- the importer for the anchor's spreadsheet layout ----------------------------------------------------
 
 
-def write_workbook(path, devices: dict[str, list[tuple]], memory: list[tuple]) -> None:
+def write_workbook(path, devices: dict[str, list[tuple]], memory: list[tuple] | None) -> None:
+    """A workbook in the anchor's layout: one sheet per device and a ``memory`` sheet (left out when None)."""
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
-    for name, rows in devices.items():
+    sheets = dict(devices) if memory is None else {**devices, "memory": memory}
+    for name, rows in sheets.items():
         ws = wb.create_sheet(name)
         for row in rows:
             ws.append(row)
-    ws = wb.create_sheet("memory")
-    for row in memory:
-        ws.append(row)
     wb.save(path)
 
 
@@ -273,17 +272,7 @@ def test_import_without_output_only_returns_the_frame(tmp_path):
 )
 def test_import_bad_workbooks(tmp_path, devices, memory, needle):
     book = tmp_path / "bad.xlsx"
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in devices.items():
-        ws = wb.create_sheet(name)
-        for row in rows:
-            ws.append(row)
-    if memory is not None:
-        ws = wb.create_sheet("memory")
-        for row in memory:
-            ws.append(row)
-    wb.save(book)
+    write_workbook(book, devices, memory)
     out = tmp_path / "bad.csv"
     with pytest.raises(ProfileError, match=needle):
         import_workbook(book, out)

@@ -18,7 +18,7 @@ from pslsched.base.errors import InputError
 from pslsched.cli import main
 from pslsched.core.testbed import build, load_testbed, parse_testbed
 from pslsched.core.validate import validate
-from pslsched.models.anchors import ANCHORS, resnet101_blocks, vgg19_blocks
+from pslsched.models.anchors import ANCHOR_ARCHITECTURES, ANCHOR_MODELS, resnet101_blocks, vgg19_blocks
 from pslsched.models.zoo import MODELS, build_blocks, register_model
 from pslsched.profiles import ModelProfile, ProfileError, load_profile
 from pslsched.profiles.calibrate import (
@@ -29,8 +29,9 @@ from pslsched.profiles.calibrate import (
     scale_profile,
     write_calibration,
 )
-from pslsched.profiles.measure import measure_blocks, read_meta, sidecar_path, write_profile
+from pslsched.profiles.measure import measure_blocks
 from pslsched.profiles.profile import bundled_path, profile_from_frame
+from pslsched.profiles.store import read_meta, sidecar_path, write_profile
 from pslsched.solvers import solve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -314,11 +315,12 @@ def test_scale_then_show_round_trips(tmp_path, capsys):
 # ---- anchor architectures ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("anchor", list(ANCHORS))
+@pytest.mark.parametrize("anchor", ANCHOR_MODELS.names())
 def test_anchor_architectures_have_the_sheet_rows(anchor):
-    spec = ANCHORS[anchor]
+    spec = ANCHOR_MODELS.get(anchor)
     sheet = load_profile(anchor)
     builder = resnet101_blocks if spec.architecture == "resnet101" else vgg19_blocks
+    assert ANCHOR_ARCHITECTURES.get(spec.architecture) is builder and spec.profile == anchor
     with torch.device("meta"):  # structure only: no memory, no arithmetic
         blocks = builder(spec.input_shape, spec.num_classes)
         x = torch.zeros(128, *spec.input_shape)
@@ -333,6 +335,16 @@ def test_anchor_architectures_have_the_sheet_rows(anchor):
     if anchor == "resnet101_cifar10":  # conv1, maxpool; bottleneck rows record the inner width (SOURCE.md)
         assert np.allclose(kb[:2], sheet.activation_kb[:2] - 1.568359, atol=1e-3)
         assert np.allclose(np.array(kb[2:35]) / 4, sheet.activation_kb[2:35] - 1.568359, atol=1e-3)
+
+
+def test_unknown_anchor_names_the_known_ones():
+    assert ANCHOR_MODELS.names() == ["resnet101_cifar10", "resnet101_mnist", "vgg19_cifar10", "vgg19_mnist"]
+    with pytest.raises(InputError, match=r"^--anchor: unknown anchor 'nosuch' \(known: resnet101_cifar10, "):
+        ANCHOR_MODELS.get("nosuch")
+    with pytest.raises(
+        InputError, match=r"^--model: unknown anchor architecture 'nosuch' \(known: resnet101, vgg19\)"
+    ):
+        ANCHOR_ARCHITECTURES.get("nosuch")
 
 
 # ---- testbed: measure on first use, cached -----------------------------------------------------------------
@@ -419,6 +431,7 @@ def test_shipped_digits_profile_is_the_trained_models():
 def test_import_profiles_stays_torch_free():
     code = (
         "import sys, pslsched.profiles, pslsched.profiles.measure, pslsched.profiles.calibrate, pslsched.models.anchors\n"
+        "import pslsched.profiles.model_blocks, pslsched.profiles.store, pslsched.profiles.machine\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

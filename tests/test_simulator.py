@@ -13,13 +13,23 @@ from hypothesis import HealthCheck, given, settings
 from strategies import instances
 
 from pslsched.base.errors import InputError
+from pslsched.base.registry import catalogue
 from pslsched.cli import main
-from pslsched.core.generators import generate_workload
+from pslsched.core.generators import generate, generate_workload
 from pslsched.core.instance import Instance
 from pslsched.core.testbed import build, default_testbed_path, load_testbed
 from pslsched.core.validate import validate
-from pslsched.simulator import MeasuredDurations, RecordingHooks, SimConfig, parse_stragglers, simulate
-from pslsched.simulator.config import config_from
+from pslsched.simulator import (
+    POLICIES,
+    STRAGGLER_DISTRIBUTIONS,
+    DispatchPolicy,
+    MeasuredDurations,
+    RecordingHooks,
+    SimConfig,
+    config_from,
+    parse_stragglers,
+    simulate,
+)
 from pslsched.solvers import available_solvers, solve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,9 +269,6 @@ def test_cli_simulate(tmp_path, capsys):
 
 def test_replan_keeps_the_current_plan_when_the_new_one_is_not_shorter():
     """Without stragglers the observed instance is the planned one: a worse solver's plan must not replace it."""
-    from pslsched.core.generators import generate
-    from pslsched.solvers import solve
-
     inst = generate("ganian2", clients=8, helpers=2, seed=0)
     best = solve(inst, "cpsat", time_limit=10, seed=0, workers=1)
     assert best.status == "optimal" and not validate(inst, best.schedule)
@@ -270,3 +277,24 @@ def test_replan_keeps_the_current_plan_when_the_new_one_is_not_shorter():
     config = SimConfig(rounds=3, policy="replan", replan_solver="random", replan_time_limit=0.5)
     record = simulate(inst, best.schedule, config)
     assert record.makespans == pytest.approx([best.makespan] * 3)
+
+
+def test_policies_and_straggler_distributions_are_registries():
+    assert POLICIES.names() == ["fcfs", "priority", "replan", "static"]
+    assert all(issubclass(e.fn, DispatchPolicy) and e.summary for e in POLICIES.entries())
+    assert [POLICIES.get(n).follows_orders for n in ("static", "replan", "fcfs", "priority")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert STRAGGLER_DISTRIBUTIONS.names() == ["fixed", "gaussian", "lognormal", "pareto", "trace"]
+    kinds = catalogue()
+    assert [n for n, _ in kinds["dispatch policies"]] == POLICIES.names()
+    assert [n for n, _ in kinds["straggler distributions"]] == STRAGGLER_DISTRIBUTIONS.names()
+    with pytest.raises(InputError, match=r"simulation.policy: unknown policy 'lifo' \(known: fcfs, priority"):
+        config_from({"policy": "lifo"})
+    with pytest.raises(
+        InputError, match=r"--stragglers: unknown distribution 'zipf' \(known: fixed, gaussian"
+    ):
+        parse_stragglers("client:zipf")

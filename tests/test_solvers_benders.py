@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from solver_instances import infeasible_instance, random_instance
-from strategies import check_result, instances
+from solver_instances import case_instance, infeasible_instance, random_instance
+from strategies import check_result, instances, solved_to_one_optimum
 
-from pslsched.core.validate import validate
 from pslsched.solvers import solve
 
 CASES = [
@@ -19,21 +18,10 @@ CASES = [
 ]
 
 
-def _instance(case):
-    kw = dict(case)
-    return random_instance(kw.pop("k"), kw.pop("h"), kw.pop("seed"), **kw)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_benders_proves_the_same_optimum_as_milp(case):
-    inst = _instance(case)
-    bd = solve(inst, "benders", time_limit=30, seed=0, sub_workers=1)
-    mi = solve(inst, "milp", time_limit=30, seed=0)
-    for res in (bd, mi):
-        assert res.schedule is not None and validate(inst, res.schedule) == []
-        assert res.status == "optimal", res.message
-        assert res.lower_bound <= res.makespan
-    assert bd.makespan == pytest.approx(mi.makespan, rel=1e-6)
+    inst = case_instance(case)
+    bd, mi = solved_to_one_optimum(inst, {"benders": {"sub_workers": 1}, "milp": {}}, time_limit=30)
     assert bd.bounds["benders_dual"] <= mi.makespan * (1 + 1e-6)
     for name in ("greedy", "equid"):
         assert bd.makespan <= solve(inst, name, time_limit=2).makespan * (1 + 1e-9)
@@ -53,7 +41,7 @@ def test_benders_bound_never_exceeds_the_cpsat_optimum(inst):
 
 
 def test_benders_is_deterministic_and_reports_progress():
-    inst = _instance(CASES[0])
+    inst = case_instance(CASES[0])
     seen = []
     first = solve(inst, "benders", time_limit=30, seed=2, sub_workers=1, progress=lambda *a: seen.append(a))
     again = solve(inst, "benders", time_limit=30, seed=2, sub_workers=1)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from solver_instances import infeasible_instance, random_instance
+from solver_instances import case_instance, infeasible_instance, random_instance
+from strategies import solved_to_one_optimum
 
 from pslsched.core.validate import validate
 from pslsched.solvers import solve
@@ -18,11 +19,6 @@ TINY = [
 ]
 
 
-def _instance(case):
-    kw = dict(case)
-    return random_instance(kw.pop("k"), kw.pop("h"), kw.pop("seed"), **kw)
-
-
 def _check(inst, res):
     assert res.schedule is not None, res.message
     assert validate(inst, res.schedule) == []
@@ -31,13 +27,8 @@ def _check(inst, res):
 
 @pytest.mark.parametrize("case", TINY)
 def test_cpsat_and_milp_agree_on_tiny_optima(case):
-    inst = _instance(case)
-    cp = solve(inst, "cpsat", time_limit=10, seed=0, workers=1)
-    mi = solve(inst, "milp", time_limit=10, seed=0)
-    for res in (cp, mi):
-        _check(inst, res)
-        assert res.status == "optimal"
-    assert cp.makespan == pytest.approx(mi.makespan, rel=1e-6)
+    inst = case_instance(case)
+    cp, mi = solved_to_one_optimum(inst, {"cpsat": {"workers": 1}, "milp": {}}, time_limit=10)
     assert cp.lower_bound <= mi.makespan and mi.lower_bound <= cp.makespan * (1 + 1e-9)
     for name in HEURISTICS:
         heur = solve(inst, name, time_limit=2, seed=0)
@@ -46,7 +37,7 @@ def test_cpsat_and_milp_agree_on_tiny_optima(case):
 
 
 def test_milp_cbc_backend_and_cold_start():
-    inst = _instance(TINY[0])
+    inst = case_instance(TINY[0])
     ref = solve(inst, "milp", time_limit=10)
     for opts in ({"backend": "cbc"}, {"warm_start": False}):
         res = solve(inst, "milp", time_limit=10, **opts)
@@ -83,6 +74,6 @@ def test_infeasible_memory(name):
 
 
 def test_unknown_options_are_ignored():
-    inst = _instance(TINY[4])
+    inst = case_instance(TINY[4])
     res = solve(inst, "cpsat", time_limit=5, workers=1, colour="blue")
     _check(inst, res)

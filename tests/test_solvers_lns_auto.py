@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from solver_instances import infeasible_instance, random_instance
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from solver_instances import case_instance, infeasible_instance, random_instance
+from strategies import instances
 
+from pslsched.core.schedule import Schedule
 from pslsched.core.validate import validate
 from pslsched.solvers import solve
 from pslsched.solvers.auto import start_from_schedule
+from pslsched.solvers.base import assignment_names
+from pslsched.solvers.baselines import random_assignment
+from pslsched.solvers.list_scheduling import equid_rule, fcfs, list_schedule
+from pslsched.solvers.sequencing import HelperData, run_rule
 
 HEURISTICS = ["greedy", "random", "equid", "ed-fcfs"]
 
@@ -28,8 +36,7 @@ def _check(inst, res):
     ],
 )
 def test_lns_valid_and_not_worse_than_its_starts(kw):
-    kw = dict(kw)
-    inst = random_instance(kw.pop("k"), kw.pop("h"), kw.pop("seed"), **kw)
+    inst = case_instance(kw)
     res = solve(inst, "lns", time_limit=3, seed=0, max_stalls=4)
     _check(inst, res)
     assert res.makespan <= res.extra["start_makespan"] + 1e-9
@@ -106,3 +113,25 @@ def test_auto_searches_even_under_a_short_limit():
     assert "lns" in res.extra["ran"]
     assert res.makespan < 0.9 * heuristics  # 20170 vs 34795 when measured
     assert res.makespan >= res.lower_bound - 1e-6
+
+
+@settings(max_examples=30)
+@given(inst=instances(fits_somewhere=True), seed=st.integers(0, 2**16))
+def test_list_schedules_and_the_sequencing_rules_are_one_engine(inst, seed):
+    """``list_schedule`` with FCFS or EquiD's rule runs each helper exactly as the sequencing rule of that name."""
+    assignment = random_assignment(inst, np.random.default_rng(seed))
+    if assignment is None:
+        return
+    for rule, name in ((fcfs, "fcfs"), (equid_rule, "equid")):
+        tasks, completion = list_schedule(inst, assignment, rule)
+        makespan = float(completion.max())
+        sched = Schedule(
+            inst.name, name, "feasible", makespan, None, 0.0, assignment_names(inst, assignment), tasks
+        )
+        assert validate(inst, sched) == []
+        for i, helper in enumerate(inst.helpers):
+            members = np.flatnonzero(assignment == i).tolist()
+            finish, order = run_rule(HelperData(inst, i), members, name)
+            ran = [(inst.client_index[t.client], t.phase, t.batch) for t in tasks if t.helper == helper]
+            assert ran == order
+            assert finish == (completion[members].max() if members else 0.0)

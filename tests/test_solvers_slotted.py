@@ -41,6 +41,13 @@ def _check(inst, res):
     )
 
 
+def _solved(inst, name, **options):
+    """``name`` on ``inst`` with ``options``, its answer checked by ``_check``."""
+    res = solve(inst, name, **options)
+    _check(inst, res)
+    return res
+
+
 def test_to_slots_rounds_up_and_slot_ms_changes_the_counts():
     inst = generate("ganian2", 5, 2, seed=3)
     coarse, fine = to_slots(inst, 200.0), to_slots(inst, 50.0)
@@ -80,8 +87,7 @@ def test_slotted_plans_are_feasible_and_convert_to_valid_schedules():
 
 def test_default_slot_ms_keeps_the_horizon_near_200_slots():
     inst = generate("tirana1", 8, 2, seed=0)
-    res = solve(inst, "milp-slotted", time_limit=3)
-    _check(inst, res)
+    res = _solved(inst, "milp-slotted", time_limit=3)
     assert 100 <= res.extra["horizon_slots"] <= 260
     assert res.options["slot_ms"] == default_slot_ms(inst)
 
@@ -90,13 +96,13 @@ def test_default_slot_ms_keeps_the_horizon_near_200_slots():
 @pytest.mark.parametrize("family,seed", [("tirana1", 0), ("ganian2", 1), ("ganian4", 2)])
 def test_valid_on_generated_instances(name, family, seed):
     inst = generate(family, 6, 2, seed=seed)
-    _check(inst, solve(inst, name, time_limit=3, seed=0))
+    _solved(inst, name, time_limit=3, seed=0)
 
 
 @pytest.mark.parametrize("name", SLOTTED)
 def test_tight_memory_local_and_unreachable(name):
     inst = random_instance(6, 3, seed=7, tight_memory=True, local=True, unreachable=0.3)
-    _check(inst, solve(inst, name, time_limit=3))
+    _solved(inst, name, time_limit=3)
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,20 +118,16 @@ def test_random_small_instances(inst):
 
 def test_slot_ms_option_changes_the_slot_count():
     inst = generate("ganian2", 5, 2, seed=5)
-    a = solve(inst, "milp-slotted", time_limit=2, slot_ms=400.0)
-    b = solve(inst, "milp-slotted", time_limit=2, slot_ms=200.0)
-    _check(inst, a)
-    _check(inst, b)
+    a = _solved(inst, "milp-slotted", time_limit=2, slot_ms=400.0)
+    b = _solved(inst, "milp-slotted", time_limit=2, slot_ms=200.0)
     assert a.extra["slot_ms"] == 400.0 and b.extra["slot_ms"] == 200.0
     assert a.extra["horizon_slots"] < b.extra["horizon_slots"]
 
 
 def test_ilp_optimum_is_no_worse_in_slots_than_admm():
     inst = generate("ganian2", 5, 2, seed=1)
-    ilp = solve(inst, "milp-slotted", time_limit=5, slot_ms=300.0)
-    admm = solve(inst, "admm", time_limit=5, slot_ms=300.0)
-    _check(inst, ilp)
-    _check(inst, admm)
+    ilp = _solved(inst, "milp-slotted", time_limit=5, slot_ms=300.0)
+    admm = _solved(inst, "admm", time_limit=5, slot_ms=300.0)
     if ilp.extra["ilp_status"] == "optimal":
         assert ilp.extra["slotted_makespan_ms"] <= admm.extra["slotted_makespan_ms"] + 1e-9
         assert ilp.extra["slotted_bound_ms"] <= ilp.extra["slotted_makespan_ms"] + 1e-9
@@ -133,8 +135,7 @@ def test_ilp_optimum_is_no_worse_in_slots_than_admm():
 
 def test_admm_starts_from_shortest_chain_and_reports_iterations():
     inst = generate("tirana2", 6, 3, seed=2)
-    res = solve(inst, "admm", time_limit=3, max_iter=4)
-    _check(inst, res)
+    res = _solved(inst, "admm", time_limit=3, max_iter=4)
     assert 1 <= res.extra["iterations"] <= 4
     assert res.extra["stop"] in ("converged", "max_iter", "time limit")
     assert len(res.extra["history"]) == res.extra["iterations"]
@@ -151,7 +152,7 @@ def test_deterministic(name):
 def test_cbc_backend():
     inst = generate("ganian2", 4, 2, seed=0)
     for name in SLOTTED:
-        _check(inst, solve(inst, name, time_limit=3, backend="cbc"))
+        _solved(inst, name, time_limit=3, backend="cbc")
     with pytest.raises(InputError):
         solve(inst, "admm", backend="gurobi")
 

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from pslsched.app.sweeps import load_grid, parse_grid, run_sweep
+from pslsched.app.sweeps.overrides import apply_overrides, parse_path
+from pslsched.app.sweeps.runner import point_argv
 from pslsched.base.errors import InputError
 from pslsched.cli import main
-from pslsched.cli.sweeps import load_grid, parse_grid, run_sweep
-from pslsched.cli.sweeps.overrides import apply_overrides, parse_path
-from pslsched.cli.sweeps.runner import point_argv
 from pslsched.core.schedule import read_schedule
 from pslsched.core.testbed import default_testbed_path
 
@@ -113,7 +113,7 @@ def test_smallest_grid_on_the_local_backend_and_a_local_ray_cluster(tmp_path, ca
     assert len(list((tmp_path / "local" / "runs").glob("*.json"))) == 6
 
     # a real local Ray cluster, not a mock: `make test` installs the cluster extra
-    from pslsched.cli.sweeps.backends import ray_available
+    from pslsched.app.sweeps.backends import ray_available
 
     assert ray_available(), "Ray is missing: pip install -e '.[test,cluster]' (as `make test` does)"
     code, out, err = _sweep(

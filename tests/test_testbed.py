@@ -10,8 +10,17 @@ import pytest
 import yaml
 
 from pslsched.base.errors import InputError
+from pslsched.base.registry import catalogue
 from pslsched.cli import main
-from pslsched.core.testbed import build, default_testbed_path, load_testbed, parse_testbed
+from pslsched.core.testbed import (
+    RATE_DISTRIBUTIONS,
+    RateDistribution,
+    build,
+    default_testbed_path,
+    load_testbed,
+    parse_rate,
+    parse_testbed,
+)
 from pslsched.core.validate import validate
 from pslsched.core.workload import transfer_ms
 from pslsched.profiles import load_profile
@@ -278,3 +287,45 @@ def test_cli_profile_out_then_validate(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"instance.json", "schedule.json", "schedule.csv", "gantt.png"}
     assert main(["validate", "--instance", str(out / "instance.json"), str(out / "schedule.json")]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_rate_distributions_are_one_registry():
+    assert RATE_DISTRIBUTIONS.names() == ["choice", "classes", "lognormal", "number", "uniform"]
+    assert [n for n, _ in catalogue()["rate distributions"]] == RATE_DISTRIBUTIONS.names()
+    specs = {
+        "number": 7,
+        "uniform": {"dist": "uniform", "low": 1, "high": 2},
+        "lognormal": {"dist": "lognormal", "median": 5, "sigma": 0.5},
+        "choice": {"dist": "choice", "values": [1, 3]},
+        "classes": {"classes": [{"share": 0.5, "low": 1, "high": 2}, {"share": 0.5, "low": 5, "high": 6}]},
+    }
+    for name, value in specs.items():
+        rate = parse_rate(value)
+        assert isinstance(rate, RATE_DISTRIBUTIONS.get(name)) and isinstance(rate, RateDistribution)
+        drawn = rate.draw(50, np.random.default_rng(0))
+        assert drawn.shape == (50,) and (drawn > 0).all()
+    assert (parse_rate(7).draw(3, np.random.default_rng(0)) == 7.0).all()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            {"dist": "zipf"},
+            "dist: unknown distribution 'zipf' (known: choice, classes, lognormal, number, uniform)",
+        ),
+        ({"dist": "number", "value": 3}, "write a fixed value as a plain number"),
+        ({"low": 1, "high": 2}, "needs dist: NAME (or classes: [...])"),
+    ],
+)
+def test_rate_errors_name_the_field(value, message):
+    with pytest.raises(InputError, match="clients\\[0\\].uplink_mbps") as err:
+        parse_testbed(tb(clients=[{"name": "c", "device": "d1", "uplink_mbps": value}]))
+    assert message in str(err.value)
+
+
+def test_fixed_rates_dump_as_plain_numbers():
+    data = tb()
+    dumped = parse_testbed(data).model_dump(mode="json")["clients"][0]
+    assert (dumped["uplink_mbps"], dumped["downlink_mbps"], dumped["latency_ms"]) == (10.0, 20.0, 1.0)
+    assert parse_testbed({**data, "clients": [dumped]}) == parse_testbed(data)

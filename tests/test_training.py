@@ -16,11 +16,9 @@ from pslsched.core.schedule import Schedule
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, parse_testbed
 from pslsched.core.timing import earliest_schedule
 from pslsched.core.validate import validate
-from pslsched.simulator import SimConfig, parse_stragglers
+from pslsched.simulator import SimConfig, parse_stragglers, plan_instance
 from pslsched.solvers import solve
-from pslsched.training.config import TrainConfig
-from pslsched.training.plans import plan_instance
-from pslsched.training.runner import prepare, profile_batch, run_training, seeds
+from pslsched.training import TrainConfig, make_plan, prepare_training, profile_batch, run_training, seeds
 
 torch.set_num_threads(1)
 
@@ -80,7 +78,7 @@ def test_one_client_equals_unsplit_training(strategy):
     sim = SimConfig(rounds=2, seed=3)
     result = run_training(built.instance, built.workload, greedy(built), sim, cfg)
     # the same initial model, data and batches, trained as one network without any simulator
-    ref = prepare(built.instance, cfg, seed=3)
+    ref = prepare_training(built.instance, cfg, seed=3)
     model = nn.Sequential(ref.parts["head"], ref.parts["body"], ref.parts["tail"])
     x, y = ref.dataset.x_train, ref.dataset.y_train
     n = len(ref.client_data[0])
@@ -108,7 +106,7 @@ def test_splitfed1_one_step_is_fedsgd():
         batch_size=128,
     )
     result = run_training(built.instance, built.workload, greedy(built), SimConfig(rounds=1, seed=5), cfg)
-    ref = prepare(built.instance, cfg, seed=5)
+    ref = prepare_training(built.instance, cfg, seed=5)
     sizes = [len(c) for c in ref.client_data]
     assert len(set(sizes)) > 1  # unequal weights: the identity is not trivial
     model = nn.Sequential(ref.parts["head"], ref.parts["body"], ref.parts["tail"])
@@ -125,7 +123,7 @@ def test_splitfed1_one_step_is_fedsgd():
             p -= 0.5 * g
     assert max_diff(params(result.parts), params(ref.parts)) < 1e-5
     # and it moved: a model that did not train would fail the comparison above only by chance
-    fresh = prepare(built.instance, cfg, seed=5)
+    fresh = prepare_training(built.instance, cfg, seed=5)
     assert max_diff(params(result.parts), params(fresh.parts)) > 1e-3
 
 
@@ -166,7 +164,7 @@ def test_splitfed2_follows_the_helpers_order():
         ]
         trained[name] = params(res.parts)
         # replay the order by hand: the body steps after each client's backward, in the helper's order
-        ref = prepare(built.instance, cfg, seed=2)
+        ref = prepare_training(built.instance, cfg, seed=2)
         x, y = ref.dataset.x_train, ref.dataset.y_train
         head, body, tail = ref.parts["head"], ref.parts["body"], ref.parts["tail"]
         heads = [[p.detach().clone() for p in head.parameters()] for _ in range(2)]
@@ -231,8 +229,6 @@ def test_cost_only_has_the_same_clock_and_the_round_validates():
 
 
 def run_plan(result):
-    from pslsched.training.plans import make_plan
-
     cfg = result.config
     k = result.record.instance.num_clients
     unit = profile_batch(cfg, result.record.instance)

@@ -14,10 +14,16 @@ from pslsched.core.validate import validate
 from pslsched.models.zoo import build_blocks, split
 from pslsched.simulator import RoundPlan, TaskEvent
 from pslsched.solvers import solve
-from pslsched.training.config import TrainConfig
-from pslsched.training.data import load_dataset
-from pslsched.training.hooks import Diverged, TrainingHooks
-from pslsched.training.strategies import OptimizerSpec, SplitFedV1, make_strategy
+from pslsched.training import (
+    Diverged,
+    OptimizerSpec,
+    StrategySettings,
+    TrainConfig,
+    TrainingHooks,
+    load_dataset,
+    make_strategy,
+)
+from pslsched.training.strategies import SplitFedV1
 
 torch.set_num_threads(1)
 
@@ -40,18 +46,18 @@ def train(testbed, monkeypatch, strategy: str, rounds: int = 2, **settings):
     """run_training on the default testbed; the result and its prepared run (global parts, strategy, planner)."""
     built, schedule = testbed
     seen = {}
-    prepare = runner.prepare
+    prepare = runner.prepare_training
 
     def spy(*args, **kwargs):
         seen["prep"] = prepare(*args, **kwargs)
         return seen["prep"]
 
-    monkeypatch.setattr(runner, "prepare", spy)
+    monkeypatch.setattr(runner, "prepare_training", spy)
     cfg = TrainConfig(strategy=strategy, **settings)
     result = runner.run_training(
         built.instance, built.workload, schedule, simulator.SimConfig(rounds=rounds), cfg
     )
-    monkeypatch.setattr(runner, "prepare", prepare)
+    monkeypatch.setattr(runner, "prepare_training", prepare)
     return result, seen["prep"]
 
 
@@ -97,7 +103,7 @@ def test_batched_equals_per_client(testbed, monkeypatch, opt, partition):
         assert len(set(steps.tolist())) > 2  # clients with different step counts
     assert_same_run(ra, pa, rb, pb)
     # the models trained: the round moved them away from the initial weights
-    init = runner.prepare(testbed[0].instance, TrainConfig(**settings), 0)
+    init = runner.prepare_training(testbed[0].instance, TrainConfig(**settings), 0)
     assert max_diff(init.parts, pb.parts) > 1e-3
 
 
@@ -123,8 +129,8 @@ def _run_by_hand(spec: str, optimizer: OptimizerSpec, rounds: int = 2):
     torch.manual_seed(3)
     sp = split(build_blocks("cnn", data.input_shape, data.num_classes), 2, 5)
     parts = {"head": sp.head, "body": sp.body, "tail": sp.tail}
-    strategy = make_strategy(spec)
-    strategy.setup(parts, 4, 2, optimizer)
+    strategy = make_strategy(spec, StrategySettings(optimizer))
+    strategy.setup(parts, 4, 2)
     client_data = [np.arange(0, 20), np.arange(20, 40), np.arange(40, 70), np.arange(70, 96)]
     names = [f"c{j}" for j in range(4)]
     hooks = TrainingHooks(strategy, data.x_train, data.y_train, client_data, names, seed=5)
@@ -170,10 +176,10 @@ def test_local_clients_and_holes(optimizer):
 
 
 def test_diverged_names_the_round_step_and_client():
-    strategy = make_strategy("splitfed1:batched=true")
+    strategy = make_strategy("splitfed1:batched=true", StrategySettings(OptimizerSpec("sgd", 0.1)))
     torch.manual_seed(0)
     sp = split(build_blocks("mlp", (1, 2, 2), 3), 1, 3)
-    strategy.setup({"head": sp.head, "body": sp.body, "tail": sp.tail}, 2, 1, OptimizerSpec("sgd", 0.1))
+    strategy.setup({"head": sp.head, "body": sp.body, "tail": sp.tail}, 2, 1)
     x = torch.randn(8, 1, 2, 2)
     x[5] = float("nan")  # client 1's second sample
     hooks = TrainingHooks(

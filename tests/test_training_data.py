@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from pslsched.base.errors import InputError
-from pslsched.training.data import DATASETS, Dataset, load_dataset
-from pslsched.training.partitions import PARTITIONS, make_partition
+from pslsched.training import DATASETS, PARTITIONS, Dataset, load_dataset, make_partition
 
 torch.set_num_threads(1)
 

@@ -13,10 +13,8 @@ from pslsched.core.testbed import build, parse_testbed
 from pslsched.core.validate import validate
 from pslsched.simulator import SimConfig, parse_stragglers
 from pslsched.solvers import solve
-from pslsched.training.config import TrainConfig
-from pslsched.training.plans import step_instance
-from pslsched.training.runner import run_training
-from pslsched.training.samplers import lds_alpha, make_sampler
+from pslsched.training import TrainConfig, make_sampler, prepare_training, run_training, step_instance
+from pslsched.training.samplers import lds_alpha
 
 torch.set_num_threads(1)
 
@@ -158,9 +156,7 @@ def test_clients_without_samples_have_no_tasks_and_every_step_validates():
 
 
 def _round_plan(result):
-    from pslsched.training.runner import prepare
-
-    prep = prepare(result.record.instance, result.config, result.record.config.seed)
+    prep = prepare_training(result.record.instance, result.config, result.record.config.seed)
     return prep.planner(0, [])
 
 

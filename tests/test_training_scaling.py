@@ -13,8 +13,7 @@ from pslsched.core.validate import validate
 from pslsched.models.zoo import MODELS, block, register_model
 from pslsched.simulator import RecordingHooks, RoundPlan, SimConfig, simulate
 from pslsched.solvers import solve
-from pslsched.training.config import TrainConfig
-from pslsched.training.runner import run_training
+from pslsched.training import TrainConfig, run_training
 
 torch.set_num_threads(1)
 
@@ -76,7 +75,7 @@ def test_sglr_broadcasts_one_gradient_until_the_switch_off():
     sched = schedule_of(built)
     cfg = TrainConfig(dataset=SYN, model="mlp", strategy="sglr:off=0.5", batch_size=8, batches_per_round=2)
     seen = {}
-    original = runner.prepare
+    original = runner.prepare_training
 
     def recording_prepare(*args, **kwargs):
         prep = original(*args, **kwargs)
@@ -84,11 +83,11 @@ def test_sglr_broadcasts_one_gradient_until_the_switch_off():
         seen["strategy"] = prep.strategy
         return prep
 
-    runner.prepare = recording_prepare
+    runner.prepare_training = recording_prepare
     try:
         res = run_training(built.instance, built.workload, sched, SimConfig(rounds=4, links="shared"), cfg)
     finally:
-        runner.prepare = original
+        runner.prepare_training = original
     strategy = seen["strategy"]
     assert strategy.broadcasts and {r for r, _, _ in strategy.broadcasts} == {0, 1}  # rounds 2, 3: own slices
     for _, _, got in strategy.broadcasts:
@@ -231,3 +230,28 @@ def test_bad_knobs_one_line_exit_2(capsys, spec, field):
     assert main(["train", "--dataset", SYN, "--rounds", "1", "--strategy", spec]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0]
+
+
+def test_the_registry_is_complete_and_every_strategy_is_concrete():
+    """``import pslsched.training.strategies`` registers every family; no abstract hook is left unimplemented."""
+    import inspect
+
+    from pslsched.training.strategies import STRATEGIES, Strategy
+
+    assert set(STRATEGIES.names()) == {"splitfed1", "splitfed2", "psl", "sglr", "locsplitfed", "locfedmix"}
+    for entry in STRATEGIES.entries():
+        assert issubclass(entry.fn, Strategy) and not inspect.isabstract(entry.fn), entry.name
+        assert entry.fn.name == entry.name
+
+
+def test_settings_are_given_at_construction_not_as_spec_options():
+    from pslsched.base.errors import InputError
+    from pslsched.training import OptimizerSpec, StrategySettings, make_strategy
+
+    sglr = make_strategy("sglr:off=0.5", StrategySettings(OptimizerSpec("adam", 0.01), rounds=4, seed=9))
+    assert (sglr.optimizer.name, sglr.rounds, sglr.seed) == ("adam", 4, 9)
+    assert [sglr.averaging(r) for r in range(4)] == [True, True, False, False]
+    for spec in ("sglr:rounds=4", "psl:seed=1", "splitfed1:settings=x"):
+        with pytest.raises(InputError) as info:
+            make_strategy(spec)
+        assert info.value.field == f"--strategy.{spec.split(':')[1].split('=')[0]}"

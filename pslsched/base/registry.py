@@ -77,8 +77,9 @@ class Registry(Generic[T]):
     def summary(self, name: str) -> str:
         return self._entries[name].summary if name in self._entries else ""
 
-    def names(self) -> list[str]:
-        return sorted(self._entries)
+    def names(self, *, sort: bool = True) -> list[str]:
+        """The registered names, sorted (``sort=False``: in the order they were registered)."""
+        return sorted(self._entries) if sort else list(self._entries)
 
     def entries(self) -> list[Entry[T]]:
         return [self._entries[n] for n in self.names()]

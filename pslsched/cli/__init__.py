@@ -1,7 +1,7 @@
-"""The `sched` command line: the one place that wires profiles, sched, solvers and the simulator together.
+"""The `sched` command line: parse the options, call the application layer (``pslsched.app``), print.
 
 Each sub-command lives in its own module with ``add_parser(subparsers)``; the parser's ``handler`` returns the
-exit code. Exit codes: 0 success, 1 `validate` found violations, 2 bad input, 3 proved infeasible, 4 no schedule
+exit code. Nothing imports this package. Exit codes: 0 success, 1 `validate` found violations, 2 bad input, 3 proved infeasible, 4 no schedule
 found (none ruled out).
 """
 
@@ -11,24 +11,23 @@ import argparse
 import os
 import sys
 
-from pslsched.base.errors import InputError
-from pslsched.cli import generate, profile, solve, validate
-from pslsched.profiles import ProfileError
+from pslsched.base.errors import InputError, ProfileError
+from pslsched.cli import (
+    catalogue,
+    codecs,
+    compare,
+    generate,
+    profile,
+    simulate,
+    solve,
+    sweep,
+    train,
+    validate,
+)
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 
-COMMANDS = [solve, validate, generate, profile]
-
-
-def _optional_commands() -> list:
-    mods = []
-    for name in ("compare", "simulate", "train", "codecs", "sweep"):
-        try:
-            mods.append(__import__(f"pslsched.cli.{name}", fromlist=["add_parser"]))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pslsched.cli.{name}":
-                raise
-    return mods
+COMMANDS = [solve, validate, generate, profile, compare, simulate, train, codecs, sweep, catalogue]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 invalid schedule (validate), 2 bad input, 3 infeasible, 4 no schedule found",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for mod in COMMANDS + _optional_commands():
+    for mod in COMMANDS:
         mod.add_parser(sub)
     return parser
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from pslsched.app.requests import Request
 from pslsched.base.errors import InputError
-from pslsched.core.instance import Instance, read_instance
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
@@ -39,40 +39,9 @@ def add_codec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compress-grads", action="store_true", help="also compress the cut gradients")
 
 
-def with_compression(args: argparse.Namespace, testbed):
-    """The testbed with the command line's codec options in its ``compression:`` section (unchanged without)."""
-    codec = getattr(args, "codec", None)
-    cut_b, grads = getattr(args, "codec_cut_b", False), getattr(args, "compress_grads", False)
-    if codec is None and not cut_b and not grads:
-        return testbed
-    from pslsched.core.codecs import parse_codec
-    from pslsched.core.testbed import CompressionSection
-
-    base = testbed.compression or CompressionSection()
-    if codec is not None:
-        parse_codec(codec)  # the error names --codec
-    section = base.model_copy(
-        update={"codec": codec or base.codec, "cut_b": cut_b or base.cut_b, "grads": grads or base.grads}
-    )
-    return testbed.model_copy(update={"compression": section})
-
-
-def load_source(args: argparse.Namespace) -> Instance:
-    """The instance named by --instance or --profile (the bundled default testbed when neither is given)."""
-    if getattr(args, "instance", None):
-        if (
-            getattr(args, "codec", None)
-            or getattr(args, "codec_cut_b", False)
-            or getattr(args, "compress_grads", False)
-        ):
-            raise InputError(
-                "--codec", "needs a testbed (--profile): an instance JSON has no activation sizes"
-            )
-        return read_instance(args.instance)
-    from pslsched.core.testbed import build_instance, default_testbed_path, load_testbed
-
-    path = args.profile or default_testbed_path()
-    return build_instance(with_compression(args, load_testbed(path)))
+def request_from(args: argparse.Namespace, kind: type[Request]) -> Request:
+    """The application request of a parsed command line (its options that the request has)."""
+    return kind.from_options({k: getattr(args, k) for k in kind.model_fields if hasattr(args, k)})
 
 
 @contextmanager
@@ -142,7 +111,12 @@ def add_verbose_arg(parser: argparse.ArgumentParser) -> None:
 
 def add_simulation_args(parser) -> None:
     """The options of a simulation run shared by ``simulate`` and ``train`` (None = the testbed's / default)."""
-    parser.add_argument("--policy", choices=["static", "fcfs", "priority", "replan"], default=None)
+    parser.add_argument(
+        "--policy",
+        default=None,
+        metavar="NAME",
+        help="dispatch policy: static, fcfs, priority, replan (sched list)",
+    )
     parser.add_argument("--links", choices=["dedicated", "shared"], default=None)
     parser.add_argument("--rounds", type=positive_int("--rounds"), default=None, metavar="R")
     parser.add_argument(

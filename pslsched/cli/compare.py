@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from pslsched.base.errors import InputError
+from pslsched.app.requests import CompareRequest
 from pslsched.cli.common import (
     add_source_args,
     add_verbose_arg,
     add_workers_arg,
     atomic_dir,
-    load_source,
     positive_float,
+    request_from,
 )
-from pslsched.core.backend_log import verbosity
 
 
 def add_parser(sub) -> None:
@@ -34,44 +33,27 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
+ROUNDING = {
+    "makespan_ms": 1,
+    "lower_bound_ms": 1,
+    "best_lower_bound_ms": 1,
+    "gap_%": 2,
+    "runtime_s": 2,
+    "reduction_vs_random_%": 2,
+}
+
+
 def run(args: argparse.Namespace) -> int:
-    with verbosity(args.verbose):  # the back ends' logs: to stderr with --verbose, else dropped
-        return _run(args)
+    from pslsched.app.solving import compare
+    from pslsched.solvers.compare import plot_compare
 
-
-def _run(args: argparse.Namespace) -> int:
-    from pslsched.solvers import available_solvers
-    from pslsched.solvers.compare import compare, plot_compare
-
-    names = None
-    if args.solvers:
-        names = [n.strip() for n in args.solvers.split(",") if n.strip()]
-        unknown = [n for n in names if n not in available_solvers()]
-        if unknown or not names:
-            raise InputError(
-                "--solvers",
-                f"unknown solver {unknown[0] if unknown else args.solvers!r} "
-                f"(known: {', '.join(sorted(available_solvers()))})",
-            )
-    instance = load_source(args)
-    options = {} if args.workers is None else {"workers": args.workers}
-    table = compare(instance, names, time_limit=args.time_limit, seed=args.seed, **options)
+    outcome = compare(request_from(args, CompareRequest))
+    instance, table = outcome.instance, outcome.table
     print(
         f"instance {instance.name} ({instance.num_clients} clients, {instance.num_helpers} helpers), "
         f"time limit {args.time_limit:g} s per solver\n"
     )
-    print(
-        table.round(
-            {
-                "makespan_ms": 1,
-                "lower_bound_ms": 1,
-                "best_lower_bound_ms": 1,
-                "gap_%": 2,
-                "runtime_s": 2,
-                "reduction_vs_random_%": 2,
-            }
-        ).to_string(index=False)
-    )
+    print(table.round(ROUNDING).to_string(index=False))
     if args.out:
         with atomic_dir(args.out) as tmp:
             table.to_csv(tmp / "compare.csv", index=False)

@@ -5,17 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pslsched.base.errors import InputError
-from pslsched.core.generators import (
-    DEFAULT_MODEL,
-    FAMILIES,
-    FAMILY_SUMMARIES,
-    LINK_MODES,
-    MEMORY_MODES,
-    MEMORY_SLACK,
-    generate,
-)
-from pslsched.core.instance import write_instance
+from pslsched.app.requests import GenerateRequest
+from pslsched.cli.common import request_from
+from pslsched.core.generators import DEFAULT_MODEL, FAMILIES, FAMILY_SUMMARIES, LINK_MODES, MEMORY_SLACK
 
 
 def add_parser(sub) -> None:
@@ -56,50 +48,12 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = {}
-    if args.cut is not None:
-        parts = args.cut.replace(" ", "").split(",")
-        if len(parts) != 2 or not all(_is_int(p) for p in parts):
-            raise InputError("--cut", f"must be two integers A,B, got {args.cut!r}")
-        options["cut"] = (int(parts[0]), int(parts[1]))
-    if args.memory is not None:
-        options["memory"] = args.memory if args.memory in MEMORY_MODES else _number("--memory", args.memory)
+    from pslsched.app.generating import generate_to
+
+    request = request_from(args, GenerateRequest)
     out = Path(args.output)
-    if out.is_dir():
-        raise InputError("--output", f"{str(out)!r} is a folder")
-    inst = generate(
-        args.family,
-        clients=_integer("--clients", args.clients),
-        helpers=_integer("--helpers", args.helpers),
-        seed=_integer("--seed", args.seed),
-        model=args.model,
-        memory_slack=_number("--memory-slack", args.memory_slack),
-        links=args.links,
-        **options,
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_instance(inst, out)  # via a temporary file: a failure leaves nothing half-written
+    inst = generate_to(request, out)
     print(f"wrote {out}: {inst.name} ({inst.num_clients} clients, {inst.num_helpers} helpers)")
     if not inst.meta.get("memory_witness", True):
         print("note: no packing of all clients into helper memory was found; the instance may be infeasible")
     return 0
-
-
-def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()
-
-
-def _integer(field: str, text: str) -> int:
-    if not _is_int(str(text)):
-        raise InputError(field, f"must be an integer, got {text!r}")
-    return int(text)
-
-
-def _number(field: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(field, f"must be a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise InputError(field, f"must be a positive number, got {text!r}")
-    return value

@@ -176,7 +176,8 @@ def _progress(label: str):
 
 def _measure(model: str, shape, classes: int, timing: dict, optimizer: str, device: str, field: str):
     """Resolve and measure ``model``; errors become one line on ``field``."""
-    from pslsched.profiles.measure import measure_blocks, resolve_blocks
+    from pslsched.profiles.measure import measure_blocks
+    from pslsched.profiles.model_blocks import resolve_blocks
 
     try:
         blocks = resolve_blocks(model, shape, classes)
@@ -205,7 +206,7 @@ def _profile_path(name: str) -> Path:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from pslsched.profiles.measure import read_meta
+    from pslsched.profiles.store import read_meta
 
     prof = load_profile(args.profile)
     meta = read_meta(_profile_path(args.profile)) or {}
@@ -294,7 +295,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_measure(args: argparse.Namespace) -> int:
-    from pslsched.profiles.measure import write_profile
+    from pslsched.profiles.store import write_profile
 
     timing = _timing(args)
     shape = _shape(args.input_shape)
@@ -328,16 +329,14 @@ def run_measure(args: argparse.Namespace) -> int:
 
 
 def _anchor(field: str, name: str):
-    from pslsched.models.anchors import ANCHORS
+    from pslsched.models.anchors import ANCHOR_MODELS
 
-    if name not in ANCHORS:
-        raise InputError(field, f"unknown anchor {name!r} (known: {', '.join(ANCHORS)})")
-    return ANCHORS[name]
+    return ANCHOR_MODELS.get(name, field)
 
 
 def _measured_for(anchor, from_csv: str | None, field: str, timing: dict):
     """(profile, batch, meta, Measurement or None) of an anchor's architecture: read from ``from_csv`` or measured."""
-    from pslsched.profiles.measure import read_meta
+    from pslsched.profiles.store import read_meta
 
     if from_csv is not None:
         try:
@@ -357,7 +356,7 @@ def _measured_for(anchor, from_csv: str | None, field: str, timing: dict):
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from pslsched.profiles.calibrate import calibrate, calibration_error, write_calibration
-    from pslsched.profiles.measure import write_profile
+    from pslsched.profiles.store import write_profile
 
     timing = _timing(args)
     anchor = _anchor("--anchor", args.anchor)
@@ -411,7 +410,7 @@ def _error_table(table) -> str:
 
 def run_scale(args: argparse.Namespace) -> int:
     from pslsched.profiles.calibrate import read_calibration, scale_profile
-    from pslsched.profiles.measure import read_meta, write_profile
+    from pslsched.profiles.store import read_meta, write_profile
 
     out = _out_file("--output", args.output)
     try:

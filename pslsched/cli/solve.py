@@ -5,20 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pslsched.base.errors import InputError
+from pslsched.app.requests import SolveRequest
 from pslsched.cli.common import (
     add_source_args,
     add_verbose_arg,
     add_workers_arg,
     atomic_dir,
-    load_source,
     positive_float,
+    request_from,
 )
-from pslsched.core.backend_log import verbosity
 from pslsched.core.instance import write_instance
 from pslsched.core.report import plot_gantt, summary_text, write_schedule_csv
 from pslsched.core.schedule import write_schedule
-from pslsched.core.validate import validate
 
 
 def add_parser(sub) -> None:
@@ -50,71 +48,17 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def default_solver() -> str:
-    from pslsched.solvers import available_solvers
-
-    return "auto" if "auto" in available_solvers() else "greedy"
-
-
 def run(args: argparse.Namespace) -> int:
-    with verbosity(args.verbose):  # the back ends' logs: to stderr with --verbose, else dropped
-        return _run(args)
+    from pslsched.app.solving import solve
 
-
-def prepare(args: argparse.Namespace):
-    """The instance and the solver name, checked; nothing is solved (``sched sweep`` checks points with it)."""
-    from pslsched.solvers import available_solvers
-
-    instance = load_source(args)
-    name = args.solver or default_solver()
-    if name not in available_solvers():
-        raise InputError(
-            "--solver", f"unknown solver {name!r} (known: {', '.join(sorted(available_solvers()))})"
-        )
-    return instance, name
-
-
-def _solve(args: argparse.Namespace, instance, name: str, progress=None):
-    from pslsched.solvers import solve
-
-    options = {}
-    if args.workers is not None:
-        options["workers"] = args.workers
-    if progress is not None:
-        options["progress"] = progress
-    return solve(instance, name, time_limit=args.time_limit, seed=args.seed, **options)
-
-
-def measure(args: argparse.Namespace, workdir=None) -> dict:
-    """One solve as numbers (``sched sweep``): status, makespan, bound, gap; ``*_s`` keys are wall-clock."""
-    instance, name = prepare(args)
-    with verbosity(args.verbose):
-        result = _solve(args, instance, name)
-    if result.schedule is not None:
-        violations = validate(instance, result.schedule)
-        if violations:
-            raise RuntimeError(f"the solver returned an invalid schedule: {violations[0]}")
-    return {
-        "clients": instance.num_clients,
-        "helpers": instance.num_helpers,
-        "status": result.status,
-        "makespan_ms": result.makespan,
-        "lower_bound_ms": result.lower_bound,
-        "gap": result.gap,
-        "solver_runtime_s": result.runtime_s,
-    }
-
-
-def _run(args: argparse.Namespace) -> int:
-    instance, name = prepare(args)
-    result = _solve(args, instance, name, _print_progress if args.progress else None)
+    outcome = solve(request_from(args, SolveRequest), _print_progress if args.progress else None)
+    instance, result = outcome.instance, outcome.result
     print(summary_text(instance, result))
     if result.schedule is None:
         return 3 if result.status == "infeasible" else 4
-    violations = validate(instance, result.schedule)
-    if violations:  # a solver bug: never write an invalid schedule as if it were an answer
+    if outcome.violations:  # a solver bug: never write an invalid schedule as if it were an answer
         print("sched: error: the solver returned an invalid schedule:", file=sys.stderr)
-        for v in violations[:20]:
+        for v in outcome.violations[:20]:
             print(f"  {v}", file=sys.stderr)
         return 1
     if args.out:

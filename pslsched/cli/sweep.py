@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pslsched.cli.common import positive_int
 
@@ -46,10 +47,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from pslsched.cli.sweeps import load_grid, run_sweep
-    from pslsched.cli.sweeps.sweep import check_grid, finished, print_progress, resolve_paths
+    from pslsched.app.sweeps import load_grid, run_sweep
+    from pslsched.app.sweeps.sweep import check_grid, finished, print_progress, resolve_paths
 
     grid = load_grid(args.grid)
     if args.dry_run:

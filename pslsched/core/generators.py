@@ -67,21 +67,15 @@ LINK_MODES = ("client", "pair")
 _STREAMS = ("client_devices", "helper_devices", "cuts", "rates", "compute", "memory")
 
 
-def generate(
-    family: str,
-    clients: int,
-    helpers: int,
-    seed: int = 0,
-    model: str | None = None,
-    **options: Any,
-) -> Instance:
+def generate(family: str, clients: int, helpers: int, seed: int = 0, **options: Any) -> Instance:
     """A generated instance of ``family`` with ``clients`` x ``helpers``, deterministic per ``seed``.
 
-    Options: ``cut=(a, b)`` (fixed-cut families), ``memory`` (``"scaled"``, ``"published"`` or a capacity in MB
-    for every helper), ``memory_slack`` (scaled memory: total capacity / total demand), ``links`` (``"client"``:
-    one rate per client; ``"pair"``: one per client-helper pair). See docs/generators.md.
+    Options (as ``generate_workload``): ``model`` (a bundled profile), ``cut=(a, b)`` (fixed-cut families),
+    ``memory`` (``"scaled"``, ``"published"`` or a capacity in MB for every helper), ``memory_slack`` (scaled
+    memory: total capacity / total demand), ``links`` (``"client"``: one rate per client; ``"pair"``: one per
+    client-helper pair). See docs/generators.md.
     """
-    return generate_workload(family, clients, helpers, seed, model, **options)[0]
+    return generate_workload(family, clients, helpers, seed, **options)[0]
 
 
 def generate_workload(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +13,7 @@ import numpy as np
 
 from pslsched.base.errors import InputError
 from pslsched.base.limits import MAX_MB, MAX_MS
+from pslsched.core.json_io import check_keys, load_json, write_json
 
 MATRICES = ("release", "fwd", "delay", "bwd", "tail")
 _KEYS = {"name", "unit", "clients", "helpers", *MATRICES, "demand", "capacity", "batches", "local"}
@@ -45,8 +46,8 @@ class Instance:
             raise InputError("clients", "at least one client is needed")
         if h == 0 and (self.local is None or np.isnan(np.asarray(self.local, dtype=float)).any()):
             raise InputError("helpers", "at least one helper is needed")
-        _unique("clients", self.clients)
-        _unique("helpers", self.helpers)
+        check_unique("clients", self.clients)
+        check_unique("helpers", self.helpers)
         for name in MATRICES:
             arr = np.array(getattr(self, name), dtype=float)
             if arr.shape != (k, h):
@@ -147,12 +148,9 @@ class Instance:
         """Parse and check a problem.md §2 object; errors name the field and the value."""
         if not isinstance(data, dict):
             raise InputError(source, f"must be a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - _KEYS)
-        if unknown:
-            raise InputError(f"{source}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
-        for key in ("clients", "helpers", *MATRICES, "demand", "capacity"):
-            if key not in data:
-                raise InputError(f"{source}.{key}", "missing")
+        check_keys(
+            data, source, _KEYS, ("clients", "helpers", *MATRICES, "demand", "capacity"), list_allowed=True
+        )
         if data.get("unit", "ms") != "ms":
             raise InputError(f"{source}.unit", f"must be 'ms', got {data['unit']!r}")
         clients = _names(f"{source}.clients", data["clients"])
@@ -194,28 +192,6 @@ def write_instance(instance: Instance, path: str | Path) -> None:
     write_json(instance.to_dict(), path)
 
 
-def load_json(path: Path) -> Any:
-    """Read JSON, turning a missing file or a syntax error into one InputError."""
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            str(path), f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError(str(path), "not a text file") from None
-
-
-def write_json(data: Any, path: str | Path) -> None:
-    """Write JSON via a temporary file so a failure leaves nothing half-written."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
-
-
 def _frozen(arr: np.ndarray) -> np.ndarray:
     arr = np.array(arr)
     arr.setflags(write=False)
@@ -226,7 +202,8 @@ def _num(v: float) -> float | None:
     return None if math.isnan(v) else float(v)
 
 
-def _unique(field_name: str, names: tuple[str, ...]) -> None:
+def check_unique(field_name: str, names: Sequence[str]) -> None:
+    """An InputError on ``field_name`` naming the first repeated name."""
     seen: set[str] = set()
     for n in names:
         if n in seen:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pslsched.base.errors import InputError
 from pslsched.base.limits import MAX_SCHEDULE_MS
-from pslsched.core.instance import load_json, write_json
+from pslsched.core.json_io import check_keys, load_json, write_json
 
 STATUSES = ("optimal", "feasible", "infeasible", "unknown")
 PHASES = ("fwd", "bwd")
@@ -68,12 +68,7 @@ class Schedule:
         """Parse a problem.md §3 object; structural errors name the field."""
         if not isinstance(data, dict):
             raise InputError(source, f"must be a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - _KEYS)
-        if unknown:
-            raise InputError(f"{source}.{unknown[0]}", "unknown key")
-        for key in ("status", "assignment", "tasks"):
-            if key not in data:
-                raise InputError(f"{source}.{key}", "missing")
+        check_keys(data, source, _KEYS, ("status", "assignment", "tasks"))
         if data["status"] not in STATUSES:
             raise InputError(f"{source}.status", f"must be one of {STATUSES}, got {data['status']!r}")
         assignment = data["assignment"]
@@ -124,12 +119,7 @@ def _opt_number(field_name: str, v: Any) -> float | None:
 def _task(field_name: str, t: Any) -> Task:
     if not isinstance(t, dict):
         raise InputError(field_name, "must be an object")
-    unknown = sorted(set(t) - _TASK_KEYS)
-    if unknown:
-        raise InputError(f"{field_name}.{unknown[0]}", "unknown key")
-    for key in ("client", "helper", "phase", "start", "end"):
-        if key not in t:
-            raise InputError(f"{field_name}.{key}", "missing")
+    check_keys(t, field_name, _TASK_KEYS, ("client", "helper", "phase", "start", "end"))
     if not isinstance(t["client"], str) or not isinstance(t["helper"], str):
         raise InputError(field_name, "client and helper must be strings")
     if t["phase"] not in PHASES:

@@ -13,13 +13,18 @@ must be exactly one sheet row (``anchor_testbed/SOURCE.md``):
 The anchor's own code is not public; these are the standard architectures with the block boundaries of the sheets.
 BatchNorm and dropout are kept (these models are only timed, never trained here). torch is imported inside the
 functions so that ``import pslsched.profiles`` stays torch-free.
+
+Two registries (:class:`pslsched.base.registry.Registry`): ``ANCHOR_ARCHITECTURES`` holds the block builders by
+architecture (``resnet101``, ``vgg19``; ``sched profile measure --model`` accepts these names too) and
+``ANCHOR_MODELS`` the anchor profiles' architectures by profile (``resnet101_cifar10``, ...), as ``AnchorModel``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from pslsched.base.errors import ProfileError
+from pslsched.base.registry import Registry
 
 RESNET101_LAYERS = (3, 4, 23, 3)
 VGG19_CONFIG = (
@@ -58,12 +63,25 @@ class AnchorModel:
     rows: int
 
 
-ANCHORS = {
-    "resnet101_cifar10": AnchorModel("resnet101_cifar10", "resnet101", (3, 32, 32), 10, 37),
-    "resnet101_mnist": AnchorModel("resnet101_mnist", "resnet101", (1, 28, 28), 10, 37),
-    "vgg19_cifar10": AnchorModel("vgg19_cifar10", "vgg19", (3, 32, 32), 10, 25),
-    "vgg19_mnist": AnchorModel("vgg19_mnist", "vgg19", (1, 28, 28), 10, 25),
-}
+Builder = Callable[[tuple[int, int, int], int], list]  # (input shape (C, H, W), classes) -> blocks
+
+ANCHOR_ARCHITECTURES: Registry[Builder] = Registry("anchor architecture", "--model")
+ANCHOR_MODELS: Registry[AnchorModel] = Registry("anchor", "--anchor", plural="anchor models")
+
+
+def _register_anchor(
+    profile: str, architecture: str, dataset: str, input_shape: tuple[int, int, int], rows: int
+) -> None:
+    """Register anchor profile ``profile``: ``architecture`` on ``dataset`` inputs, 10 classes, ``rows`` sheet rows."""
+    shape = "x".join(map(str, input_shape))
+    summary = f"{architecture} on {dataset} ({shape}, 10 classes), {rows} sheet rows"
+    ANCHOR_MODELS.register(profile, summary)(AnchorModel(profile, architecture, input_shape, 10, rows))
+
+
+_register_anchor("resnet101_cifar10", "resnet101", "CIFAR-10", (3, 32, 32), 37)
+_register_anchor("resnet101_mnist", "resnet101", "MNIST", (1, 28, 28), 37)
+_register_anchor("vgg19_cifar10", "vgg19", "CIFAR-10", (3, 32, 32), 25)
+_register_anchor("vgg19_mnist", "vgg19", "MNIST", (1, 28, 28), 25)
 
 
 def _named(name: str, *modules):
@@ -74,6 +92,9 @@ def _named(name: str, *modules):
     return seq
 
 
+@ANCHOR_ARCHITECTURES.register(
+    "resnet101", "ResNet-101 as 37 blocks: conv1, maxpool, 33 bottlenecks, avgpool, fc"
+)
 def resnet101_blocks(input_shape: tuple[int, int, int], num_classes: int) -> list:
     """ResNet-101 as 37 blocks (conv1, maxpool, 33 bottlenecks, avgpool, fc) for inputs ``(C, H, W)``."""
     from torch import nn
@@ -121,6 +142,7 @@ def resnet101_blocks(input_shape: tuple[int, int, int], num_classes: int) -> lis
     return blocks
 
 
+@ANCHOR_ARCHITECTURES.register("vgg19", "VGG-19 as 25 blocks: 16 conv, 5 max pools, pool/flatten, 3 fc")
 def vgg19_blocks(input_shape: tuple[int, int, int], num_classes: int) -> list:
     """VGG-19 as 25 blocks (16 conv + 5 max pool, pool/flatten, 3 fc) for inputs ``(C, H, W)``."""
     from torch import nn
@@ -140,13 +162,3 @@ def vgg19_blocks(input_shape: tuple[int, int, int], num_classes: int) -> list:
     blocks.append(_named("fc2", nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout()))
     blocks.append(_named("fc3", nn.Linear(4096, num_classes)))
     return blocks
-
-
-ARCHITECTURES = {"resnet101": resnet101_blocks, "vgg19": vgg19_blocks}
-
-
-def anchor_model(profile: str) -> AnchorModel:
-    """The architecture behind anchor profile ``profile`` (a ``ProfileError`` listing the known ones otherwise)."""
-    if profile not in ANCHORS:
-        raise ProfileError(f"unknown anchor {profile!r} (known: {', '.join(ANCHORS)})")
-    return ANCHORS[profile]

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pslsched.profiles.profile import COLUMNS, DeviceProfile, ModelProfile, ProfileError
+from pslsched.profiles.store import atomic_write
 
 ANCHOR_BATCH = 128.0
 
@@ -238,10 +239,8 @@ def calibration_error(
 
 def write_calibration(calibration: Calibration, path: str | Path) -> Path:
     """Write the calibration JSON (atomically)."""
-    from pslsched.profiles.measure import _atomic_write
-
     path = Path(path)
-    _atomic_write(path, json.dumps(calibration.to_dict(), indent=2, allow_nan=True) + "\n")
+    atomic_write(path, json.dumps(calibration.to_dict(), indent=2, allow_nan=True) + "\n")
     return path
 
 

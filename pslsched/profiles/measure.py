@@ -1,8 +1,10 @@
 """Measuring a split model on this machine: per-block forward, backward and update times, activation and weight sizes.
 
-The result is a profile in the project's CSV format (one device, one row per block) plus a sidecar JSON
-(``<profile>.meta.json``) with the batch, the input, the machine, the torch version, the thread count and the
-run-to-run spread. ``docs/profiles.md`` explains the method; in short, per repetition (after warm-up runs that are
+:func:`measure_blocks` times a list of blocks now; :func:`measured_profile` measures a model by name once per
+machine and keeps the profile in a cache (``$PSL_SCHED_CACHE``), which is what a testbed's ``model: {measure: ...}``
+reads. The result is a profile in the project's CSV format (one device, one row per block) plus what goes in its sidecar
+JSON (:mod:`pslsched.profiles.store`): the batch, the input, the machine, the torch version, the thread count and
+the run-to-run spread. ``docs/profiles.md`` explains the method; in short, per repetition (after warm-up runs that are
 not timed):
 
 - **forward**: each block runs on the *detached* output of the block before it (a fresh leaf that requires grad),
@@ -20,7 +22,8 @@ count is set explicitly (and restored). Sizes are exact: ``activation_kb`` is th
 ``numel * element_size`` for the whole batch over 1024, ``weights_kb`` the block's ``state_dict`` tensors' (parameters
 and buffers) ``numel * element_size`` over 1024.
 
-torch is imported inside the functions: ``import pslsched.profiles`` stays torch-free.
+torch is imported inside the functions: ``import pslsched.profiles`` stays torch-free. Where a model's blocks come
+from is :mod:`pslsched.profiles.model_blocks`; what identifies the machine, :mod:`pslsched.profiles.machine`.
 """
 
 from __future__ import annotations
@@ -29,24 +32,24 @@ import gc
 import hashlib
 import json
 import os
-import platform
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pslsched.profiles.machine import machine_info
+from pslsched.profiles.model_blocks import one_line, resolve_blocks
 from pslsched.profiles.profile import COLUMNS, ModelProfile, ProfileError, load_profile
+from pslsched.profiles.store import write_profile
 
 DEFAULT_DEVICE = "here"
-SIDECAR_SUFFIX = ".meta.json"
 CACHE_ENV = "PSL_SCHED_CACHE"
 OPTIMIZERS = ("adam", "sgd")
 
@@ -62,49 +65,6 @@ class Measurement:
         from pslsched.profiles.profile import profile_from_frame
 
         return profile_from_frame(self.frame, name=name or str(self.meta.get("model", "measured")))
-
-
-def one_line(text: object) -> str:
-    """A message on one line (torch errors often span several)."""
-    return " ".join(str(text).split())
-
-
-# --------------------------------------------------------------------------------------------- machine identity
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _torch_version() -> str:
-    if "torch" in sys.modules:
-        return str(sys.modules["torch"].__version__)
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine_info() -> dict[str, Any]:
-    """What identifies this machine for a measurement (no torch import needed)."""
-    return {
-        "node": platform.node(),
-        "system": f"{platform.system()} {platform.release()}",
-        "arch": platform.machine(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": _torch_version(),
-    }
-
-
-# ----------------------------------------------------------------------------------------------- measuring
 
 
 def _state_bytes(module) -> int:
@@ -309,102 +269,7 @@ def _loss(torch, out, y):
     return out.float().pow(2).mean()
 
 
-# ---------------------------------------------------------------------------------------- models by name
-
-
-def resolve_blocks(name: str, input_shape: Sequence[int], num_classes: int = 10, seed: int = 0) -> list:
-    """The blocks of model ``name``: an anchor architecture (``resnet101``, ``vgg19``) or a model of the split-model
-    registry (``pslsched.models.zoo``, imported here lazily: the one place the profiles room reaches it).
-
-    Parameters come from a forked torch RNG seeded with ``seed`` (the caller's RNG state is left alone).
-    Raises ``ProfileError`` with the model's own error on one line.
-    """
-    import torch
-
-    from pslsched.models.anchors import ARCHITECTURES
-
-    shape = tuple(input_shape)
-    if len(shape) != 3 or not all(isinstance(d, int | np.integer) and d >= 1 for d in shape):
-        raise ProfileError(f"input shape must be three positive whole numbers C,H,W, got {input_shape!r}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if name in ARCHITECTURES:
-            try:
-                return list(ARCHITECTURES[name](tuple(int(d) for d in shape), int(num_classes)))
-            except Exception as exc:
-                raise ProfileError(
-                    f"model {name!r} on input {shape}: {type(exc).__name__}: {one_line(exc)}"
-                ) from None
-        try:
-            from pslsched.models import zoo as models
-        except ModuleNotFoundError:
-            raise ProfileError(
-                f"unknown model {name!r} (known: {', '.join(ARCHITECTURES)}; the split-model registry is not installed)"
-            ) from None
-        if name not in models.MODELS:
-            known = ", ".join(models.MODELS.names())
-            raise ProfileError(
-                f"unknown model {name!r} (known: {known}; anchor architectures: {', '.join(ARCHITECTURES)})"
-            )
-        try:
-            return list(models.build_blocks(name, tuple(int(d) for d in shape), int(num_classes)))
-        except ValueError as exc:  # InputError("--model", ...): keep the model's own message
-            raise ProfileError(one_line(str(exc).removeprefix("--model: "))) from None
-
-
-def known_models() -> list[str]:
-    """Names ``resolve_blocks`` accepts (registry models when the registry is importable, and the anchors)."""
-    from pslsched.models.anchors import ARCHITECTURES
-
-    names = list(ARCHITECTURES)
-    try:
-        from pslsched.models import zoo as models
-
-        names = models.MODELS.names() + names
-    except ModuleNotFoundError:
-        pass
-    return names
-
-
-# ------------------------------------------------------------------------------------------- files and cache
-
-
-def sidecar_path(csv_path: str | Path) -> Path:
-    """``profile.csv`` -> ``profile.meta.json`` (next to it)."""
-    p = Path(csv_path)
-    return p.with_name(p.stem + SIDECAR_SUFFIX)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_profile(
-    frame: pd.DataFrame, meta: dict[str, Any] | None, path: str | Path
-) -> tuple[Path, Path | None]:
-    """Write a profile CSV (and its sidecar when ``meta`` is given), each atomically; returns both paths."""
-    path = Path(path)
-    _atomic_write(path, frame.to_csv(index=False))
-    side = None
-    if meta is not None:
-        side = sidecar_path(path)
-        _atomic_write(side, json.dumps(meta, indent=2) + "\n")
-    return path, side
-
-
-def read_meta(csv_path: str | Path) -> dict[str, Any] | None:
-    """The sidecar of a profile CSV (``None`` when there is none or it is not readable JSON)."""
-    side = sidecar_path(csv_path)
-    if not side.is_file():
-        return None
-    try:
-        data = json.loads(side.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+# ------------------------------------------------------------------------------------- measured on first use
 
 
 def cache_dir() -> Path:

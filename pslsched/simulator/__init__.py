@@ -14,11 +14,23 @@ from pslsched.core.instance import Instance
 from pslsched.core.schedule import Schedule
 from pslsched.core.workload import Workload
 from pslsched.simulator.config import SimConfig, StragglerSpec, config_from, parse_stragglers
-from pslsched.simulator.engine import RoundPlan, RoundResult, Simulation, aggregator_index
-from pslsched.simulator.hooks import MeasuredDurations, NoHooks, ProfileDurations, RecordingHooks, TaskEvent
+from pslsched.simulator.distributions import STRAGGLER_DISTRIBUTIONS, Draw
+from pslsched.simulator.engine import Simulation, aggregator_index
+from pslsched.simulator.hooks import (
+    DurationSource,
+    Hooks,
+    MeasuredDurations,
+    NoHooks,
+    ProfileDurations,
+    RecordingHooks,
+    TaskEvent,
+)
 from pslsched.simulator.orders import orders_from_schedule
 from pslsched.simulator.plan_instance import plan_instance, round_instance
+from pslsched.simulator.policies import POLICIES, DispatchPolicy
 from pslsched.simulator.record import RunRecord, build_record
+from pslsched.simulator.round_plan import PlanFn, RoundPlan
+from pslsched.simulator.round_result import RoundResult
 from pslsched.simulator.stragglers import Stragglers
 
 
@@ -28,9 +40,9 @@ def simulate(
     config: SimConfig | None = None,
     *,
     workload: Workload | None = None,
-    hooks=None,
-    durations=None,
-    plan=None,
+    hooks: Hooks | None = None,
+    durations: DurationSource | None = None,
+    plan: PlanFn | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunRecord:
     """Run ``config.rounds`` rounds of ``schedule`` and return the run record.
@@ -51,18 +63,25 @@ def simulate(
 
 
 __all__ = [
+    "POLICIES",
+    "STRAGGLER_DISTRIBUTIONS",
+    "DispatchPolicy",
+    "Draw",
+    "DurationSource",
+    "Hooks",
     "InputError",
     "MeasuredDurations",
     "NoHooks",
+    "PlanFn",
     "ProfileDurations",
     "RecordingHooks",
     "RoundPlan",
     "RoundResult",
     "RunRecord",
     "SimConfig",
-    "TaskEvent",
     "StragglerSpec",
     "Stragglers",
+    "TaskEvent",
     "aggregator_index",
     "build_record",
     "config_from",

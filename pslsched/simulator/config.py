@@ -7,13 +7,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pslsched.base.errors import InputError
-from pslsched.simulator.distributions import DISTRIBUTIONS
+from pslsched.base.registry import Registry, as_number, parse_spec
+from pslsched.simulator.distributions import STRAGGLER_DISTRIBUTIONS
+from pslsched.simulator.policies import POLICIES, PolicySettings
 
-POLICIES = ("static", "fcfs", "priority", "replan")
 TARGETS = ("client", "helper", "link")
+FIELD = "--stragglers"
+
+
+def _registered(registry: Registry, name: str) -> str:
+    """``name`` if ``registry`` knows it; else the registry's "unknown ... (known: ...)" as a validation error."""
+    try:
+        return registry.check(name)
+    except InputError as exc:
+        raise ValueError(str(exc).removeprefix(f"{exc.field}: ")) from None
 
 
 class StragglerSpec(BaseModel):
@@ -44,8 +54,8 @@ class StragglerSpec(BaseModel):
             raise ValueError("give either dist (a distribution of factors) or p and factor (a slow fraction)")
         if self.p is not None and self.factor is None:
             raise ValueError("p needs a factor (how much slower the chosen entities are)")
-        if self.dist is not None and self.dist not in DISTRIBUTIONS:
-            raise ValueError(f"unknown distribution {self.dist!r} (known: {', '.join(DISTRIBUTIONS)})")
+        if self.dist is not None:
+            _registered(STRAGGLER_DISTRIBUTIONS, self.dist)
         return self
 
     def dist_params(self) -> dict[str, Any]:
@@ -59,7 +69,7 @@ class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     rounds: int = Field(default=1, ge=1)
     batches: int | None = Field(default=None, ge=1)  # None: the instance's batches
-    policy: Literal["static", "fcfs", "priority", "replan"] = "static"
+    policy: str = "static"  # a registered dispatch policy (pslsched.simulator.policies)
     links: Literal["dedicated", "shared"] = "dedicated"
     stragglers: list[StragglerSpec] = Field(default_factory=list)
     dropout: float = Field(default=0.0, ge=0, le=1)  # probability a client drops out during a round
@@ -71,6 +81,15 @@ class SimConfig(BaseModel):
     replan_solver: str = "auto"
     replan_time_limit: float = Field(default=2.0, gt=0)
     seed: int = 0
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        return _registered(POLICIES, v)
+
+    def policy_settings(self) -> PolicySettings:
+        """What the dispatch policy may use: the replanning solver, its time limit, the seed."""
+        return PolicySettings(self.replan_solver, self.replan_time_limit, self.seed)
 
 
 PRESETS: dict[str, list[dict[str, Any]]] = {
@@ -89,23 +108,17 @@ def parse_stragglers(text: str) -> list[StragglerSpec]:
         return [StragglerSpec(**s) for s in PRESETS[text]]
     specs = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        pieces = part.split(":")
-        if len(pieces) not in (2, 3) or pieces[0] not in TARGETS:
+        target, args, options = parse_spec(part, FIELD)
+        if target not in TARGETS or len(args) != 1:
             raise InputError(
-                "--stragglers", f"expected target:dist[:key=value,...] with target in {TARGETS}, got {part!r}"
+                FIELD, f"expected target:dist[:key=value,...] with target in {TARGETS}, got {part!r}"
             )
-        data: dict[str, Any] = {"target": pieces[0]}
-        if pieces[1] != "slow":
-            data["dist"] = pieces[1]
-        for item in filter(None, (pieces[2].split(",") if len(pieces) == 3 else [])):
-            if "=" not in item:
-                raise InputError("--stragglers", f"expected key=value, got {item!r}")
-            key, value = (s.strip() for s in item.split("=", 1))
-            try:
-                data[key] = value if key in ("per", "path") else float(value)
-            except ValueError:
-                raise InputError(f"--stragglers.{key}", f"must be a number, got {value!r}") from None
-        specs.append(_spec(data, "--stragglers"))
+        data: dict[str, Any] = {"target": target}
+        if args[0] != "slow":
+            data["dist"] = args[0]
+        for key, value in options.items():
+            data[key] = value if key in ("per", "path") else as_number(f"{FIELD}.{key}", value)
+        specs.append(_spec(data, FIELD))
     return specs
 
 

@@ -1,4 +1,8 @@
-"""A registry of duration distributions: each draws multiplicative slow-down factors (1.0 = as profiled)."""
+"""Straggler distributions: each draws multiplicative slow-down factors (1.0 = as profiled).
+
+Every distribution is an entry of ``STRAGGLER_DISTRIBUTIONS`` (one ``Registry``): a factory that takes the spec's
+parameters and returns a ``Draw``, a callable ``draw(rng, n)`` giving n factors > 0.
+"""
 
 from __future__ import annotations
 
@@ -9,37 +13,47 @@ from pathlib import Path
 import numpy as np
 
 from pslsched.base.errors import InputError
+from pslsched.base.registry import Registry
 
-Sampler = Callable[[np.random.Generator, int], np.ndarray]
+Draw = Callable[[np.random.Generator, int], np.ndarray]
+
+STRAGGLER_DISTRIBUTIONS: Registry[Callable[..., Draw]] = Registry(
+    "distribution", "stragglers.dist", plural="straggler distributions"
+)
 
 
 @dataclass(frozen=True)
 class Distribution:
-    """A named factor distribution; ``sample(rng, n)`` returns n factors > 0."""
+    """A named factor distribution with its parameters bound; ``draw(rng, n)`` returns n factors > 0."""
 
     name: str
     params: dict
-    sample: Sampler
+    draw: Draw
 
 
-def _fixed(value: float = 1.0) -> Sampler:
+@STRAGGLER_DISTRIBUTIONS.register("fixed", "value: the same factor every time")
+def _fixed(value: float = 1.0) -> Draw:
     return lambda rng, n: np.full(n, float(value))
 
 
-def _gaussian(mean: float = 1.0, sigma: float = 0.1, floor: float = 0.05) -> Sampler:
+@STRAGGLER_DISTRIBUTIONS.register("gaussian", "mean, sigma (floor 0.05): normal factors")
+def _gaussian(mean: float = 1.0, sigma: float = 0.1, floor: float = 0.05) -> Draw:
     return lambda rng, n: np.maximum(rng.normal(mean, sigma, n), floor)
 
 
-def _lognormal(sigma: float = 0.2, median: float = 1.0) -> Sampler:
+@STRAGGLER_DISTRIBUTIONS.register("lognormal", "sigma, median: median x exp(N(0, sigma))")
+def _lognormal(sigma: float = 0.2, median: float = 1.0) -> Draw:
     return lambda rng, n: median * np.exp(rng.normal(0.0, sigma, n))
 
 
-def _pareto(alpha: float = 3.0, scale: float = 1.0) -> Sampler:
+@STRAGGLER_DISTRIBUTIONS.register("pareto", "alpha, scale: heavy right tail of slow-downs, at least scale")
+def _pareto(alpha: float = 3.0, scale: float = 1.0) -> Draw:
     # classic Pareto with minimum ``scale``: heavy right tail of slow-downs
     return lambda rng, n: scale * (1.0 + rng.pareto(alpha, n))
 
 
-def _trace(path: str) -> Sampler:
+@STRAGGLER_DISTRIBUTIONS.register("trace", "path: factors drawn from a file of one factor per line")
+def _trace(path: str) -> Draw:
     file = Path(path)
     if not file.is_file():
         raise InputError("stragglers.trace", f"no such file {path!r}")
@@ -52,21 +66,9 @@ def _trace(path: str) -> Sampler:
     return lambda rng, n: values[rng.integers(0, len(values), n)]
 
 
-DISTRIBUTIONS: dict[str, Callable[..., Sampler]] = {
-    "fixed": _fixed,
-    "gaussian": _gaussian,
-    "lognormal": _lognormal,
-    "pareto": _pareto,
-    "trace": _trace,
-}
-
-
 def make_distribution(name: str, **params) -> Distribution:
     """Build a registered distribution; errors name the bad parameter."""
-    if name not in DISTRIBUTIONS:
-        raise InputError(
-            "stragglers.dist", f"unknown distribution {name!r} (known: {', '.join(DISTRIBUTIONS)})"
-        )
+    factory = STRAGGLER_DISTRIBUTIONS.get(name)
     for key, value in params.items():
         if key == "path":
             continue
@@ -75,7 +77,7 @@ def make_distribution(name: str, **params) -> Distribution:
         if value < 0 or (key in ("alpha", "median", "scale", "value") and value <= 0):
             raise InputError(f"stragglers.{key}", f"must be > 0, got {value!r}")
     try:
-        sampler = DISTRIBUTIONS[name](**params)
+        draw = factory(**params)
     except TypeError as exc:
         raise InputError("stragglers", f"bad parameters for {name!r}: {exc}") from None
-    return Distribution(name, dict(params), sampler)
+    return Distribution(name, dict(params), draw)

@@ -12,6 +12,7 @@ may return the wall time it measured. The ``DurationSource`` then decides the st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class TaskEvent:
 
     kind: str  # head_fwd, upload_a, body_fwd, download_b, tail, upload_b, body_bwd, download_a, head_bwd,
     # release/delay/tail_opaque (instance-only runs), local, aggregate_up, aggregate, aggregate_down,
-    # sync (a synchronous step's barrier opened; ``batch`` is the step)
+    # sync (a synchronous step's barrier opened; ``batch`` is the step), broadcast (helper ``helper``'s averaged
+    # cut-a gradient of step ``batch`` is sent to its clients)
     round: int
     batch: int
     client: int
@@ -28,6 +30,18 @@ class TaskEvent:
     base_ms: float  # the profiled (or instance) duration of the step, scaled to its samples
     at_ms: float = 0.0  # simulated time the step starts, from the round's start
     samples: int | None = None  # samples the step processes (None: the profile's batch, no round plan)
+
+
+class Hooks(Protocol):
+    """What runs a step: the measured wall time in ms, or None (the duration source then uses the profile)."""
+
+    def run(self, step: TaskEvent) -> float | None: ...
+
+
+class DurationSource(Protocol):
+    """Where a step's simulated duration comes from, given what its hook measured."""
+
+    def duration(self, step: TaskEvent, measured_ms: float | None) -> float: ...
 
 
 class NoHooks:

@@ -1,22 +1,18 @@
 """The instance a round plan amounts to: what a solver schedules for a round, and what replanning re-solves.
 
-Engine level (the training room's plans and the ``replan`` policy both use it); a plan is anything with
-``samples`` (steps x clients counts), ``unit`` and ``steps``, as ``pslsched.simulator.engine.RoundPlan``.
+Engine level: the training room's plans and the ``replan`` dispatch policy both use it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pslsched.base.errors import InputError
 from pslsched.core.instance import Instance
 from pslsched.core.workload import Workload, instance_times
-
-if TYPE_CHECKING:  # the engine imports this module (replan): no import back at run time
-    from pslsched.simulator.engine import RoundPlan
+from pslsched.simulator.round_plan import RoundPlan
 
 
 def plan_instance(instance: Instance, plan: RoundPlan, workload: Workload | None = None) -> Instance:

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from pslsched.core.instance import Instance
+from pslsched.core.report import draw_gantt
 from pslsched.core.schedule import Schedule, Task
 from pslsched.simulator.config import SimConfig
+from pslsched.simulator.round_result import RoundResult
 
 TIMELINE_COLUMNS = ["round", "batch", "client", "helper", "phase", "ready", "start", "end", "wait"]
 
@@ -85,7 +87,9 @@ class RunRecord:
         plot_planned_vs_actual(self, out / "gantt.png")
 
 
-def build_record(instance: Instance, schedule: Schedule, config: SimConfig, results) -> RunRecord:
+def build_record(
+    instance: Instance, schedule: Schedule, config: SimConfig, results: list[RoundResult]
+) -> RunRecord:
     """Turn the engine's round results into DataFrames."""
     names_c, names_h = instance.clients, instance.helpers
     rows = [
@@ -123,8 +127,6 @@ def plot_planned_vs_actual(record: RunRecord, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from pslsched.core.report import draw_gantt
 
     fig_h = max(3.5, 1.0 * len(record.instance.helpers) + 2.5)
     fig, axes = plt.subplots(2, 1, figsize=(12, fig_h), sharex=True)

@@ -41,7 +41,7 @@ class Stragglers:
                 slow = rng.random(n) < spec.p
                 self.round_factors[spec.target] *= np.where(slow, spec.factor, 1.0)
             elif spec.per in ("round", "run"):
-                self.round_factors[spec.target] *= dist.sample(rng, n)
+                self.round_factors[spec.target] *= dist.draw(rng, n)
             self.task_streams.append(np.random.default_rng([self.seed, k, r, 1]))
 
     def factor(self, target: str, index: int) -> float:
@@ -51,5 +51,5 @@ class Stragglers:
         f = float(self.round_factors[target][index])
         for spec, dist, rng in zip(self.specs, self.dists, self.task_streams):
             if spec.target == target and spec.p is None and spec.per == "task":
-                f *= float(dist.sample(rng, 1)[0])
+                f *= float(dist.draw(rng, 1)[0])
         return f

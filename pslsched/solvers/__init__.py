@@ -1,4 +1,4 @@
-"""Every algorithm that turns an Instance into a SolveResult, behind one registry.
+"""Every algorithm that turns an Instance into a SolveResult, behind one registry (``SOLVERS``).
 
 Importing this package registers all solvers.
 """
@@ -12,6 +12,6 @@ from pslsched.solvers import auto  # noqa: F401  (registers auto)
 from pslsched.solvers import milp_slotted  # noqa: F401  (registers milp-slotted)
 from pslsched.solvers import admm  # noqa: F401  (registers admm)
 from pslsched.solvers import benders  # noqa: F401  (registers benders)
-from pslsched.solvers.registry import available_solvers, get_solver, register, solve
+from pslsched.solvers.registry import SOLVERS, available_solvers, get_solver, register, solve
 
-__all__ = ["available_solvers", "get_solver", "register", "solve"]
+__all__ = ["SOLVERS", "available_solvers", "get_solver", "register", "solve"]

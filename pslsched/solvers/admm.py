@@ -24,16 +24,12 @@ that assignment is reported in ``extra`` and bounds nothing in the continuous mo
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from pslsched.base.errors import InputError
-from pslsched.core.bounds import lower_bounds
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
-from pslsched.solvers.base import bound_time, finish, no_schedule
-from pslsched.solvers.registry import register
+from pslsched.solvers.base import SolverRun, register_run
 from pslsched.solvers.slotted import (
     Slotted,
     check_backend,
@@ -49,21 +45,17 @@ from pslsched.solvers.slotted import (
 )
 
 NAME = "admm"
+SUMMARY = "ADMM decomposition on the slotted model (Tirana et al. 2024), Jackson per helper, PuLP assignment"
 DEFAULT_TIME_LIMIT = 60.0
 DEFAULT_RHO = 350.0
 DEFAULT_MAX_ITER = 20
 
 
-@register(
-    NAME, "ADMM decomposition on the slotted model (Tirana et al. 2024), Jackson per helper, PuLP assignment"
-)
-def solve_admm(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run(NAME, SUMMARY, default_limit=DEFAULT_TIME_LIMIT)
+def solve_admm(run: SolverRun, options: dict) -> SolveResult:
     """Options: ``rho`` (L1 penalty in ms, default 350), ``max_iter`` (default 20), ``slot_ms`` (default as for
     milp-slotted: a simple start ends within 200 slots), ``backend`` ("highs" or "cbc")."""
-    t0 = time.perf_counter()
-    limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)
+    instance, limit = run.instance, run.time_limit
     backend = check_backend(options.get("backend", "highs"))
     rho = float(options.get("rho", DEFAULT_RHO))
     max_iter = int(options.get("max_iter", DEFAULT_MAX_ITER))
@@ -71,32 +63,25 @@ def solve_admm(
         raise InputError("rho", f"must be a positive number, got {rho!r}")
     if max_iter < 1:
         raise InputError("max_iter", f"must be an integer >= 1, got {max_iter!r}")
-    opts = {"seed": seed, **options, "backend": backend, "rho": rho, "max_iter": max_iter}
-    reason = check_slottable(instance)
-    if reason:
-        return no_schedule(instance, NAME, t0, time_limit=limit, options=opts, reason=reason)
-    bounds = lower_bounds(instance, time_limit=bound_time(limit))
-    if bounds.infeasible:
-        return no_schedule(instance, NAME, t0, time_limit=limit, options=opts)
-    slot_ms = float(options.get("slot_ms") or default_slot_ms(instance))
-    opts["slot_ms"] = slot_ms
+    run.options = {"seed": run.seed, **options, "backend": backend, "rho": rho, "max_iter": max_iter}
+    bounds, refused = run.preflight(check_slottable(instance))
+    if refused is not None:
+        return refused
+    slot_ms = run.options["slot_ms"] = float(options.get("slot_ms") or default_slot_ms(instance))
     sl = to_slots(instance, slot_ms)
     allowed = _allowed(instance)
     cols = allowed.shape[1]
     y = _onehot(shortest_chain(instance), cols)
     lam = np.zeros((instance.num_clients, cols))
-    best = None  # (makespan, slotted, assignment, plans, tasks, completion)
-    trajectory = []
+    best = None  # (makespan, slotted, assignment, tasks, completion)
     history = []
     converged, iterations, stop = False, 0, "max_iter"
     for it in range(1, max_iter + 1):
-        if time.perf_counter() - t0 > limit:
+        if run.elapsed() > limit:
             stop = "time limit"
             break
         u = _scheduling_step(instance, sl, allowed, y, lam, rho)
-        y_new, status = _assignment_step(
-            instance, allowed, u, lam, rho, sl, limit - (time.perf_counter() - t0), backend
-        )
+        y_new, status = _assignment_step(instance, allowed, u, lam, rho, sl, run.left(), backend)
         if y_new is None:
             stop = f"assignment step: {status}"
             break
@@ -116,18 +101,16 @@ def solve_admm(
             }
         )
         if best is None or (makespan, slotted) < (best[0], best[1]):
-            best = (makespan, slotted, assignment, plans, tasks, completion)
-            trajectory.append((time.perf_counter() - t0, makespan, bounds.best))
+            best = (makespan, slotted, assignment, tasks, completion)
+            run.record(makespan, bounds.best, notify=False)
         if np.array_equal(y_new, y) and np.array_equal(u, y_new):
             converged, stop = True, "converged"
             y = y_new
             break
         y = y_new
     if best is None:
-        return no_schedule(
-            instance, NAME, t0, time_limit=limit, options=opts, reason=f"ADMM found no assignment ({stop})"
-        )
-    makespan, slotted, assignment, plans, tasks, completion = best
+        return run.no_schedule(f"ADMM found no assignment ({stop})")
+    _, slotted, assignment, tasks, completion = best
     extra = {
         "slot_ms": slot_ms,
         "slotted_makespan_ms": round(slotted * slot_ms, 9),
@@ -136,18 +119,7 @@ def solve_admm(
         "stop": stop,
         "history": history,
     }
-    return finish(
-        instance,
-        NAME,
-        assignment,
-        tasks,
-        completion,
-        t0,
-        time_limit=limit,
-        options=opts,
-        trajectory=trajectory,
-        extra=extra,
-    )
+    return run.finish(assignment, tasks, completion, extra=extra)
 
 
 def _allowed(instance: Instance) -> np.ndarray:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pulp
@@ -118,24 +119,41 @@ def highs_dual_bound(prob: pulp.LpProblem) -> float | None:
 def greedy_load_assignment(instance: Instance) -> np.ndarray | None:
     """Largest smallest-load first; each client to the helper with room whose load stays smallest (ties: lowest
     index); local training when that is shorter than the best helper's load or no helper has room."""
-    k, nb = instance.num_clients, instance.batches
+    nb = instance.batches
     load = np.where(instance.fits, nb * np.nan_to_num(instance.load, nan=0.0), np.inf)
     local = _with_local(instance)
-    free = instance.capacity.astype(float).copy()
     total = np.zeros(instance.num_helpers)
-    assignment = np.full(k, -1, dtype=int)
     order = np.argsort(-np.minimum(load.min(axis=1, initial=np.inf), local), kind="stable")
+
+    def placed(j: int, i: int) -> None:
+        total[i] += load[j, i]
+
+    return _place_in_order(instance, order, local, lambda j: total + load[j], placed)
+
+
+def _place_in_order(
+    instance: Instance,
+    order: np.ndarray,
+    local: np.ndarray,
+    estimate: Callable[[int], np.ndarray],
+    placed: Callable[[int, int], None],
+) -> np.ndarray | None:
+    """Clients in ``order``, each to the helper with room of smallest ``estimate(j)`` (an H-vector; ties: lowest
+    index), or to local training when ``local[j]`` is no later; ``placed(j, i)`` lets the caller update its
+    estimates. None when some client finds no room."""
+    free = instance.capacity.astype(float).copy()
+    assignment = np.full(instance.num_clients, -1, dtype=int)
     for j in order:
-        cand = np.where(instance.demand[j] <= free + 1e-9, total + load[j], np.inf)
-        i = int(np.argmin(cand)) if len(cand) else -1
-        best = cand[i] if i >= 0 else np.inf
-        if local[j] < np.inf and (local[j] <= best or not np.isfinite(best)):
+        est = np.where((instance.demand[j] <= free + 1e-9) & instance.fits[j], estimate(j), np.inf)
+        i = int(np.argmin(est)) if len(est) else -1
+        best = est[i] if i >= 0 else np.inf
+        if local[j] < np.inf and local[j] <= best:
             continue
         if not np.isfinite(best):
             return None
         assignment[j] = i
-        total[i] += load[j, i]
         free[i] -= instance.demand[j]
+        placed(j, i)
     return assignment
 
 
@@ -152,35 +170,25 @@ def helper_profile(instance: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def chain_aware_assignment(instance: Instance) -> np.ndarray | None:
     """Constructive assignment: clients by decreasing smallest load (LPT), each to the helper with room whose estimated
     finish ``max(longest chain, min release + B * load + min tail)`` grows least; local when that is no later."""
-    k, h, nb = instance.num_clients, instance.num_helpers, instance.batches
+    h, nb = instance.num_helpers, instance.batches
     load, rel, tail = helper_profile(instance)
     chain = np.where(instance.fits, nb * np.nan_to_num(instance.chain, nan=0.0), np.inf)
     local = _with_local(instance)
-    free = instance.capacity.astype(float).copy()
     total = np.zeros(h)
     rmin = np.full(h, np.inf)
     tmin = np.full(h, np.inf)
     cmax = np.zeros(h)
-    assignment = np.full(k, -1, dtype=int)
     key = np.minimum(chain.min(axis=1, initial=np.inf), local)
     order = np.lexsort((-key, -load.min(axis=1, initial=np.inf)))
-    for j in order:
-        room = instance.demand[j] <= free + 1e-9
-        est = np.maximum(
-            np.maximum(cmax, chain[j]),
-            np.minimum(rmin, rel[j]) + total + load[j] + np.minimum(tmin, tail[j]),
-        )
-        est = np.where(room & instance.fits[j], est, np.inf)
-        i = int(np.argmin(est)) if h else -1
-        best = est[i] if h else np.inf
-        if local[j] < np.inf and local[j] <= best:
-            continue
-        if not np.isfinite(best):
-            return None
-        assignment[j] = i
+
+    def estimate(j: int) -> np.ndarray:
+        head_load_tail = np.minimum(rmin, rel[j]) + total + load[j] + np.minimum(tmin, tail[j])
+        return np.maximum(np.maximum(cmax, chain[j]), head_load_tail)
+
+    def placed(j: int, i: int) -> None:
         total[i] += load[j, i]
-        free[i] -= instance.demand[j]
         rmin[i] = min(rmin[i], rel[j, i])
         tmin[i] = min(tmin[i], tail[j, i])
         cmax[i] = max(cmax[i], chain[j, i])
-    return assignment
+
+    return _place_in_order(instance, order, local, estimate, placed)

@@ -18,20 +18,18 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from pslsched.core.bounds import lower_bounds
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 from pslsched.core.schedule import Schedule
 from pslsched.core.timing import earliest_schedule
-from pslsched.solvers.base import bound_time, finish, no_schedule
+from pslsched.solvers.base import SolverRun, bound_time, register_run
 from pslsched.solvers.cpsat_client import DEFAULT_WORKERS, MAX_INTERVALS, count_intervals
-from pslsched.solvers.registry import register, solve
+from pslsched.solvers.registry import solve
 from pslsched.solvers.start import Start, best_start, evaluate
 
+SUMMARY = "picks and chains heuristics, cpsat and lns by instance size within the time limit"
 DEFAULT_TIME_LIMIT = 30.0
 SMALL_INTERVALS = 600
 HEURISTICS = ("greedy", "random", "ed-fcfs", "equid")
@@ -56,38 +54,38 @@ def start_from_schedule(instance: Instance, schedule: Schedule, name: str) -> St
     return Start(assignment, orders, float(completion.max()), name)
 
 
-@register("auto", "picks and chains heuristics, cpsat and lns by instance size within the time limit")
-def solve_auto(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+def search_plan(left: float, intervals: int) -> list[tuple[str, float | None]]:
+    """Which searches follow the heuristics, with their budgets (None: whatever is left), by size and time."""
+    if left < CPSAT_STARTUP_S:  # too short for CP-SAT's child process: LNS improves in moments
+        return [("lns", None)]
+    if intervals <= SMALL_INTERVALS:
+        return [("cpsat", left)]
+    if intervals <= MAX_INTERVALS:
+        return [("lns", left / 2), ("cpsat", None)]
+    return [("lns", None)]
+
+
+@register_run("auto", SUMMARY, default_limit=DEFAULT_TIME_LIMIT)
+def solve_auto(run: SolverRun, options: dict) -> SolveResult:
     """Best schedule of the chain described in the module docstring."""
-    t0 = time.perf_counter()
-    limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)
+    instance, limit, seed = run.instance, run.time_limit, run.seed
     workers = int(options.get("workers", DEFAULT_WORKERS))
-    progress = options.get("progress")
-    opts = {"seed": seed, "workers": workers, **options}
+    run.options = {"seed": seed, "workers": workers, **options}
     # A quick first bound (memory infeasibility, chain, what the IP reaches in moments): the full bound is computed
     # once, when the answer is packaged, so the search keeps its time on large instances.
-    bounds = lower_bounds(instance, time_limit=min(0.5, bound_time(limit)))
-    if bounds.infeasible:
-        return no_schedule(instance, "auto", t0, time_limit=limit, options=opts)
+    bounds, refused = run.preflight(bound_limit=min(0.5, bound_time(limit)))
+    if refused is not None:
+        return refused
     results: list[SolveResult] = []
     best: list[Start] = []
-    trajectory: list[tuple[float, float | None, float]] = []
 
     def consider(start: Start | None) -> None:
         if start is not None and (not best or start.makespan < best[0].makespan):
             best[:] = [start]
-            point = (time.perf_counter() - t0, start.makespan, max(bound_values()))
-            trajectory.append(point)
-            if callable(progress):
-                progress(*point)
+            run.record(start.makespan, max(bound_values()))
 
     def bound_values() -> list[float]:
         return [bounds.best] + [r.lower_bound for r in results]
-
-    def left() -> float:
-        return limit - (time.perf_counter() - t0)
 
     for name in HEURISTICS:
         res = solve(instance, name, time_limit=max(0.2, min(10.0, 0.1 * limit)), seed=seed)
@@ -100,17 +98,9 @@ def solve_auto(
     consider(best_start(instance, ip_time=0.0))
     n = count_intervals(instance)
     exact = None
-    if best and left() > MIN_SEARCH_S:
-        if left() < CPSAT_STARTUP_S:  # too short for CP-SAT's child process: LNS improves in moments
-            plan = [("lns", None)]
-        elif n <= SMALL_INTERVALS:
-            plan = [("cpsat", left())]
-        elif n <= MAX_INTERVALS:
-            plan = [("lns", left() / 2), ("cpsat", None)]
-        else:
-            plan = [("lns", None)]
-        for name, budget in plan:
-            budget = left() if budget is None else budget
+    if best and run.left() > MIN_SEARCH_S:
+        for name, budget in search_plan(run.left(), n):
+            budget = run.left() if budget is None else budget
             if budget <= MIN_SEARCH_S:
                 break
             extra = {"hint": (best[0].assignment, best[0].orders)} if name == "cpsat" else {"start": best[0]}
@@ -121,24 +111,12 @@ def solve_auto(
             if res.schedule is not None:
                 consider(start_from_schedule(instance, res.schedule, name))
     if not best:
-        return no_schedule(
-            instance, "auto", t0, time_limit=limit, options=opts, reason="no solver found a schedule"
-        )
+        return run.no_schedule("no solver found a schedule")
     chosen = best[0]
     tasks, completion = earliest_schedule(instance, chosen.assignment, chosen.orders)
-    lb = max(bound_values())
-    proved = exact is not None and exact.status == "optimal" and float(completion.max()) <= exact.makespan
-    return finish(
-        instance,
-        "auto",
-        chosen.assignment,
-        tasks,
-        completion,
-        t0,
-        time_limit=limit,
-        options={k: v for k, v in opts.items() if k not in ("hint", "start")},
-        extra_bound=min(lb, float(completion.max())),
-        proved_optimal=proved,
-        trajectory=trajectory,
-        extra={"chosen": chosen.name, "ran": {r.solver: r.makespan for r in results}, "intervals": n},
-    )
+    makespan = float(completion.max())
+    proved = exact is not None and exact.status == "optimal" and makespan <= exact.makespan
+    run.options = {k: v for k, v in run.options.items() if k not in ("hint", "start")}
+    extra = {"chosen": chosen.name, "ran": {r.solver: r.makespan for r in results}, "intervals": n}
+    dual = min(max(bound_values()), makespan)
+    return run.finish(chosen.assignment, tasks, completion, dual=dual, proved=proved, extra=extra)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import numpy as np
 
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
-from pslsched.solvers.base import finish, no_schedule
-from pslsched.solvers.list_scheduling import fcfs, list_schedule
-from pslsched.solvers.registry import register
+from pslsched.solvers.base import SolverRun, register_run
+from pslsched.solvers.list_scheduling import Rule, fcfs, list_schedule
 
 
 def random_assignment(instance: Instance, rng: np.random.Generator) -> np.ndarray | None:
@@ -62,41 +61,31 @@ def _spread_after(counts: np.ndarray, options: np.ndarray) -> np.ndarray:
     return np.maximum(counts.max(), c + 1) - new_min
 
 
-@register("random", "random feasible assignment + FCFS (baseline of Tirana et al. 2024)")
-def solve_random(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
+def rule_on_assignment(
+    run: SolverRun,
+    assignment: np.ndarray | None,
+    rule: Rule,
+    failure: str,
+    extra: dict[str, Any] | None = None,
 ) -> SolveResult:
-    t0 = time.perf_counter()
-    opts = {"seed": seed, **options}
-    assignment = random_assignment(instance, np.random.default_rng(seed))
+    """The answer of a list-scheduling heuristic: ``rule`` on every helper of ``assignment`` (None: ``failure``)."""
     if assignment is None:
-        return no_schedule(
-            instance,
-            "random",
-            t0,
-            time_limit=time_limit,
-            options=opts,
-            reason="the random assignment left a client without room",
-        )
-    tasks, completion = list_schedule(instance, assignment, fcfs)
-    return finish(instance, "random", assignment, tasks, completion, t0, time_limit=time_limit, options=opts)
+        return run.no_schedule(failure)
+    tasks, completion = list_schedule(run.instance, assignment, rule)
+    return run.finish(assignment, tasks, completion, extra=extra)
 
 
-@register("greedy", "balanced-greedy assignment (even client counts) + FCFS (Tirana et al. 2024)")
-def solve_greedy(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
-    t0 = time.perf_counter()
-    opts = {"seed": seed, **options}
-    assignment = balanced_assignment(instance)
-    if assignment is None:
-        return no_schedule(
-            instance,
-            "greedy",
-            t0,
-            time_limit=time_limit,
-            options=opts,
-            reason="balanced-greedy left a client without room",
-        )
-    tasks, completion = list_schedule(instance, assignment, fcfs)
-    return finish(instance, "greedy", assignment, tasks, completion, t0, time_limit=time_limit, options=opts)
+@register_run("random", "random feasible assignment + FCFS (baseline of Tirana et al. 2024)")
+def solve_random(run: SolverRun, options: dict) -> SolveResult:
+    """A uniformly random assignment with room (seeded by the run's seed), FCFS on every helper."""
+    run.options = {"seed": run.seed, **options}
+    assignment = random_assignment(run.instance, np.random.default_rng(run.seed))
+    return rule_on_assignment(run, assignment, fcfs, "the random assignment left a client without room")
+
+
+@register_run("greedy", "balanced-greedy assignment (even client counts) + FCFS (Tirana et al. 2024)")
+def solve_greedy(run: SolverRun, options: dict) -> SolveResult:
+    """The balanced-greedy assignment, FCFS on every helper."""
+    run.options = {"seed": run.seed, **options}
+    assignment = balanced_assignment(run.instance)
+    return rule_on_assignment(run, assignment, fcfs, "balanced-greedy left a client without room")

@@ -36,13 +36,13 @@ from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 from pslsched.core.timing import HelperTask, earliest_schedule
 from pslsched.solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
-from pslsched.solvers.base import finish, no_schedule, preflight
+from pslsched.solvers.base import SolverRun, register_run
 from pslsched.solvers.cpsat_client import CpWorker
 from pslsched.solvers.lns import sub_instance
-from pslsched.solvers.registry import register
 from pslsched.solvers.sequencing import HelperData, best_rule
 from pslsched.solvers.start import Start, best_start
 
+SUMMARY = "logic-based Benders: assignment IP (HiGHS) + exact helper sequencing (CP-SAT); proves optima"
 DEFAULT_TIME_LIMIT = 30.0
 MAX_PAIRS = 2_000
 SUB_TIME_LIMIT = 5.0
@@ -201,40 +201,25 @@ def _strengthen(
     return tuple(keep), value
 
 
-@register(
-    "benders", "logic-based Benders: assignment IP (HiGHS) + exact helper sequencing (CP-SAT); proves optima"
-)
-def solve_benders(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run("benders", SUMMARY, default_limit=DEFAULT_TIME_LIMIT)
+def solve_benders(run: SolverRun, options: dict) -> SolveResult:
     """Master IP over assignments, CP-SAT per helper, strengthened no-good cuts (see the module docstring)."""
-    t0 = time.perf_counter()
-    limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)
-    deadline = t0 + limit
-    progress = options.get("progress")
-    opts = {"seed": seed}
+    instance, limit, seed = run.instance, run.time_limit, run.seed
+    deadline = run.started + limit
+    run.options = {"seed": seed}
     pairs = int(instance.fits.sum())
     too_large = f"too large for benders ({pairs} client-helper pairs > {MAX_PAIRS}); use auto or lns"
-    bounds, refused = preflight(
-        instance,
-        "benders",
-        t0,
-        time_limit=limit,
-        options=opts,
-        too_large=too_large if pairs > MAX_PAIRS else None,
-    )
+    bounds, refused = run.preflight(too_large if pairs > MAX_PAIRS else None)
     if refused is not None:
         return refused
     start = options.get("start")
     if not isinstance(start, Start):
         start = best_start(instance, ip_time=min(2.0, limit / 10))
     if start is None:
-        return no_schedule(
-            instance, "benders", t0, time_limit=limit, options=opts, reason="no constructive start"
-        )
+        return run.no_schedule("no constructive start")
     best = (start.makespan, start.assignment.copy(), [list(o) for o in start.orders])
     lower = bounds.best
-    trajectory = [(time.perf_counter() - t0, best[0], lower)]
+    run.record(best[0], lower, notify=False)
     nb = instance.batches
     local_time = np.zeros(instance.num_clients)
     if instance.local is not None:
@@ -270,26 +255,12 @@ def solve_benders(
                 small, small_value = _strengthen(helpers, i, members, theta, deadline)
                 if small != members:
                     master.add_cut(i, small, small_value)
-            trajectory.append((time.perf_counter() - t0, best[0], lower))
-            if callable(progress):
-                progress(*trajectory[-1])
+            run.record(best[0], lower)
             if not violated:
                 break  # the master's answer is achieved (up to unproved subproblems): nothing left to cut
-    makespan, assignment, orders = best
+    _, assignment, orders = best
     tasks, completion = earliest_schedule(instance, assignment, orders)
     makespan = float(completion.max())
+    extra = {"rounds": rounds, "cuts": master.cuts, "subproblems": helpers.solves, "start": start.name}
     proved = makespan <= lower * (1 + PROOF_RTOL)
-    return finish(
-        instance,
-        "benders",
-        assignment,
-        tasks,
-        completion,
-        t0,
-        time_limit=limit,
-        options=opts,
-        extra_bound=min(lower, makespan),
-        proved_optimal=proved,
-        trajectory=trajectory,
-        extra={"rounds": rounds, "cuts": master.cuts, "subproblems": helpers.solves, "start": start.name},
-    )
+    return run.finish(assignment, tasks, completion, dual=min(lower, makespan), proved=proved, extra=extra)

@@ -15,86 +15,65 @@ ignored. Default time limit: 30 s. Models with more than ``MAX_INTERVALS`` optio
 
 from __future__ import annotations
 
-import time
-
-from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 from pslsched.core.timing import earliest_schedule
-from pslsched.solvers.base import finish, no_schedule, preflight
-from pslsched.solvers.cpsat_client import DEFAULT_WORKERS, MAX_INTERVALS, count_intervals, run_cpsat
-from pslsched.solvers.registry import register
-from pslsched.solvers.start import best_start
+from pslsched.solvers.base import SolverRun, register_run
+from pslsched.solvers.cpsat_client import (
+    DEFAULT_WORKERS,
+    MAX_INTERVALS,
+    CpOutcome,
+    count_intervals,
+    run_cpsat,
+)
+from pslsched.solvers.start import Hint, best_of, best_start
 
+SUMMARY = "CP-SAT on the continuous model: optional intervals, no-overlap, memory; proved bound"
 DEFAULT_TIME_LIMIT = 30.0
 
 
-@register("cpsat", "CP-SAT on the continuous model: optional intervals, no-overlap, memory; proved bound")
-def solve_cpsat(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run("cpsat", SUMMARY, default_limit=DEFAULT_TIME_LIMIT)
+def solve_cpsat(run: SolverRun, options: dict) -> SolveResult:
     """CP-SAT with a heuristic hint; optimal (up to the documented time resolution) when it finishes."""
-    t0 = time.perf_counter()
-    limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)
+    instance, limit = run.instance, run.time_limit
     workers = int(options.get("workers", DEFAULT_WORKERS))
-    progress = options.get("progress")
-    opts = {"seed": seed, "workers": workers, **{k: v for k, v in options.items() if k != "hint"}}
+    run.options = {"seed": run.seed, "workers": workers, **{k: v for k, v in options.items() if k != "hint"}}
     n = count_intervals(instance)
     too_large = f"too large for cpsat ({n} interval variables > {MAX_INTERVALS}); use lns or auto"
-    bounds, refused = preflight(
-        instance,
-        "cpsat",
-        t0,
-        time_limit=limit,
-        options=opts,
-        too_large=too_large if n > MAX_INTERVALS else None,
-    )
+    bounds, refused = run.preflight(too_large if n > MAX_INTERVALS else None)
     if refused is not None:
         return refused
     hint = options.get("hint")
     if hint is None:
         start = best_start(instance, ip_time=min(2.0, limit / 10))
         hint = None if start is None else (start.assignment, start.orders)
-    remaining = max(0.05, limit - (time.perf_counter() - t0))
     out = run_cpsat(
         instance,
         hint=hint,
-        time_limit=remaining,
+        time_limit=max(0.05, run.left()),
         workers=workers,
-        seed=seed,
-        progress=progress if callable(progress) else None,
+        seed=run.seed,
+        progress=run.progress if callable(run.progress) else None,
         lower_ms=bounds.best,
-        t0=t0,
+        t0=run.started,
     )
-    return package(instance, "cpsat", out, hint, t0, limit, opts)
+    return package(run, out, hint)
 
 
-def package(instance: Instance, name: str, out, hint, t0: float, limit: float, opts: dict) -> SolveResult:
-    """Turn a CP-SAT outcome (plus the hint it started from) into a SolveResult."""
+def package(run: SolverRun, out: CpOutcome, hint: Hint | None) -> SolveResult:
+    """Turn a CP-SAT outcome (plus the hint it started from) into the run's answer: the shorter of the two."""
     candidates = []
     if out.assignment is not None:
         candidates.append((out.makespan, out.assignment, out.orders))
     if hint is not None:
-        _, completion = earliest_schedule(instance, hint[0], hint[1])
+        _, completion = earliest_schedule(run.instance, hint[0], hint[1])
         candidates.append((float(completion.max()), hint[0], hint[1]))
     if not candidates:
-        result = no_schedule(instance, name, t0, time_limit=limit, options=opts, reason=out.message)
+        result = run.no_schedule(out.message)
         if out.status == "infeasible":
             result.status, result.message = "infeasible", out.message
         return result
-    makespan, assignment, orders = min(candidates, key=lambda c: c[0])
-    tasks, completion = earliest_schedule(instance, assignment, orders)
+    makespan, assignment, orders = best_of(candidates)
+    run.trajectory = out.trajectory
+    extra = {"message": out.message, "resolution_ms": out.resolution_ms}
     proved = out.status == "optimal" and out.bound is not None and makespan <= out.bound + out.resolution_ms
-    return finish(
-        instance,
-        name,
-        assignment,
-        tasks,
-        completion,
-        t0,
-        time_limit=limit,
-        options=opts,
-        extra_bound=out.bound,
-        proved_optimal=proved,
-        trajectory=out.trajectory or None,
-        extra={"message": out.message, "resolution_ms": out.resolution_ms},
-    )
+    return run.finish_orders(assignment, orders, dual=out.bound, proved=proved, extra=extra)

@@ -10,53 +10,34 @@ previous batch completes; local clients train locally and take no helper time.
 
 from __future__ import annotations
 
-import time
-
-from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 from pslsched.solvers.assignment import min_max_load_assignment
-from pslsched.solvers.base import bound_time, finish, no_schedule
-from pslsched.solvers.list_scheduling import equid_rule, fcfs, list_schedule
-from pslsched.solvers.registry import register
+from pslsched.solvers.base import SolverRun, bound_time, register_run
+from pslsched.solvers.baselines import rule_on_assignment
+from pslsched.solvers.list_scheduling import Rule, equid_rule, fcfs
 
 
-def _solve(instance: Instance, name: str, rule, time_limit: float | None, seed: int, options) -> SolveResult:
-    t0 = time.perf_counter()
-    opts = {"seed": seed, **options}
-    ip_limit = 10.0 if time_limit is None else max(0.2, time_limit - bound_time(time_limit))
-    assignment, how = min_max_load_assignment(instance, time_limit=ip_limit)
-    if assignment is None:
-        reason = (
-            "no memory-feasible assignment exists"
-            if how == "infeasible"
-            else "the load assignment found no room for some client"
-        )
-        return no_schedule(instance, name, t0, time_limit=time_limit, options=opts, reason=reason)
-    tasks, completion = list_schedule(instance, assignment, rule)
-    return finish(
-        instance,
-        name,
-        assignment,
-        tasks,
-        completion,
-        t0,
-        time_limit=time_limit,
-        options=opts,
-        extra={"assignment": how},
+def _on_min_max_load(run: SolverRun, options: dict, rule: Rule) -> SolveResult:
+    """``rule`` on every helper of EquiD's min-max-load assignment."""
+    run.options = {"seed": run.seed, **options}
+    limit = run.time_limit
+    ip_limit = 10.0 if limit is None else max(0.2, limit - bound_time(limit))
+    assignment, how = min_max_load_assignment(run.instance, time_limit=ip_limit)
+    failure = (
+        "no memory-feasible assignment exists"
+        if how == "infeasible"
+        else "the load assignment found no room for some client"
     )
+    return rule_on_assignment(run, assignment, rule, failure, extra={"assignment": how})
 
 
-@register("equid", "min-max-load assignment + EquiD's rule (largest delay / largest tail first)")
-def solve_equid(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run("equid", "min-max-load assignment + EquiD's rule (largest delay / largest tail first)")
+def solve_equid(run: SolverRun, options: dict) -> SolveResult:
     """EquiD: min-max-load assignment, then the EquiD priority rule on each helper."""
-    return _solve(instance, "equid", equid_rule, time_limit, seed, options)
+    return _on_min_max_load(run, options, equid_rule)
 
 
-@register("ed-fcfs", "min-max-load assignment + FCFS (EquiD's baseline ED-FCFS)")
-def solve_ed_fcfs(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run("ed-fcfs", "min-max-load assignment + FCFS (EquiD's baseline ED-FCFS)")
+def solve_ed_fcfs(run: SolverRun, options: dict) -> SolveResult:
     """ED-FCFS: EquiD's assignment, FCFS on each helper."""
-    return _solve(instance, "ed-fcfs", fcfs, time_limit, seed, options)
+    return _on_min_max_load(run, options, fcfs)

@@ -7,7 +7,6 @@ Helpers are independent once the assignment is fixed, so each is simulated on it
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from pslsched.core.instance import Instance
 from pslsched.core.schedule import Task
 from pslsched.core.timing import local_completion
+from pslsched.solvers.sequencing import HelperData, run_helper
 
 # A rule maps (phase 0=fwd/1=bwd, client j, helper i, ready time, insertion sequence) to a sort key; smallest first.
 Rule = Callable[[Instance, int, int, int, float, int], tuple]
@@ -43,49 +43,28 @@ def list_schedule(
     ``assignment[j]`` is a helper index, or -1 for a client training locally.
     """
     assignment = np.asarray(assignment, dtype=int)
-    k, nb = instance.num_clients, instance.batches
-    completion = np.full(k, np.nan)
+    completion = np.full(instance.num_clients, np.nan)
     tasks: list[Task] = []
     for j in np.flatnonzero(assignment < 0):
         completion[j] = local_completion(instance, int(j))
     for i in range(instance.num_helpers):
-        members = np.flatnonzero(assignment == i)
-        if len(members):
-            _run_helper(instance, i, members, nb, rule, tasks, completion)
+        members = np.flatnonzero(assignment == i).tolist()
+        if members:
+            _run_helper(instance, i, members, rule, tasks, completion)
     return tasks, completion
 
 
-def _run_helper(instance, i, members, nb, rule, tasks, completion) -> None:
-    release, fwd, delay = instance.release[:, i], instance.fwd[:, i], instance.delay[:, i]
-    bwd, tail = instance.bwd[:, i], instance.tail[:, i]
+def _run_helper(
+    instance: Instance, i: int, members: list[int], rule: Rule, tasks: list[Task], completion: np.ndarray
+) -> None:
+    """Helper ``i`` running ``rule`` over ``members``: its tasks appended to ``tasks``, their completions set."""
+    d = HelperData(instance, i)
+    times: list[tuple[float, float]] = []
+    _, order = run_helper(
+        d, members, lambda phase, j, b, ready, seq: rule(instance, phase, j, i, ready, seq), times
+    )
     helper, clients = instance.helpers[i], instance.clients
-    seq = 0
-    pending: list[tuple[float, int, int, int, int]] = []  # (ready, seq, phase, j, batch)
-    for j in members:
-        pending.append((float(release[j]), seq, 0, int(j), 0))
-        seq += 1
-    heapq.heapify(pending)
-    ready_q: list[tuple[tuple, float, int, int, int]] = []
-    t = 0.0
-    while pending or ready_q:
-        if not ready_q and pending[0][0] > t:
-            t = pending[0][0]
-        while pending and pending[0][0] <= t:
-            ready, s, phase, j, b = heapq.heappop(pending)
-            heapq.heappush(ready_q, (rule(instance, phase, j, i, ready, s), ready, phase, j, b))
-        _, ready, phase, j, b = heapq.heappop(ready_q)
-        start = t
-        if phase == 0:
-            end = start + fwd[j]
-            tasks.append(Task(clients[j], helper, "fwd", float(start), float(end), b))
-            heapq.heappush(pending, (float(end + delay[j]), seq, 1, j, b))
-        else:
-            end = start + bwd[j]
-            tasks.append(Task(clients[j], helper, "bwd", float(start), float(end), b))
-            done = end + tail[j]
-            if b + 1 < nb:
-                heapq.heappush(pending, (float(done + release[j]), seq, 0, j, b + 1))
-            else:
-                completion[j] = done
-        seq += 1
-        t = end
+    for (j, phase, b), (start, end) in zip(order, times):
+        tasks.append(Task(clients[j], helper, phase, start, end, b))
+        if phase == "bwd" and b == instance.batches - 1:
+            completion[j] = end + d.tail[j]

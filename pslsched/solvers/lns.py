@@ -27,16 +27,15 @@ import time
 
 import numpy as np
 
-from pslsched.core.bounds import lower_bounds
 from pslsched.core.instance import MATRICES, Instance
 from pslsched.core.result import SolveResult
-from pslsched.core.timing import HelperTask, earliest_schedule
-from pslsched.solvers.base import bound_time, finish, no_schedule
+from pslsched.core.timing import HelperTask
+from pslsched.solvers.base import SolverRun, register_run
 from pslsched.solvers.cpsat_client import CpWorker
-from pslsched.solvers.registry import register
 from pslsched.solvers.sequencing import RULE_NAMES, HelperData, best_rule, order_finish
 from pslsched.solvers.start import Start, best_start
 
+SUMMARY = "constructive start + local search + CP-SAT neighbourhoods; scales to 10,000 clients"
 DEFAULT_TIME_LIMIT = 30.0
 WORKER_STARTUP_S = 0.8  # the CP-SAT child process: spawn + ortools import
 EPS = 1e-9
@@ -325,48 +324,26 @@ def improve(
     return state.assignment, state.orders, stats
 
 
-@register("lns", "constructive start + local search + CP-SAT neighbourhoods; scales to 10,000 clients")
-def solve_lns(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run("lns", SUMMARY, default_limit=DEFAULT_TIME_LIMIT)
+def solve_lns(run: SolverRun, options: dict) -> SolveResult:
     """Large-neighbourhood search (see the module docstring for the stop rules and determinism)."""
-    t0 = time.perf_counter()
-    limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)
-    opts = {"seed": seed, **options}
-    bounds = lower_bounds(instance, time_limit=bound_time(limit))
-    if bounds.infeasible:
-        return no_schedule(instance, "lns", t0, time_limit=limit, options=opts)
+    instance, limit = run.instance, run.time_limit
+    run.options = {"seed": run.seed, **options}
+    bounds, refused = run.preflight()
+    if refused is not None:
+        return refused
     start = options.get("start") or best_start(instance, ip_time=min(2.0, limit / 10))
     if start is None:
-        return no_schedule(
-            instance, "lns", t0, time_limit=limit, options=opts, reason="no constructive start found room"
-        )
-    progress = options.get("progress")
-    trajectory = [(time.perf_counter() - t0, start.makespan, bounds.best)]
-
-    def on_improve(value: float) -> None:
-        point = (time.perf_counter() - t0, value, bounds.best)
-        trajectory.append(point)
-        if callable(progress):
-            progress(*point)
-
-    if callable(progress):
-        progress(*trajectory[0])
-    deadline = t0 + limit * 0.95
+        return run.no_schedule("no constructive start found room")
+    run.record(start.makespan, bounds.best)
     assignment, orders, stats = improve(
-        instance, start, seed=seed, deadline=deadline, options=opts, on_improve=on_improve
-    )
-    tasks, completion = earliest_schedule(instance, assignment, orders)
-    opts.pop("start", None)
-    return finish(
         instance,
-        "lns",
-        assignment,
-        tasks,
-        completion,
-        t0,
-        time_limit=limit,
-        options=opts,
-        trajectory=trajectory,
-        extra={"start": start.name, "start_makespan": start.makespan, **stats},
+        start,
+        seed=run.seed,
+        deadline=run.started + limit * 0.95,
+        options=run.options,
+        on_improve=lambda value: run.record(value, bounds.best),
     )
+    run.options.pop("start", None)
+    extra = {"start": start.name, "start_makespan": start.makespan, **stats}
+    return run.finish_orders(assignment, orders, extra=extra)

@@ -17,7 +17,6 @@ re-timed exactly from the MILP's per-helper orders. Instances with more than ``M
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from itertools import combinations
 
@@ -30,12 +29,12 @@ from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 from pslsched.core.timing import earliest_schedule
 from pslsched.solvers.assignment import HighsWithStart, highs_dual_bound, highs_status
-from pslsched.solvers.base import finish, no_schedule, preflight
+from pslsched.solvers.base import SolverRun, register_run
 from pslsched.solvers.cpsat_client import serial_upper_bound
-from pslsched.solvers.registry import register
-from pslsched.solvers.start import best_start
+from pslsched.solvers.start import best_of, best_start
 
 MAX_ORDER_ROWS = 6_000
+SUMMARY = "big-M MILP (PuLP + HiGHS or CBC) of the continuous model, small instances; proved bound"
 DEFAULT_TIME_LIMIT = 30.0
 
 
@@ -47,33 +46,23 @@ def order_rows(instance: Instance) -> int:
     return int(np.triu(common, 1).sum()) * (2 * nb) ** 2 * 2
 
 
-@register("milp", "big-M MILP (PuLP + HiGHS or CBC) of the continuous model, small instances; proved bound")
-def solve_milp(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run("milp", SUMMARY, default_limit=DEFAULT_TIME_LIMIT)
+def solve_milp(run: SolverRun, options: dict) -> SolveResult:
     """Exact MILP for small instances. Options: ``backend`` ("highs" or "cbc"), ``warm_start`` (default True)."""
-    t0 = time.perf_counter()
-    limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)
+    instance, limit, seed = run.instance, run.time_limit, run.seed
     backend = str(options.get("backend", "highs")).lower()
     if backend not in ("highs", "cbc"):
         raise InputError("backend", f"must be 'highs' or 'cbc', got {backend!r}")
     warm = bool(options.get("warm_start", True))
-    opts = {"seed": seed, "backend": backend, "warm_start": warm, **options}
+    run.options = {"seed": seed, "backend": backend, "warm_start": warm, **options}
     rows = order_rows(instance)
     too_large = f"too large for the big-M MILP ({rows} ordering rows > {MAX_ORDER_ROWS}); use cpsat"
-    _, refused = preflight(
-        instance,
-        "milp",
-        t0,
-        time_limit=limit,
-        options=opts,
-        too_large=too_large if rows > MAX_ORDER_ROWS else None,
-    )
+    _, refused = run.preflight(too_large if rows > MAX_ORDER_ROWS else None)
     if refused is not None:
         return refused
     start = best_start(instance, ip_time=min(1.0, limit / 10))
     prob, read = _build(instance, start, warm)
-    remaining = max(0.1, limit - (time.perf_counter() - t0))
+    remaining = max(0.1, run.left())
     if backend == "highs":
         solver = HighsWithStart(msg=False, timeLimit=remaining, threads=1, gapRel=0.0, random_seed=seed)
         prob.solve(solver)
@@ -99,26 +88,12 @@ def solve_milp(
         _, completion = earliest_schedule(instance, assignment, orders)
         candidates.insert(0, (float(completion.max()), assignment, orders))
     if not candidates:
-        return no_schedule(
-            instance, "milp", t0, time_limit=limit, options=opts, reason=f"HiGHS/CBC status {status}"
-        )
-    makespan, assignment, orders = min(candidates, key=lambda c: c[0])
-    tasks, completion = earliest_schedule(instance, assignment, orders)
+        return run.no_schedule(f"HiGHS/CBC status {status}")
+    makespan, assignment, orders = best_of(candidates)
     bound = None if dual is None else dual - 1e-7 * max(1.0, abs(dual))
     proved = status == "optimal" and dual is not None and makespan <= dual + 1e-6 * max(1.0, abs(dual))
-    return finish(
-        instance,
-        "milp",
-        assignment,
-        tasks,
-        completion,
-        t0,
-        time_limit=limit,
-        options=opts,
-        extra_bound=bound,
-        proved_optimal=proved,
-        extra={"milp_status": status, "order_rows": rows, "start": None if start is None else start.name},
-    )
+    extra = {"milp_status": status, "order_rows": rows, "start": None if start is None else start.name}
+    return run.finish_orders(assignment, orders, dual=bound, proved=proved, extra=extra)
 
 
 def _build(instance: Instance, start, warm: bool):

@@ -17,16 +17,12 @@ the ILP's slotted bound) go to ``extra``: they bound nothing in the continuous m
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pulp
 
-from pslsched.core.bounds import lower_bounds
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
-from pslsched.solvers.base import bound_time, finish, no_schedule
-from pslsched.solvers.registry import register
+from pslsched.solvers.base import SolverRun, register_run
 from pslsched.solvers.slotted import (
     HelperPlan,
     Slotted,
@@ -46,59 +42,36 @@ from pslsched.solvers.slotted import (
 )
 
 NAME = "milp-slotted"
+SUMMARY = "time-indexed ILP of the slotted model (Tirana et al. 2024), PuLP + HiGHS/CBC; small instances"
 DEFAULT_TIME_LIMIT = 30.0
 DEFAULT_MAX_HKT = 40_000
 
 
-@register(
-    NAME, "time-indexed ILP of the slotted model (Tirana et al. 2024), PuLP + HiGHS/CBC; small instances"
-)
-def solve_milp_slotted(
-    instance: Instance, *, time_limit: float | None = None, seed: int = 0, **options
-) -> SolveResult:
+@register_run(NAME, SUMMARY, default_limit=DEFAULT_TIME_LIMIT)
+def solve_milp_slotted(run: SolverRun, options: dict) -> SolveResult:
     """Options: ``slot_ms`` (default: the horizon of a simple start fits in 200 slots), ``backend`` ("highs" or
     "cbc"), ``max_hkt`` (refuse above this many helper x client x slot triples, default 40,000)."""
-    t0 = time.perf_counter()
-    limit = DEFAULT_TIME_LIMIT if time_limit is None else float(time_limit)
+    instance, limit = run.instance, run.time_limit
     backend = check_backend(options.get("backend", "highs"))
     max_hkt = int(options.get("max_hkt", DEFAULT_MAX_HKT))
-    opts = {"seed": seed, **options, "backend": backend}
-    reason = check_slottable(instance)
-    if reason:
-        return no_schedule(instance, NAME, t0, time_limit=limit, options=opts, reason=reason)
-    bounds = lower_bounds(instance, time_limit=bound_time(limit))
-    if bounds.infeasible:
-        return no_schedule(instance, NAME, t0, time_limit=limit, options=opts)
-    slot_ms = float(options.get("slot_ms") or default_slot_ms(instance))
-    opts["slot_ms"] = slot_ms
+    run.options = {"seed": run.seed, **options, "backend": backend}
+    _, refused = run.preflight(check_slottable(instance))
+    if refused is not None:
+        return refused
+    slot_ms = run.options["slot_ms"] = float(options.get("slot_ms") or default_slot_ms(instance))
     sl = to_slots(instance, slot_ms)
     start = _best_start(instance, sl, backend, min(1.0, limit / 10))
     if start is None:
-        return no_schedule(
-            instance,
-            NAME,
-            t0,
-            time_limit=limit,
-            options=opts,
-            reason="no memory-feasible start assignment found",
-        )
+        return run.no_schedule("no memory-feasible start assignment found")
     start_assignment, start_plans, horizon = start
     hkt = instance.num_helpers * instance.num_clients * horizon
     if hkt > max_hkt:
-        return no_schedule(
-            instance,
-            NAME,
-            t0,
-            time_limit=limit,
-            options=opts,
-            reason=(
-                f"too large for the time-indexed ILP: H*K*T = {instance.num_helpers}*{instance.num_clients}*"
-                f"{horizon} = {hkt} > max_hkt {max_hkt}; pass a larger slot_ms or use cpsat/lns"
-            ),
+        return run.no_schedule(
+            f"too large for the time-indexed ILP: H*K*T = {instance.num_helpers}*{instance.num_clients}*"
+            f"{horizon} = {hkt} > max_hkt {max_hkt}; pass a larger slot_ms or use cpsat/lns"
         )
     prob, read, size = _build(instance, sl, horizon, start_assignment, start_plans)
-    remaining = limit - (time.perf_counter() - t0)
-    status = run_model(prob, backend, remaining, warm=True)
+    status = run_model(prob, backend, run.left(), warm=True)
     extra = {"slot_ms": slot_ms, "horizon_slots": horizon, "hkt": hkt, "binaries": size, "ilp_status": status}
     if status in ("optimal", "feasible"):
         assignment, plans = read()
@@ -111,11 +84,7 @@ def solve_milp_slotted(
     dual = highs_bound(prob) if backend == "highs" else (slotted if status == "optimal" else None)
     extra["slotted_bound_ms"] = None if dual is None else round(float(np.ceil(dual - 1e-6)) * slot_ms, 9)
     tasks, completion = to_continuous(instance, assignment, plans)
-    result = finish(
-        instance, NAME, assignment, tasks, completion, t0, time_limit=limit, options=opts, extra=extra
-    )
-    result.message = message
-    return result
+    return run.finish(assignment, tasks, completion, extra=extra, message=message)
 
 
 def _best_start(

@@ -1,48 +1,36 @@
-"""One interface for every solver: ``solve(instance, *, time_limit=None, seed=0, **options) -> SolveResult``."""
+"""One interface for every solver: ``solve(instance, *, time_limit=None, seed=0, **options) -> SolveResult``.
+
+The solvers live in ``SOLVERS``, a :class:`pslsched.base.registry.Registry`: an unknown name is an ``InputError`` on
+``--solver`` that lists the known ones (exit 2 on the command line). ``register`` takes a callable with that
+signature; the bundled solvers are written as bodies over a run (:func:`pslsched.solvers.base.register_run`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from pslsched.base.registry import Entry, Registry
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 
 SolverFn = Callable[..., SolveResult]
 
-
-@dataclass(frozen=True)
-class SolverInfo:
-    name: str
-    fn: SolverFn
-    summary: str
-
-
-_REGISTRY: dict[str, SolverInfo] = {}
+SOLVERS: Registry[SolverFn] = Registry("solver", "--solver")
 
 
 def register(name: str, summary: str) -> Callable[[SolverFn], SolverFn]:
-    """Decorator: register ``fn`` under ``name`` (names are unique)."""
-
-    def deco(fn: SolverFn) -> SolverFn:
-        if name in _REGISTRY:
-            raise ValueError(f"solver {name!r} registered twice")
-        _REGISTRY[name] = SolverInfo(name, fn, summary)
-        return fn
-
-    return deco
+    """Decorator: register ``fn(instance, *, time_limit=None, seed=0, **options)`` as solver ``name`` (unique)."""
+    return SOLVERS.register(name, summary)
 
 
-def available_solvers() -> dict[str, SolverInfo]:
-    """Registered solvers by name."""
-    return dict(_REGISTRY)
+def available_solvers() -> dict[str, Entry[SolverFn]]:
+    """Registered solvers by name (each entry has ``.name``, ``.fn`` and ``.summary``)."""
+    return {entry.name: entry for entry in SOLVERS.entries()}
 
 
 def get_solver(name: str) -> SolverFn:
-    """The solver registered under ``name``; a KeyError naming the known ones otherwise."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown solver {name!r} (known: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name].fn
+    """The solver registered under ``name``; an ``InputError`` on ``--solver`` naming the known ones otherwise."""
+    return SOLVERS.get(name)
 
 
 def solve(

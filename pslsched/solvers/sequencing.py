@@ -15,7 +15,7 @@ The evaluation returns only the order and the finish time (no Task objects), so 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -38,22 +38,33 @@ class HelperData:
         self.batches = instance.batches
 
 
-def _key(rule: str, d: HelperData, phase: int, j: int, b: int, ready: float, seq: int) -> tuple:
-    later = (d.batches - 1 - b) * d.chain[j]
+# A task's priority on one helper from (phase 0=fwd/1=bwd, client, batch, ready time, insertion sequence); smallest first.
+Priority = Callable[[int, int, int, float, int], tuple]
+
+
+def rule_priority(rule: str, d: HelperData) -> Priority:
+    """The priority of the named rule on the helper of ``d`` (any other name is ``schrage-fwd``)."""
     if rule == "fcfs":
-        return (ready, seq)
+        return lambda phase, j, b, ready, seq: (ready, seq)
     if rule == "equid":
-        return (phase, -(d.delay[j] if phase == 0 else d.tail[j]), ready, seq)
-    q = (d.delay[j] + d.bwd[j] + d.tail[j] if phase == 0 else d.tail[j]) + later
+        return lambda phase, j, b, ready, seq: (phase, -(d.delay[j] if phase == 0 else d.tail[j]), ready, seq)
+
+    def remaining(phase: int, j: int, b: int) -> float:
+        later = (d.batches - 1 - b) * d.chain[j]
+        return (d.delay[j] + d.bwd[j] + d.tail[j] if phase == 0 else d.tail[j]) + later
+
     if rule == "schrage":
-        return (-q, ready, seq)
-    return (phase, -q, ready, seq)
+        return lambda phase, j, b, ready, seq: (-remaining(phase, j, b), ready, seq)
+    return lambda phase, j, b, ready, seq: (phase, -remaining(phase, j, b), ready, seq)
 
 
-def run_rule(d: HelperData, members: Sequence[int], rule: str) -> tuple[float, list[HelperTask]]:
-    """Non-idling list schedule of ``members`` on one helper with ``rule``; returns (finish time, order)."""
+def run_helper(
+    d: HelperData, members: Sequence[int], priority: Priority, times: list[tuple[float, float]] | None = None
+) -> tuple[float, list[HelperTask]]:
+    """Non-idling list schedule of ``members`` on one helper: whenever the helper is free, the ready task of
+    smallest ``priority`` runs. Returns (finish time, order); each task's (start, end) goes to ``times`` if given."""
     nb = d.batches
-    pending: list[tuple[float, int, int, int, int]] = []
+    pending: list[tuple[float, int, int, int, int]] = []  # (ready, seq, phase, j, batch)
     seq = 0
     for j in members:
         pending.append((d.release[j], seq, 0, j, 0))
@@ -68,8 +79,9 @@ def run_rule(d: HelperData, members: Sequence[int], rule: str) -> tuple[float, l
             t = pending[0][0]
         while pending and pending[0][0] <= t:
             ready, s, phase, j, b = heapq.heappop(pending)
-            heapq.heappush(ready_q, (_key(rule, d, phase, j, b, ready, s), phase, j, b))
+            heapq.heappush(ready_q, (priority(phase, j, b, ready, s), phase, j, b))
         _, phase, j, b = heapq.heappop(ready_q)
+        start = t
         if phase == 0:
             t += d.fwd[j]
             heapq.heappush(pending, (t + d.delay[j], seq, 1, j, b))
@@ -82,8 +94,15 @@ def run_rule(d: HelperData, members: Sequence[int], rule: str) -> tuple[float, l
             elif done > finish:
                 finish = done
             order.append((j, "bwd", b))
+        if times is not None:
+            times.append((start, t))
         seq += 1
     return finish, order
+
+
+def run_rule(d: HelperData, members: Sequence[int], rule: str) -> tuple[float, list[HelperTask]]:
+    """Non-idling list schedule of ``members`` on one helper with the named ``rule``; returns (finish time, order)."""
+    return run_helper(d, members, rule_priority(rule, d))
 
 
 def best_rule(

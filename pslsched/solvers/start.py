@@ -22,6 +22,9 @@ from pslsched.solvers.assignment import (
 from pslsched.solvers.baselines import balanced_assignment
 from pslsched.solvers.sequencing import sequence_all
 
+Hint = tuple[np.ndarray, list[list[HelperTask]]]  # (assignment, per-helper orders) a search starts from
+Candidate = tuple[float, np.ndarray, list[list[HelperTask]]]  # (makespan, assignment, per-helper orders)
+
 
 @dataclass
 class Start:
@@ -62,3 +65,8 @@ def best_start(instance: Instance, ip_time: float = 2.0) -> Start | None:
         if best is None or start.makespan < best.makespan:
             best = start
     return best
+
+
+def best_of(candidates: list[Candidate]) -> Candidate:
+    """The candidate with the shortest makespan (ties: the first)."""
+    return min(candidates, key=lambda c: c[0])

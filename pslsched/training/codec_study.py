@@ -18,8 +18,8 @@ from torch import nn
 
 from pslsched.core.codecs import Codec, parse_codec
 from pslsched.models.zoo import MODELS, build_blocks, check_cuts, default_model_for
-from pslsched.training.codecs import roundtrip
-from pslsched.training.data import load_dataset
+from pslsched.training.datasets import load_dataset
+from pslsched.training.transfer import roundtrip
 
 DEFAULT_SETTINGS = [
     "none",

@@ -15,7 +15,7 @@ import numpy as np
 
 from pslsched.core.instance import Instance
 from pslsched.core.workload import Workload, instance_times
-from pslsched.simulator import RoundPlan, plan_instance, round_instance  # noqa: F401 (re-exported)
+from pslsched.simulator import RoundPlan
 
 
 def epoch_samples(sizes: np.ndarray, batch_size: int) -> np.ndarray:

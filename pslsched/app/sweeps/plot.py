@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pslsched.cli.sweeps.grid import Grid  # noqa: E402
+from pslsched.app.sweeps.grid import Grid  # noqa: E402
 
 PLOTTED = {
     "solve": [("makespan_ms", "makespan (ms)"), ("gap", "gap to the lower bound")],

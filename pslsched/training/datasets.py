@@ -20,10 +20,6 @@ Register your own loader ``fn(data_dir=None, seed=0, **options) -> Dataset`` wit
 from __future__ import annotations
 
 import functools
-import gzip
-import io
-import pickle
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +30,7 @@ import torch
 
 from pslsched.base.errors import InputError
 from pslsched.base.registry import Registry, as_number, parse_spec
+from pslsched.training.file_formats import CIFAR_EXPECTS, find_cifar_batches, find_file, read_idx
 
 Loader = Callable[..., "Dataset"]
 
@@ -234,52 +231,6 @@ _MNIST_EXPECTS = (
     "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
     "t10k-labels-idx1-ubyte[.gz] (the IDX files from the MNIST site; also looked for in DIR/MNIST/raw)"
 )
-_IDX_MAGIC = {2051: 3, 2049: 1}  # images: 3 dims (N, rows, cols); labels: 1 dim (N,)
-
-
-def _read_bytes(path: Path, what: str) -> bytes:
-    """The file's content, gunzipped when it ends in ``.gz``; ``InputError`` naming the file otherwise."""
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InputError("--data-dir", f"cannot read {str(path)!r} ({what}): {exc}") from None
-
-
-def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """An IDX file of unsigned bytes: big-endian int32 magic (2051 images / 2049 labels), dims, then the data."""
-    ndim = _IDX_MAGIC[magic]
-    kind = "images" if magic == 2051 else "labels"
-    expected = f"an IDX {kind} file (big-endian magic number {magic}, {ndim} dims, unsigned bytes)"
-    raw = _read_bytes(path, f"expected {expected}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise InputError("--data-dir", f"{str(path)!r} is too short ({len(raw)} bytes) for {expected}")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise InputError(
-            "--data-dir",
-            f"{str(path)!r} has magic number {found}, expected {expected}; is it the right file?",
-        )
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    size = int(np.prod(dims, dtype=np.int64))
-    if len(raw) != header + size:
-        raise InputError(
-            "--data-dir",
-            f"{str(path)!r}: header says dims {dims} ({size} data bytes) but the file has "
-            f"{len(raw) - header} data bytes; expected {expected}",
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
-
-def _find_file(folders: list[Path], name: str) -> Path | None:
-    for folder in folders:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 @DATASETS.register(
@@ -301,13 +252,13 @@ def load_mnist(data_dir: str | Path | None = None, seed: int = 0, **options: Any
     arrays: dict[str, np.ndarray] = {}
     paths: dict[str, str] = {}
     for key, name in _MNIST_FILES.items():
-        path = _find_file(folders, name)
+        path = find_file(folders, name)
         if path is None:
             raise InputError(
                 "--data-dir",
                 f"no {name} or {name}.gz in {str(root)!r}; the mnist dataset expects {_MNIST_EXPECTS}",
             )
-        arrays[key] = _read_idx(path, 2051 if key.startswith("x") else 2049)
+        arrays[key] = read_idx(path, 2051 if key.startswith("x") else 2049)
         paths[key] = repr(str(path))
     for part in ("train", "test"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
@@ -337,128 +288,6 @@ def load_mnist(data_dir: str | Path | None = None, seed: int = 0, **options: Any
 
 # ---------------------------------------------------------------------------------------------------- CIFAR-10
 
-_CIFAR_PIXELS = 3 * 32 * 32
-_CIFAR_BIN = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
-_CIFAR_PY = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-_CIFAR_EXPECTS = (
-    "the CIFAR-10 binary version (data_batch_1.bin .. data_batch_5.bin, test_batch.bin) or python version "
-    "(data_batch_1 .. data_batch_5, test_batch), directly or in cifar-10-batches-bin/ or cifar-10-batches-py/"
-)
-
-
-def _latin1_encode(text: object, encoding: str = "utf-8") -> bytes:
-    """What a protocol-2 pickle of ``bytes`` calls (``_codecs.encode(str, "latin1")``), and nothing else."""
-    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in (
-        "latin1",
-        "latin-1",
-        "iso-8859-1",
-    ):
-        raise pickle.UnpicklingError(f"_codecs.encode is only allowed on a str with latin1, got {encoding!r}")
-    return text.encode("latin1")
-
-
-def _numpy_globals() -> dict[tuple[str, str], Any]:
-    try:
-        from numpy._core import multiarray, numeric
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): _latin1_encode,
-    }
-    for module in ("numpy.core", "numpy._core"):
-        allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        if hasattr(numeric, "_frombuffer"):
-            allowed[(f"{module}.numeric", "_frombuffer")] = numeric._frombuffer
-    return allowed
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays only: any other global (functions, classes) is refused."""
-
-    _allowed = _numpy_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("persistent ids are not allowed")
-
-
-def _cifar_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A CIFAR-10 python batch: a pickled dict {b"data": uint8 (N, 3072), b"labels": [N ints]}, safely."""
-    expected = 'a CIFAR-10 python batch (a pickled dict with b"data": uint8 N x 3072 and b"labels": N ints)'
-    raw = _read_bytes(path, f"expected {expected}")
-    try:
-        obj = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except (
-        Exception
-    ) as exc:  # untrusted bytes: any failure (refused global, truncation, bad args) is bad input
-        raise InputError(
-            "--data-dir", f"{str(path)!r} is not {expected}: {type(exc).__name__}: {exc}"
-        ) from None
-    if not isinstance(obj, dict):
-        raise InputError("--data-dir", f"{str(path)!r} holds a {type(obj).__name__}, expected {expected}")
-    data = obj.get(b"data", obj.get("data"))
-    labels = obj.get(b"labels", obj.get("labels"))
-    if (
-        not isinstance(data, np.ndarray)
-        or data.dtype != np.uint8
-        or data.ndim != 2
-        or data.shape[1] != _CIFAR_PIXELS
-    ):
-        got = f"{data.dtype} array {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise InputError("--data-dir", f'{str(path)!r}: b"data" is {got}, expected {expected}')
-    ok = isinstance(labels, list | np.ndarray) and len(labels) == len(data)
-    if ok:
-        labels = np.asarray(labels)
-        ok = labels.ndim == 1 and labels.dtype.kind in "iu"
-    if not ok:
-        raise InputError(
-            "--data-dir", f'{str(path)!r}: b"labels" is not {len(data)} ints; expected {expected}'
-        )
-    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
-
-
-def _cifar_binary_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A CIFAR-10 binary batch: records of 1 label byte followed by 3072 pixel bytes (R, G, B planes of 32x32)."""
-    raw = _read_bytes(path, "a CIFAR-10 binary batch")
-    record = 1 + _CIFAR_PIXELS
-    if len(raw) == 0 or len(raw) % record:
-        raise InputError(
-            "--data-dir",
-            f"{str(path)!r} has {len(raw)} bytes, expected a CIFAR-10 binary batch: a whole number of "
-            f"{record}-byte records (1 label byte + 3072 pixel bytes)",
-        )
-    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
-    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64)
-
-
-def _find_cifar(root: Path) -> tuple[Path, bool]:
-    """The folder holding a complete set of batches and whether it is the binary version."""
-    best: tuple[int, Path, list[str]] | None = None
-    for folder in (root, root / "cifar-10-batches-bin", root / "cifar-10-batches-py"):
-        for names in (_CIFAR_BIN, _CIFAR_PY):
-            present = [n for n in names if (folder / n).is_file()]
-            if len(present) == len(names):
-                return folder, names is _CIFAR_BIN
-            if present and (best is None or len(present) > best[0]):
-                best = (len(present), folder, names)
-    if best is not None:
-        _, folder, names = best
-        missing = [n for n in names if not (folder / n).is_file()]
-        raise InputError(
-            "--data-dir",
-            f"{str(folder / missing[0])!r} is missing; the cifar10 dataset expects {_CIFAR_EXPECTS}",
-        )
-    raise InputError(
-        "--data-dir", f"no CIFAR-10 batches in {str(root)!r}; the cifar10 dataset expects {_CIFAR_EXPECTS}"
-    )
-
 
 @DATASETS.register(
     "cifar10", "CIFAR-10 from the binary or python batches in --data-dir: 50,000 train / 10,000 test"
@@ -475,9 +304,8 @@ def load_cifar10(data_dir: str | Path | None = None, seed: int = 0, **options: A
     """
     _check_options("cifar10", options)
     _check_seed(seed)
-    root = _data_dir("cifar10", data_dir, _CIFAR_EXPECTS)
-    folder, binary = _find_cifar(root)
-    names, read = (_CIFAR_BIN, _cifar_binary_batch) if binary else (_CIFAR_PY, _cifar_python_batch)
+    root = _data_dir("cifar10", data_dir, CIFAR_EXPECTS)
+    folder, names, read = find_cifar_batches(root)
     batches = [read(folder / n) for n in names]
     for name, (_, labels) in zip(names, batches):
         if labels.size and (labels.min() < 0 or labels.max() > 9):

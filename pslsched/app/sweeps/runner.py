@@ -1,28 +1,42 @@
-"""One point of a sweep: its options become the command's own arguments, checked and run in this process.
+"""One point of a sweep: its options become the command's request, checked and run in this process.
 
-The command's parser and its ``prepare``/``measure`` functions do the work, so a point accepts and rejects exactly
-what ``sched solve|simulate|train`` would. ``testbed.*`` options write the edited testbed, ``generate.*`` options
-generate the instance, both into the point's work folder.
+A point is an application call: its options build the same typed request (``pslsched.app.requests``) that the
+command line builds, and the same use-case runs it, so a point accepts and rejects exactly what ``sched
+solve|simulate|train`` would. ``testbed.*`` options write the edited testbed, ``generate.*`` options generate the
+instance, both into the point's work folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import io
 import json
-import re
 import shutil
 import socket
 import time
 import traceback
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pslsched.app.generating import generate_to
+from pslsched.app.requests import (
+    GenerateRequest,
+    Request,
+    SimulateRequest,
+    SolveRequest,
+    TrainRequest,
+    as_text,
+    field_of,
+    flag_of,
+)
+from pslsched.app.simulating import check_simulate, simulate
+from pslsched.app.solving import check_solve, default_solver, solve
+from pslsched.app.sweeps.overrides import apply_overrides
 from pslsched.base.errors import InputError
+from pslsched.core.result import SolveResult
+from pslsched.core.testbed import default_testbed_path, parse_testbed, read_yaml
+from pslsched.solvers.cpsat_client import DEFAULT_WORKERS
 
 # options a point cannot take: the sweep owns the output, the seed and the progress display
 FORBIDDEN = {
@@ -36,33 +50,28 @@ FORBIDDEN = {
 }
 PATH_OPTIONS = ("profile", "instance", "schedule", "data_dir")
 GENERATE_PREFIX, TESTBED_PREFIX = "generate.", "testbed."
+REQUESTS: dict[str, type[Request]] = {
+    "solve": SolveRequest,
+    "simulate": SimulateRequest,
+    "train": TrainRequest,
+}
 
 
-@cache
-def command_parser(command: str) -> argparse.ArgumentParser:
-    """The argparse parser of ``sched COMMAND``."""
-    from pslsched.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices[command]
+def option_names(command: str) -> list[str]:
+    """The options a point of ``command`` can set (its request's fields, the seed aside)."""
+    return [k for k in REQUESTS[command].model_fields if k != "seed"]
 
 
-def option_actions(command: str) -> dict[str, argparse.Action]:
-    """The command's options by name (argparse ``dest``), without the ones a point cannot take."""
-    return {
-        a.dest: a
-        for a in command_parser(command)._actions
-        if a.option_strings and a.dest not in FORBIDDEN and a.dest != "seed"
-    }
+def generate_options() -> list[str]:
+    return list(GenerateRequest.model_fields)
 
 
 def check_keys(command: str, keys: list[str], where: dict[str, str]) -> None:
     """Every key names an option of the command, a testbed path or a generate option (``where``: key -> label)."""
-    actions = option_actions(command)
+    options = option_names(command)
     given = [k[len(GENERATE_PREFIX) :] for k in keys if k.startswith(GENERATE_PREFIX)]
     if given:
-        required = [a.dest for a in generate_actions().values() if a.required and a.dest != "output"]
+        required = [k for k, f in GenerateRequest.model_fields.items() if f.is_required()]
         missing = [f"{GENERATE_PREFIX}{k}" for k in required if k not in given]
         if missing:
             raise InputError("generate", f"a generated instance needs {', '.join(missing)} too")
@@ -75,78 +84,23 @@ def check_keys(command: str, keys: list[str], where: dict[str, str]) -> None:
                 raise InputError(label, "testbed keys need a testbed (profile), not an instance")
             continue
         if key.startswith(GENERATE_PREFIX):
-            if key[len(GENERATE_PREFIX) :] not in generate_actions():
+            if key[len(GENERATE_PREFIX) :] not in generate_options():
                 raise InputError(
                     label,
-                    f"not an option of sched generate (options: {', '.join(sorted(generate_actions()))})",
+                    f"not an option of sched generate (options: {', '.join(sorted(generate_options()))})",
                 )
             if "instance" in keys or "profile" in keys:
                 raise InputError(label, "a generated instance replaces profile/instance; give one source")
             continue
         if key in FORBIDDEN:
             raise InputError(label, f"not a sweep option: {FORBIDDEN[key]}")
-        if key not in actions:
-            known = ", ".join(sorted(actions))
+        if key not in options:
+            known = ", ".join(sorted(options))
             raise InputError(label, f"not an option of sched {command} (options: {known}; or testbed.PATH)")
 
 
-@cache
-def generate_actions() -> dict[str, argparse.Action]:
-    return {a.dest: a for a in command_parser("generate")._actions if a.option_strings and a.dest != "help"}
-
-
-def _flag(action: argparse.Action) -> str:
-    return max(action.option_strings, key=len)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return ",".join(_text(v) for v in value)
-    if isinstance(value, dict):
-        return ",".join(f"{k}={_text(v)}" for k, v in value.items())
-    return str(value)
-
-
-def _argv(
-    actions: dict[str, argparse.Action], options: dict[str, Any], flag_names: dict[str, str]
-) -> list[str]:
-    argv = []
-    for key, value in options.items():
-        action = actions[key]
-        flag = _flag(action)
-        flag_names[flag] = key
-        if action.nargs == 0:  # a switch: true turns it on
-            if not isinstance(value, bool):
-                raise InputError(key, f"is a switch: true or false, got {value!r}")
-            if value:
-                argv.append(flag)
-        elif value is not None:
-            argv += [flag, _text(value)]
-    return argv
-
-
-def _parse(
-    parser: argparse.ArgumentParser, argv: list[str], flag_names: dict[str, str]
-) -> argparse.Namespace:
-    """Parse like the command line; a rejected value becomes an InputError naming the option."""
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            return parser.parse_args(argv)
-    except SystemExit:
-        line = (err.getvalue().strip().splitlines() or ["invalid options"])[-1]
-        message = line.split("error: ", 1)[-1]
-        m = re.match(r"argument ([^:]+): (.*)", message)
-        if m:
-            flag = m.group(1).split("/")[-1]
-            raise InputError(flag_names.get(flag, flag), m.group(2)) from None
-        raise InputError("options", message) from None
-
-
-def build_args(command: str, options: dict[str, Any], run_seed: int, workdir: Path) -> argparse.Namespace:
-    """The command's parsed arguments for one point; the edited testbed or generated instance goes to workdir."""
+def build_request(command: str, options: dict[str, Any], run_seed: int, workdir: Path) -> Request:
+    """The command's request for one point; the edited testbed or generated instance goes to workdir."""
     options = dict(options)
     testbed = {
         k[len(TESTBED_PREFIX) :]: options.pop(k) for k in list(options) if k.startswith(TESTBED_PREFIX)
@@ -154,7 +108,6 @@ def build_args(command: str, options: dict[str, Any], run_seed: int, workdir: Pa
     generate = {
         k[len(GENERATE_PREFIX) :]: options.pop(k) for k in list(options) if k.startswith(GENERATE_PREFIX)
     }
-    actions = option_actions(command)
     if command == "train" and options.get("threads") is None:
         options["threads"] = 1  # torch's default (all cores) would make results depend on the machine
     workdir.mkdir(parents=True, exist_ok=True)
@@ -162,27 +115,21 @@ def build_args(command: str, options: dict[str, Any], run_seed: int, workdir: Pa
         options["profile"] = str(_edited_testbed(options.get("profile"), testbed, workdir))
     if generate:
         options["instance"] = str(_generated_instance(generate, workdir))
-    names: dict[str, str] = {}
-    argv = _argv(actions, options, names) + ["--seed", str(run_seed)]
-    return _parse(command_parser(command), argv, names)
+    return REQUESTS[command].from_options({**options, "seed": run_seed})
 
 
 def point_argv(command: str, options: dict[str, Any], run_seed: int, workdir: Path) -> list[str]:
     """The ``sched`` command line that runs one point on its own (what a shell loop would run)."""
-    args = build_args(command, options, run_seed, workdir)
+    request = build_request(command, options, run_seed, workdir)
     argv = [command]
-    for key, action in option_actions(command).items():
-        value = getattr(args, key, None)
-        if value is None or value is False or value == action.default:
+    for key, value in request.options().items():
+        if key == "seed":
             continue
-        argv += [_flag(action)] if action.nargs == 0 else [_flag(action), _text(value)]
+        argv += [flag_of(key)] if value is True else [flag_of(key), as_text(value)]
     return argv + ["--seed", str(run_seed)]
 
 
 def _edited_testbed(profile: str | None, overrides: dict[str, Any], workdir: Path) -> Path:
-    from pslsched.cli.sweeps.overrides import apply_overrides
-    from pslsched.core.testbed import default_testbed_path, parse_testbed, read_yaml
-
     path = Path(profile) if profile else default_testbed_path()
     data = read_yaml(path)
     if not isinstance(data, dict):
@@ -195,35 +142,44 @@ def _edited_testbed(profile: str | None, overrides: dict[str, Any], workdir: Pat
 
 
 def _generated_instance(options: dict[str, Any], workdir: Path) -> Path:
-    from pslsched.cli import generate
-
     out = workdir / "instance.json"
-    actions = {k: v for k, v in generate_actions().items() if k != "output"}
-    names: dict[str, str] = {}
-    argv = _argv(actions, options, names) + ["--output", str(out)]
-    names = {flag: f"generate.{key}" for flag, key in names.items()}
-    args = _parse(command_parser("generate"), argv, names)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            generate.run(args)
+        generate_to(GenerateRequest.from_options(options), out)
     except InputError as exc:
-        flag = exc.field
-        label = names.get(flag) or names.get(f"--{flag}") or f"generate: {flag}"
+        key = field_of(exc.field)
+        label = f"{GENERATE_PREFIX}{key}" if key in options or key in generate_options() else exc.field
         raise InputError(label, str(exc).split(": ", 1)[-1]) from None
     return out
 
 
-def _module(command: str):
-    from pslsched.cli import simulate, solve, train
-
-    return {"solve": solve, "simulate": simulate, "train": train}[command]
-
-
 def check_point(command: str, options: dict[str, Any], run_seed: int, workdir: Path) -> None:
     """Everything the command checks before it computes (InputError on a bad value); nothing is run."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        args = build_args(command, options, run_seed, workdir)
-        _module(command).prepare(args)
+    request = build_request(command, options, run_seed, workdir)
+    if command == "solve":
+        check_solve(request)
+    elif command == "simulate":
+        check_simulate(request)
+    else:
+        from pslsched.app.training import check_train  # torch & co.: only where a point trains
+
+        check_train(request)
+
+
+def measure(command: str, request: Request, workdir: Path) -> dict:
+    """One point's numbers: the use-case run and its outcome's metrics (RuntimeError when it has none)."""
+    if command == "solve":
+        return solve(request).metrics()
+    if command == "simulate":
+        outcome = simulate(request)
+        if isinstance(outcome, SolveResult):
+            raise RuntimeError(f"no schedule to simulate: {outcome.status} ({outcome.message})")
+        return outcome.metrics()
+    from pslsched.app.training import train  # torch & co.: only where a point trains
+
+    outcome = train(request, workdir / "train", continue_existing=True)
+    if isinstance(outcome, SolveResult):
+        raise RuntimeError(f"no schedule to train with: {outcome.status} ({outcome.message})")
+    return outcome.metrics()
 
 
 def run_point(command: str, options: dict[str, Any], run_seed: int, workdir: str) -> dict:
@@ -234,8 +190,7 @@ def run_point(command: str, options: dict[str, Any], run_seed: int, workdir: str
     outcome: dict[str, Any] = {"host": socket.gethostname()}
     with open(work / "log.txt", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            args = build_args(command, options, run_seed, work)
-            metrics = _module(command).measure(args, work)
+            metrics = measure(command, build_request(command, options, run_seed, work), work)
             outcome["status"] = "ok"
             outcome["series"] = metrics.pop("series", None)
             outcome["metrics"] = metrics
@@ -275,14 +230,10 @@ THREADED_SOLVERS = ("auto", "cpsat", "benders")
 def cpus_per_point(command: str, options: dict[str, Any]) -> int:
     """CPUs one point keeps busy: its CP-SAT threads (``workers``, default 8 for auto/cpsat/benders) or its torch
     threads (train); at least 1."""
-    from pslsched.solvers.cpsat_client import DEFAULT_WORKERS
-
     workers = options.get("workers")
     if not _whole(workers):
         solver = options.get("solver")
         if solver is None:
-            from pslsched.cli.solve import default_solver
-
             solver = default_solver() if command == "solve" else "greedy"
         workers = DEFAULT_WORKERS if solver in THREADED_SOLVERS else 1
     threads = options.get("threads") if command == "train" else 1

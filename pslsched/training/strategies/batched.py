@@ -2,7 +2,7 @@
 
 Within a SplitFed V1 round the clients are independent (each has its own head, body and tail copy and its own
 optimizers), so the round needs no event order: ``BatchedRound`` is the strategy's ``precompute`` hook
-(``pslsched.training.hooks.TrainingHooks.begin_round`` calls it; the steps then only advance the clock). It
+(``pslsched.training.executor.TrainingHooks.begin_round`` calls it; the steps then only advance the clock). It
 
 * stacks the copies of the clients that train this round (one row per client, what
   ``torch.func.stack_module_state`` builds, from parameter lists cached across rounds); head + body + tail run as
@@ -43,6 +43,7 @@ profile's durations are used.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -50,28 +51,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
-from pslsched.base.errors import InputError
+from pslsched.training.errors import Diverged
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+if TYPE_CHECKING:
+    from pslsched.training.strategies.splitfed import SplitFedV1
+
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 # elements of the input of one vmap call (clients x samples x C x H x W): larger groups run in chunks of clients,
 # which keeps the activations in cache (cnn on 28x28 MNIST, batch 16: chunks of 20 clients were fastest, one call
 # of 100 clients ~2x slower; on 8x8 digits, 256 clients per call)
 MAX_CALL_ELEMENTS = 2**18
-
-
-def parse_flag(field: str, value: object) -> bool:
-    """``true``/``false`` (also 1/0, yes/no, on/off, any case, or a bool) -> bool; InputError naming ``field``."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InputError(field, f"must be true or false (or 1/0), got {value!r}")
 
 
 class _Chain(nn.Module):
@@ -88,7 +78,7 @@ class _Chain(nn.Module):
 class BatchedRound:
     """``precompute(plan, batch, r, client_names) -> (loss_sum, loss_samples)`` for a ``SplitFedV1`` strategy."""
 
-    def __init__(self, strategy):
+    def __init__(self, strategy: SplitFedV1):
         self.strategy = strategy
         self._grad_fn: Callable | None = None
         self._names: list[str] = []
@@ -100,7 +90,7 @@ class BatchedRound:
         """The chain ``functional_call`` runs (the global model's modules: their own tensors are swapped out)."""
         if self._grad_fn is not None:
             return
-        glob = self.strategy.glob
+        glob = self.strategy.global_model
         template = _Chain(glob["head"], glob["body"], glob["tail"])
         self._names = [n for n, p in template.named_parameters() if p.requires_grad]
 
@@ -124,10 +114,8 @@ class BatchedRound:
 
     # --- the round ----------------------------------------------------------------------------------------------
     def __call__(self, plan, batch, r: int, client_names: list[str]) -> tuple[float, int]:
-        from pslsched.training.hooks import Diverged  # hooks imports strategies, which creates this object
-
         s = self.strategy
-        opt = s.opt
+        opt = s.optimizer
         if opt.name not in ("sgd", "adam"):
             raise ValueError(f"batched splitfed1 supports sgd and adam, not {opt.name!r}")
         self._prepare()
@@ -172,8 +160,7 @@ class BatchedRound:
             bad = [(q, v) for _, sub, _, _, _, vs in work for q, v in zip(sub, vs) if not np.isfinite(v)]
             if bad:
                 q, v = min(bad)
-                make = getattr(Diverged, "at", Diverged)  # Diverged.at(round, step, client, value)
-                raise make(r, t, client_names[int(clients[q])], v)
+                raise Diverged.at(r, t, client_names[int(clients[q])], v)
             for n, sub, idx, p, grads, values in work:
                 loss_sum += sum(values)
                 loss_samples += n * len(sub)

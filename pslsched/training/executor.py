@@ -1,4 +1,4 @@
-"""The training hook: the engine's steps, in event order, do the real arithmetic of split training.
+"""The training hooks: the engine's steps, in event order, do the real arithmetic of split training.
 
 Each step of client j's chain in step t touches only what that step owns: the head forward on the client's batch,
 the body forward on the helper, the tail forward + loss + backward on the client, the body backward on the helper,
@@ -19,17 +19,10 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from pslsched.core.codecs import Compression
-from pslsched.simulator import TaskEvent
-from pslsched.training.codecs import roundtrip
-from pslsched.training.strategies import Strategy
-
-
-class Diverged(Exception):
-    """The loss became NaN or infinite (one message argument: SimPy re-creates the exception from its args)."""
-
-    @classmethod
-    def at(cls, round_: int, step: int, client: str, value: float) -> Diverged:
-        return cls(f"loss became {value} in round {round_ + 1}, step {step + 1}, client {client}")
+from pslsched.simulator import RoundPlan, TaskEvent
+from pslsched.training.errors import Diverged
+from pslsched.training.strategies.base import Strategy
+from pslsched.training.transfer import received
 
 
 @dataclass
@@ -94,7 +87,7 @@ class TrainingHooks:
         self.compute_s = 0.0
 
     # --- round boundaries (called by the engine) --------------------------------------------------------------
-    def begin_round(self, r: int, plan, assign: np.ndarray) -> None:
+    def begin_round(self, r: int, plan: RoundPlan | None, assign: np.ndarray) -> None:
         if plan is None:
             raise ValueError("training needs a RoundPlan (samples per step and client)")
         self.r, self.plan = r, plan
@@ -136,12 +129,8 @@ class TrainingHooks:
         return np.concatenate(passes)[lo : lo + n]
 
     def _send(self, x: torch.Tensor, what: str) -> torch.Tensor:
-        """What the receiver gets of ``x`` (detached): decode(encode(x)) when ``what`` is compressed."""
-        c = self.compression
-        x = x.detach()
-        if c is not None and (what == "a" or (what == "b" and c.cut_b) or (what == "grad" and c.grads)):
-            x = roundtrip(c.codec, x, self.generator)[0]
-        return x
+        """What the receiver gets of ``x`` (detached), under the run's compression."""
+        return received(self.compression, x, what, self.generator)
 
     def end_round(self, r: int, members: list[int]) -> None:
         self.strategy.end_round(members)

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from pslsched.app.sweeps.grid import Point
+from pslsched.app.sweeps.runner import cpus_per_point, run_point
 from pslsched.base.errors import InputError
-from pslsched.cli.sweeps.grid import Point
-from pslsched.cli.sweeps.runner import cpus_per_point, run_point
 
 Done = Callable[[Point, dict], None]
 BACKENDS = ("local", "ray")
@@ -71,16 +71,14 @@ class LocalPool:
 
 def warm_imports(command: str) -> None:
     """Import what a point of ``command`` imports on first use (run in a fresh worker)."""
-    import pslsched.cli.simulate  # noqa: F401
-    import pslsched.cli.solve  # noqa: F401
     from pslsched import solvers  # noqa: F401
+    from pslsched.app import simulating, solving  # noqa: F401
 
     if command == "train":
         import sklearn.datasets  # noqa: F401
         import torch._dynamo  # noqa: F401  (torch.optim's first optimizer imports it)
 
-        import pslsched.cli.train  # noqa: F401
-        import pslsched.training.runner  # noqa: F401
+        from pslsched.app import training  # noqa: F401
 
 
 def ray_available() -> bool:

@@ -24,17 +24,18 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from pslsched.base.errors import InputError
-from pslsched.cli.sweeps.backends import BACKENDS, LocalPool, run_ray
-from pslsched.cli.sweeps.grid import Grid, Point
-from pslsched.cli.sweeps.runner import (
+from pslsched.app.requests import field_of
+from pslsched.app.sweeps.backends import BACKENDS, RAY_HINT, LocalPool, ray_available, run_ray
+from pslsched.app.sweeps.grid import Grid, Point
+from pslsched.app.sweeps.plot import plot_summary
+from pslsched.app.sweeps.runner import (
     PATH_OPTIONS,
     TESTBED_PREFIX,
     check_keys,
     check_point,
-    option_actions,
     write_json_atomic,
 )
+from pslsched.base.errors import InputError
 
 # the main outputs per command, in results.csv's column order (others follow in the order they come)
 METRICS = {
@@ -106,30 +107,20 @@ def check_grid(grid: Grid, points: list[Point]) -> None:
             if value is not None and not Path(str(value)).exists():
                 label = labels[key] if key in grid.base else f"{labels[key]}: value {value!r}"
                 raise InputError(label, f"{value!r}: no such file (relative to here or to the grid's folder)")
-    flags = _flags(grid.command)
     scratch = Path(tempfile.mkdtemp(prefix="sched-sweep-check-"))
     try:
         for point in points:
             try:
                 check_point(grid.command, point.options, point.run_seed, scratch / point.id)
             except InputError as exc:
-                raise _blame(grid, point, exc, flags) from None
+                raise _blame(grid, point, exc) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _flags(command: str) -> dict[str, str]:
-    """Option flag -> grid key (``--time-limit`` -> ``time_limit``)."""
-    out = {}
-    for key, action in option_actions(command).items():
-        for flag in action.option_strings:
-            out[flag] = key
-    return out
-
-
-def _blame(grid: Grid, point: Point, exc: InputError, flags: dict[str, str]) -> InputError:
+def _blame(grid: Grid, point: Point, exc: InputError) -> InputError:
     message = str(exc)[len(exc.field) + 2 :] if str(exc).startswith(f"{exc.field}: ") else str(exc)
-    key = flags.get(exc.field, exc.field)
+    key = field_of(exc.field)
     if key not in point.options:
         key = _testbed_key(point, exc.field)
     if key in grid.axes:
@@ -184,8 +175,6 @@ def run_sweep(
     if backend not in BACKENDS:
         raise InputError("--backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
-        from pslsched.cli.sweeps.backends import RAY_HINT, ray_available
-
         if not ray_available():
             raise InputError("--backend", RAY_HINT)
     if address and backend != "ray":
@@ -282,8 +271,6 @@ def write_results(grid: Grid, points: list[Point], done: dict[str, dict], out: P
     _write_csv(results, out / "results.csv")
     _write_csv(pd.DataFrame(timing_rows), out / "timings.csv")
     if len(results):
-        from pslsched.cli.sweeps.plot import plot_summary
-
         plot_summary(grid, results, out / "summary.png")
     return results
 

@@ -1,0 +1,127 @@
+"""One experiment, resolved: testbed -> built instance -> the round the clock runs -> settings (-> plan -> run).
+
+``source_instance`` answers "which instance" for solve and compare; ``simulation_experiment`` (and
+``pslsched.app.training.training_experiment``) resolve everything a simulation (a training run) needs, check it,
+and solve nothing. What
+they return is an ``Experiment``: the one description the use-cases (``pslsched.app``) plan and run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pslsched.app.requests import SimulateRequest, SourceOptions, TrainRequest
+from pslsched.base.errors import InputError
+from pslsched.core.codecs import Compression, parse_codec
+from pslsched.core.instance import Instance, read_instance
+from pslsched.core.testbed import CompressionSection, Testbed, build, default_testbed_path, load_testbed
+from pslsched.core.workload import Workload
+from pslsched.simulator import SimConfig, aggregator_index, config_from, parse_stragglers
+from pslsched.solvers import SOLVERS
+
+if TYPE_CHECKING:  # the training room imports torch; planning and simulating do without it
+    from pslsched.training import TrainConfig
+
+
+@dataclass
+class Experiment:
+    """Everything a run needs, checked: where the numbers come from, the settings, the round that is planned.
+
+    ``instance`` is what the testbed builds (or the JSON holds); ``round_instance`` what one training round
+    amounts to (its batches and samples; None outside training), which is the instance a solver plans when the
+    experiment trains. ``dataset`` is loaded once, when the training settings are checked.
+    """
+
+    instance: Instance
+    testbed: Testbed | None = None
+    workload: Workload | None = None
+    sim: SimConfig | None = None
+    training: TrainConfig | None = None  # noqa: F821 (only for type checkers)
+    round_instance: Instance | None = None
+    dataset: Any = None
+    compression: Compression | None = None
+
+    @property
+    def planned_instance(self) -> Instance:
+        """The instance the clock runs, hence the one to plan."""
+        return self.round_instance or self.instance
+
+
+def with_compression(options: SourceOptions | TrainRequest, testbed: Testbed) -> Testbed:
+    """The testbed with the request's codec options in its ``compression:`` section (unchanged without)."""
+    if not options.wants_codec():
+        return testbed
+    base = testbed.compression or CompressionSection()
+    if options.codec is not None:
+        parse_codec(options.codec)  # the error names --codec
+    section = base.model_copy(
+        update={
+            "codec": options.codec or base.codec,
+            "cut_b": options.codec_cut_b or base.cut_b,
+            "grads": options.compress_grads or base.grads,
+        }
+    )
+    return testbed.model_copy(update={"compression": section})
+
+
+def _testbed(options: SourceOptions | TrainRequest) -> Testbed:
+    return with_compression(options, load_testbed(options.profile or default_testbed_path()))
+
+
+def _no_codec_on_json(options: SourceOptions) -> None:
+    if options.wants_codec():
+        raise InputError("--codec", "needs a testbed (--profile): an instance JSON has no activation sizes")
+
+
+def source_instance(options: SourceOptions) -> Instance:
+    """The instance named by ``instance`` or ``profile`` (the bundled default testbed when neither is given)."""
+    if options.instance:
+        _no_codec_on_json(options)
+        return read_instance(options.instance)
+    return build(_testbed(options)).instance
+
+
+def check_solver(name: str, field: str = "--solver") -> str:
+    """``name`` if a solver is registered under it; the registry's one-line error otherwise."""
+    return SOLVERS.check(name, field)
+
+
+def sim_config(
+    section: dict | None, request: SimulateRequest | TrainRequest, stored: bool = False
+) -> SimConfig:
+    """The simulation settings: the section's, overridden by the request (only ``rounds`` for a stored run)."""
+    if stored:
+        return config_from(section, rounds=request.rounds)
+    return config_from(
+        section,
+        rounds=request.rounds,
+        policy=request.policy,
+        links=request.links,
+        dropout=request.dropout,
+        round_timeout_ms=request.round_timeout,
+        aggregator=request.aggregator,
+        seed=request.seed,
+        stragglers=parse_stragglers(request.stragglers) if request.stragglers is not None else None,
+    )
+
+
+def simulation_experiment(request: SimulateRequest) -> Experiment:
+    """Instance, workload and simulation settings, checked (a bad aggregator or solver fails here)."""
+    if request.instance:
+        _no_codec_on_json(request)
+        exp = Experiment(instance=read_instance(request.instance))
+        section = None
+    else:
+        built = build(_testbed(request))
+        exp = Experiment(instance=built.instance, testbed=built.testbed, workload=built.workload)
+        section = built.testbed.simulation
+    exp.sim = sim_config(section, request)
+    aggregator_index(exp.instance, exp.sim.aggregator)
+    batches = request.batches or exp.sim.batches
+    if batches and batches != exp.instance.batches:
+        exp.instance = dataclasses.replace(exp.instance, batches=batches)
+    if not request.schedule:
+        check_solver(request.solver or "greedy")
+    return exp

@@ -1,0 +1,154 @@
+"""Planning use-cases: solve one instance, compare solvers on it, and pick the plan an experiment runs.
+
+Every schedule a use-case hands back has been through the independent validator: an invalid one (a solver bug)
+is reported as such, never returned as an answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pslsched.app.experiment import Experiment, check_solver, source_instance
+from pslsched.app.requests import CompareRequest, SolveRequest
+from pslsched.base.errors import InputError
+from pslsched.core.backend_log import verbosity
+from pslsched.core.instance import Instance
+from pslsched.core.result import SolveResult
+from pslsched.core.schedule import Schedule, read_schedule
+from pslsched.core.validate import validate
+from pslsched.solvers import SOLVERS
+from pslsched.solvers import solve as run_solver
+from pslsched.solvers.compare import compare as compare_table
+
+Progress = Callable[[float, float | None, float], None]
+
+
+def default_solver() -> str:
+    """``auto`` where registered, else ``greedy``."""
+    return "auto" if "auto" in SOLVERS else "greedy"
+
+
+@dataclass
+class SolveOutcome:
+    """A solve: the instance, the solver's result and the validator's verdict on its schedule."""
+
+    instance: Instance
+    solver: str
+    result: SolveResult
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.result.schedule is not None and not self.violations
+
+    def metrics(self) -> dict:
+        """The solve as numbers (a sweep's row); ``*_s`` keys are wall-clock."""
+        if self.violations:
+            raise RuntimeError(f"the solver returned an invalid schedule: {self.violations[0]}")
+        r = self.result
+        return {
+            "clients": self.instance.num_clients,
+            "helpers": self.instance.num_helpers,
+            "status": r.status,
+            "makespan_ms": r.makespan,
+            "lower_bound_ms": r.lower_bound,
+            "gap": r.gap,
+            "solver_runtime_s": r.runtime_s,
+        }
+
+
+def solver_options(workers: int | None, progress: Progress | None = None) -> dict:
+    options: dict = {}
+    if workers is not None:
+        options["workers"] = workers
+    if progress is not None:
+        options["progress"] = progress
+    return options
+
+
+def check_solve(request: SolveRequest) -> tuple[Instance, str]:
+    """The instance and the solver name, checked; nothing is solved."""
+    instance = source_instance(request)
+    return instance, check_solver(request.solver or default_solver())
+
+
+def solve(request: SolveRequest, progress: Progress | None = None) -> SolveOutcome:
+    """Run the requested solver on the requested instance and validate its schedule."""
+    instance, name = check_solve(request)
+    with verbosity(request.verbose):
+        result = run_solver(
+            instance,
+            name,
+            time_limit=request.time_limit,
+            seed=request.seed,
+            **solver_options(request.workers, progress),
+        )
+    violations = validate(instance, result.schedule) if result.schedule is not None else []
+    return SolveOutcome(instance, name, result, violations)
+
+
+@dataclass
+class CompareOutcome:
+    instance: Instance
+    table: pd.DataFrame
+
+
+def compare(request: CompareRequest) -> CompareOutcome:
+    """Every listed (default: registered) solver on one instance: makespan, bound, gap, runtime per solver."""
+    if request.solvers is not None:
+        if not request.solvers:
+            raise InputError("--solvers", "expected a comma-separated list of solvers")
+        for name in request.solvers:
+            check_solver(name, "--solvers")
+    instance = source_instance(request)
+    with verbosity(request.verbose):
+        table = compare_table(
+            instance,
+            request.solvers,
+            time_limit=request.time_limit,
+            seed=request.seed,
+            **solver_options(request.workers),
+        )
+    return CompareOutcome(instance, table)
+
+
+def read_plan(path: str, *instances: Instance) -> Schedule:
+    """A schedule file, valid for one of ``instances`` (the first's violation is named otherwise)."""
+    schedule = read_schedule(path)
+    first = None
+    for instance in instances:
+        problems = validate(instance, schedule)
+        if not problems:
+            return schedule
+        first = first or problems
+    raise InputError(path, f"not a valid schedule for this instance: {first[0]}")
+
+
+def plan(
+    exp: Experiment,
+    *,
+    schedule: str | None = None,
+    solver: str | None = None,
+    time_limit: float | None = None,
+    workers: int | None = None,
+    verbose: bool = False,
+) -> Schedule | SolveResult:
+    """The schedule the experiment runs: read and validated from ``schedule``, or solved for the round the
+    clock runs (``exp.planned_instance``); the SolveResult when the solver found none."""
+    if schedule is not None:
+        return read_plan(schedule, exp.instance, *([exp.round_instance] if exp.round_instance else []))
+    name = check_solver(solver or "greedy")
+    seed = exp.sim.seed if exp.sim is not None else 0
+    with verbosity(verbose):
+        result = run_solver(
+            exp.planned_instance, name, time_limit=time_limit, seed=seed, **solver_options(workers)
+        )
+    if result.schedule is None:
+        return result
+    problems = validate(exp.planned_instance, result.schedule)
+    if problems:
+        raise RuntimeError(f"the solver returned an invalid schedule: {problems[0]}")
+    return result.schedule

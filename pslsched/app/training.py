@@ -1,0 +1,316 @@
+"""Training use-cases: real split training on the clock of a plan; resume a run; one run per solver's plan.
+
+A run with an output folder writes ``settings.json`` (the settings, the scaled testbed) and ``schedule.json``
+before its first round, so ``resume(folder)`` continues exactly that run from its last finished round.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pslsched.app.experiment import Experiment, check_solver, sim_config, with_compression
+from pslsched.app.requests import TrainRequest
+from pslsched.app.solving import plan
+from pslsched.base.errors import InputError
+from pslsched.base.registry import catalogue
+from pslsched.core.result import SolveResult
+from pslsched.core.schedule import Schedule, read_schedule, write_schedule
+from pslsched.core.testbed import (
+    Testbed,
+    build,
+    default_testbed_path,
+    load_testbed,
+    parse_testbed,
+    scale_clients,
+)
+from pslsched.core.validate import validate
+from pslsched.simulator import aggregator_index
+from pslsched.training import (
+    CutPoints,
+    TrainConfig,
+    plot_curves,
+    prepare_training,
+    round_instance,
+    run_training,
+    train_config_from,
+)
+
+SETTINGS = "settings.json"
+DEFAULT_TRAINING_ROUNDS = 10  # training's default (a simulation's is the testbed's, else 1)
+OnRound = Callable[[dict], None]
+
+
+@dataclass
+class TrainOutcome:
+    """A training run: the experiment, the schedule whose clock it ran, and the training result."""
+
+    experiment: Experiment
+    schedule: Schedule
+    result: Any  # pslsched.training's TrainingResult
+    schedule_source: str | None = None  # the schedule file, when the plan was read rather than solved
+
+    @property
+    def planned_for_round(self) -> bool:
+        """Whether the schedule was made for the round the clock runs (else: for the testbed's own instance,
+        whose assignment and helper order then run on this round's durations)."""
+        exp = self.experiment
+        return exp.round_instance is None or not validate(exp.round_instance, self.schedule)
+
+    def metrics(self) -> dict:
+        """Accuracy and virtual time as numbers (a sweep's row); raises when the run diverged."""
+        if self.result.diverged:
+            raise RuntimeError(f"training diverged: {self.result.diverged}")
+        s = self.result.summary()
+        rounds = self.result.rounds
+        return {
+            "planned_makespan_ms": self.schedule.makespan,
+            "rounds": s["rounds"],
+            "mean_round_time_ms": s["mean_round_time_ms"],
+            "virtual_time_ms": s["virtual_time_ms"],
+            "final_accuracy": s["final_accuracy"],
+            "best_accuracy": s["best_accuracy"],
+            "time_to_accuracy_ms": s["time_to_accuracy_ms"],
+            "wall_s": s["wall_s"],
+            "series": {
+                "virtual_ms": [float(v) for v in (rounds["start_ms"] + rounds["round_time_ms"])],
+                "test_accuracy": [None if v != v else float(v) for v in rounds["test_accuracy"]],
+            },
+        }
+
+
+def _train_config(request: TrainRequest, testbed: Testbed) -> TrainConfig:
+    fields = (
+        "dataset data_dir model cuts strategy partition clients batch_size batches_per_round sampler "
+        "global_batch steps_per_round lr optimizer momentum eval_every target_accuracy profile_batch clock "
+        "speed device threads"
+    ).split()
+    cfg = train_config_from(testbed.training, **{f: getattr(request, f) for f in fields})
+    if cfg.model is None and testbed.model.measure is not None:
+        # the clock is the measured model's: train that model, at the testbed's cuts
+        update: dict[str, Any] = {"model": testbed.model.measure}
+        if testbed.cuts is not None and cfg.cuts is None:
+            update["cuts"] = CutPoints(a=testbed.cuts.a, b=testbed.cuts.b)
+        cfg = cfg.model_copy(update=update)
+    return cfg
+
+
+def training_experiment(
+    request: TrainRequest, testbed: Testbed | None = None, stored: dict | None = None
+) -> Experiment:
+    """Testbed, simulation and training settings, data, model and strategy checked (data loaded once).
+
+    ``stored`` (a finished run's settings, for a resume) replaces the request's settings; ``testbed`` replaces
+    the request's testbed (the run's own, scaled one).
+    """
+    if testbed is None:
+        testbed = with_compression(request, load_testbed(request.profile or default_testbed_path()))
+    if stored is not None:
+        cfg = train_config_from(stored["training"])
+        section = stored["simulation"]
+    else:
+        cfg = _train_config(request, testbed)
+        section = testbed.simulation
+        if cfg.clients is not None:
+            testbed = scale_clients(testbed, cfg.clients)
+    sim = sim_config(section, request, stored=stored is not None)
+    if stored is None and request.rounds is None and not (section or {}).get("rounds"):
+        sim = sim.model_copy(update={"rounds": DEFAULT_TRAINING_ROUNDS})
+    built = build(testbed)
+    aggregator_index(built.instance, sim.aggregator)
+    exp = Experiment(
+        instance=built.instance,
+        testbed=built.testbed,
+        workload=built.workload,
+        sim=sim,
+        training=cfg,
+        compression=testbed.compression.compression() if testbed.compression else None,
+    )
+    prepared = prepare_training(exp.instance, cfg, sim.seed)
+    exp.dataset = prepared.dataset
+    exp.round_instance = round_instance(exp.instance, prepared.planner(0, []), exp.workload)
+    if not request.schedule and stored is None:
+        check_solver(request.solver or "greedy")
+    return exp
+
+
+TRAINING_KINDS = ("datasets", "models", "strategies", "partitions", "samplers")
+
+
+def training_catalogue() -> dict[str, list[tuple[str, str]]]:
+    """The training room's registered parts and their summaries (``sched train --list``)."""
+    everything = catalogue()
+    return {kind: everything.get(kind, []) for kind in TRAINING_KINDS}
+
+
+def check_train(request: TrainRequest) -> Experiment:
+    """Testbed, settings, data, model, strategy and solver checked (data loaded once); nothing solved or trained."""
+    return training_experiment(request)
+
+
+def _with_timeout(exp: Experiment, schedule: Schedule) -> None:
+    """With dropouts and no timeout set: 3x the planned makespan of the round the schedule was made for."""
+    if exp.sim.dropout > 0 and exp.sim.round_timeout_ms is None and schedule.makespan:
+        exp.sim = exp.sim.model_copy(update={"round_timeout_ms": 3.0 * schedule.makespan})
+
+
+def write_settings(out: Path, exp: Experiment, schedule: Schedule) -> None:
+    """What a resume needs: the settings, the (scaled) testbed and the schedule."""
+    out.mkdir(parents=True, exist_ok=True)
+    testbed = exp.testbed.model_dump(mode="json", exclude_none=True)
+    profile = Path(testbed["model"]["profile"])
+    if profile.is_file():
+        testbed["model"]["profile"] = str(profile.resolve())
+    settings = {
+        "training": exp.training.model_dump(mode="json", exclude_none=True),
+        "simulation": exp.sim.model_dump(mode="json"),
+        "testbed": testbed,
+    }
+    (out / SETTINGS).write_text(json.dumps(settings, indent=1) + "\n")
+    write_schedule(schedule, out / "schedule.json")
+
+
+def _run(
+    exp: Experiment,
+    schedule: Schedule,
+    out: Path | None,
+    *,
+    cost_only: bool,
+    resume: bool = False,
+    on_round: OnRound | None = None,
+    on_start: Callable[[], None] | None = None,
+):
+    return run_training(
+        exp.instance,
+        exp.workload,
+        schedule,
+        exp.sim,
+        exp.training,
+        out=out,
+        resume=resume,
+        cost_only=cost_only,
+        dataset=exp.dataset,
+        compression=exp.compression,
+        on_round=on_round,
+        on_start=on_start,
+    )
+
+
+def _check_out(out: Path | None) -> None:
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError("--out", f"{str(out)!r} exists and is not a folder")
+
+
+def train(
+    request: TrainRequest,
+    out: str | Path | None = None,
+    on_round: OnRound | None = None,
+    *,
+    continue_existing: bool = False,
+    experiment: Experiment | None = None,
+) -> TrainOutcome | SolveResult:
+    """Plan (read or solve the round the clock runs) and train; the SolveResult when no schedule was found.
+
+    With ``out`` the run writes its files there and checkpoints every round. ``continue_existing``: if ``out``
+    already holds a checkpoint (an interrupted sweep point), that run continues instead of starting afresh.
+    ``experiment``: the request's, if already resolved (``check_train``).
+    """
+    out = Path(out) if out is not None else None
+    _check_out(out)
+    exp = experiment or training_experiment(request)
+    schedule = plan(
+        exp,
+        schedule=request.schedule,
+        solver=request.solver,
+        time_limit=request.time_limit,
+        workers=request.workers,
+        verbose=request.verbose,
+    )
+    if isinstance(schedule, SolveResult):
+        return schedule
+    _with_timeout(exp, schedule)
+    resume = continue_existing and out is not None and (out / "checkpoint").is_dir()
+
+    def on_start() -> None:
+        if out is not None and not resume:
+            write_settings(out, exp, schedule)
+
+    result = _run(
+        exp, schedule, out, cost_only=request.cost_only, resume=resume, on_round=on_round, on_start=on_start
+    )
+    return TrainOutcome(exp, schedule, result, request.schedule)
+
+
+def resume(
+    out: str | Path, request: TrainRequest | None = None, on_round: OnRound | None = None
+) -> TrainOutcome:
+    """Continue the run in ``out`` from its last finished round (``request.rounds`` may extend it)."""
+    out = Path(out)
+    file = out / SETTINGS
+    if not file.is_file():
+        raise InputError("--resume", f"{str(out)!r} holds no run to resume (no {SETTINGS})")
+    try:
+        stored = json.loads(file.read_text())
+        testbed = parse_testbed(stored["testbed"], source=str(file))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError("--resume", f"unreadable {file}: {exc}") from None
+    request = request or TrainRequest()
+    exp = training_experiment(request, testbed=testbed, stored=stored)
+    schedule = read_schedule(out / "schedule.json")
+    result = _run(exp, schedule, out, cost_only=request.cost_only, resume=True, on_round=on_round)
+    return TrainOutcome(exp, schedule, result, str(out / "schedule.json"))
+
+
+def compare_solvers(
+    request: TrainRequest,
+    solvers: list[str],
+    out: str | Path | None = None,
+    on_run: Callable[[str, Schedule], OnRound | None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One training run per solver's plan (same data, seed and partition): a table and the runs by solver.
+
+    ``on_run(name, schedule)`` is called before each run and may return that run's per-round callback.
+    """
+    if not solvers:
+        raise InputError("--compare-solvers", "expected a comma-separated list of solvers")
+    out = Path(out) if out is not None else None
+    exp = training_experiment(request.model_copy(update={"schedule": None}))
+    base_sim = exp.sim
+    runs, rows = {}, []
+    for name in solvers:
+        schedule = plan(exp, solver=name, time_limit=request.time_limit, workers=request.workers)
+        if isinstance(schedule, SolveResult):
+            rows.append({"solver": name, "status": "no schedule"})
+            continue
+        exp.sim = base_sim
+        _with_timeout(exp, schedule)
+        run_out = out / name if out is not None else None
+        if run_out is not None:
+            write_settings(run_out, exp, schedule)
+        callback = on_run(name, schedule) if on_run is not None else None
+        result = _run(exp, schedule, run_out, cost_only=request.cost_only, on_round=callback)
+        runs[name] = result
+        s = result.summary()
+        rows.append(
+            {
+                "solver": name,
+                "status": schedule.status,
+                "makespan_ms": schedule.makespan,
+                "mean_round_time_ms": s["mean_round_time_ms"],
+                "time_to_accuracy_ms": s["time_to_accuracy_ms"],
+                "final_accuracy": s["final_accuracy"],
+                "best_accuracy": s["best_accuracy"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "compare.csv", index=False)
+        if runs and not request.cost_only:
+            plot_curves(runs, out / "compare.png")
+    return table, runs

@@ -1,0 +1,197 @@
+"""File formats the dataset loaders read: IDX (MNIST), CIFAR-10 binary and python batches, and a safe unpickler.
+
+Every reader takes a path and returns numpy arrays, or raises ``InputError("--data-dir", ...)`` naming the file and
+what was expected. CIFAR-10's python batches are pickles: ``ArrayUnpickler`` rebuilds plain containers and numpy
+arrays only, so nothing in the file is executed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pslsched.base.errors import InputError
+
+IDX_MAGIC = {2051: 3, 2049: 1}  # images: 3 dims (N, rows, cols); labels: 1 dim (N,)
+
+
+def read_bytes(path: Path, what: str) -> bytes:
+    """The file's content, gunzipped when it ends in ``.gz``; ``InputError`` naming the file otherwise."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError("--data-dir", f"cannot read {str(path)!r} ({what}): {exc}") from None
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """An IDX file of unsigned bytes: big-endian int32 magic (2051 images / 2049 labels), dims, then the data."""
+    ndim = IDX_MAGIC[magic]
+    kind = "images" if magic == 2051 else "labels"
+    expected = f"an IDX {kind} file (big-endian magic number {magic}, {ndim} dims, unsigned bytes)"
+    raw = read_bytes(path, f"expected {expected}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise InputError("--data-dir", f"{str(path)!r} is too short ({len(raw)} bytes) for {expected}")
+    found = int.from_bytes(raw[:4], "big")
+    if found != magic:
+        raise InputError(
+            "--data-dir",
+            f"{str(path)!r} has magic number {found}, expected {expected}; is it the right file?",
+        )
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    size = int(np.prod(dims, dtype=np.int64))
+    if len(raw) != header + size:
+        raise InputError(
+            "--data-dir",
+            f"{str(path)!r}: header says dims {dims} ({size} data bytes) but the file has "
+            f"{len(raw) - header} data bytes; expected {expected}",
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def find_file(folders: list[Path], name: str) -> Path | None:
+    """The first of ``folder/name`` or ``folder/name.gz`` that exists, over ``folders`` in order."""
+    for folder in folders:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- CIFAR-10
+
+CIFAR_PIXELS = 3 * 32 * 32  # one 32x32 colour image: 1,024 red, 1,024 green, 1,024 blue bytes
+
+
+def _latin1_encode(text: object, encoding: str = "utf-8") -> bytes:
+    """What a protocol-2 pickle of ``bytes`` calls (``_codecs.encode(str, "latin1")``), and nothing else."""
+    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in (
+        "latin1",
+        "latin-1",
+        "iso-8859-1",
+    ):
+        raise pickle.UnpicklingError(f"_codecs.encode is only allowed on a str with latin1, got {encoding!r}")
+    return text.encode("latin1")
+
+
+def _numpy_globals() -> dict[tuple[str, str], Any]:
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+    allowed: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_encode,
+    }
+    for module in ("numpy.core", "numpy._core"):
+        allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        if hasattr(numeric, "_frombuffer"):
+            allowed[(f"{module}.numeric", "_frombuffer")] = numeric._frombuffer
+    return allowed
+
+
+class ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: any other global (functions, classes) is refused."""
+
+    _allowed = _numpy_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def read_cifar_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A CIFAR-10 python batch: a pickled dict {b"data": uint8 (N, 3072), b"labels": [N ints]}, safely."""
+    expected = 'a CIFAR-10 python batch (a pickled dict with b"data": uint8 N x 3072 and b"labels": N ints)'
+    raw = read_bytes(path, f"expected {expected}")
+    try:
+        obj = ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except (
+        Exception
+    ) as exc:  # untrusted bytes: any failure (refused global, truncation, bad args) is bad input
+        raise InputError(
+            "--data-dir", f"{str(path)!r} is not {expected}: {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(obj, dict):
+        raise InputError("--data-dir", f"{str(path)!r} holds a {type(obj).__name__}, expected {expected}")
+    data = obj.get(b"data", obj.get("data"))
+    labels = obj.get(b"labels", obj.get("labels"))
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != CIFAR_PIXELS
+    ):
+        got = f"{data.dtype} array {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise InputError("--data-dir", f'{str(path)!r}: b"data" is {got}, expected {expected}')
+    ok = isinstance(labels, list | np.ndarray) and len(labels) == len(data)
+    if ok:
+        labels = np.asarray(labels)
+        ok = labels.ndim == 1 and labels.dtype.kind in "iu"
+    if not ok:
+        raise InputError(
+            "--data-dir", f'{str(path)!r}: b"labels" is not {len(data)} ints; expected {expected}'
+        )
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def read_cifar_binary_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A CIFAR-10 binary batch: records of 1 label byte followed by 3072 pixel bytes (R, G, B planes of 32x32)."""
+    raw = read_bytes(path, "a CIFAR-10 binary batch")
+    record = 1 + CIFAR_PIXELS
+    if len(raw) == 0 or len(raw) % record:
+        raise InputError(
+            "--data-dir",
+            f"{str(path)!r} has {len(raw)} bytes, expected a CIFAR-10 binary batch: a whole number of "
+            f"{record}-byte records (1 label byte + 3072 pixel bytes)",
+        )
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64)
+
+
+CIFAR_BINARY_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+CIFAR_PYTHON_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+CIFAR_EXPECTS = (
+    "the CIFAR-10 binary version (data_batch_1.bin .. data_batch_5.bin, test_batch.bin) or python version "
+    "(data_batch_1 .. data_batch_5, test_batch), directly or in cifar-10-batches-bin/ or cifar-10-batches-py/"
+)
+
+
+def find_cifar_batches(root: Path) -> tuple[Path, list[str], Callable[[Path], tuple[np.ndarray, np.ndarray]]]:
+    """The folder under ``root`` holding a complete set of CIFAR-10 batches, their names (5 training batches, then
+    the test batch) and the reader of their version; ``InputError`` naming the first missing file otherwise."""
+    best: tuple[int, Path, list[str]] | None = None
+    for folder in (root, root / "cifar-10-batches-bin", root / "cifar-10-batches-py"):
+        for names in (CIFAR_BINARY_FILES, CIFAR_PYTHON_FILES):
+            present = [n for n in names if (folder / n).is_file()]
+            if len(present) == len(names):
+                binary = names is CIFAR_BINARY_FILES
+                return folder, names, read_cifar_binary_batch if binary else read_cifar_python_batch
+            if present and (best is None or len(present) > best[0]):
+                best = (len(present), folder, names)
+    if best is not None:
+        _, folder, names = best
+        missing = [n for n in names if not (folder / n).is_file()]
+        raise InputError(
+            "--data-dir",
+            f"{str(folder / missing[0])!r} is missing; the cifar10 dataset expects {CIFAR_EXPECTS}",
+        )
+    raise InputError(
+        "--data-dir", f"no CIFAR-10 batches in {str(root)!r}; the cifar10 dataset expects {CIFAR_EXPECTS}"
+    )

@@ -1,0 +1,100 @@
+"""Synchronous parallel split learning (PSL): one shared client model, one body per helper, a barrier per step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pslsched.training.strategies.base import (
+    STRATEGIES,
+    Contributions,
+    Strategy,
+    load_state,
+    parameters_of,
+    step_optimizer,
+)
+
+
+@STRATEGIES.register(
+    "psl",
+    "synchronous PSL: each step's loss is the mean over all participants; one shared client model; "
+    "bodies step once per step",
+)
+class PSL(Strategy):
+    """Parallel split learning with a barrier per step (as in the global-sampling paper's code).
+
+    Client j's loss is its summed per-sample loss divided by the step's total samples, so the summed gradients on
+    the one shared head + tail are the gradient of the global mean loss; each helper's body gets its clients'
+    part and is rescaled to the mean over its own clients' samples before it steps (one helper: the global mean).
+    """
+
+    name = "psl"
+    sync = True
+
+    def plan_flags(self, r: int) -> dict:
+        # the clients already share one head + tail: nothing of theirs to exchange at the round's end
+        return {**super().plan_flags(r), "exchange_weights": False}
+
+    def setup(self, global_model, num_clients, num_helpers, **kw):
+        super().setup(global_model, num_clients, num_helpers, **kw)
+        self.client = {p: self.copy_part(p) for p in ("head", "tail")}
+        self.bodies = [self.copy_part("body") for _ in range(num_helpers)]
+
+    def load_copies(self, state):
+        for p in ("head", "tail"):
+            load_state(self.client[p], state[p])
+        self.client_opt = self.optimizer.make(parameters_of(*self.client.values()))
+        self.body_opt = []
+        for body in self.bodies:
+            load_state(body, state["body"])
+            self.body_opt.append(self.optimizer.make(parameters_of(body), lr=self.server_lr()))
+        self.step_total = 0.0
+        self.step_body = np.zeros(self.num_helpers)
+        self.client_split_samples = 0.0
+
+    def server_lr(self) -> float | None:
+        """The bodies' learning rate (None: the clients')."""
+        return None
+
+    def head(self, j):
+        return self.client["head"]
+
+    def tail(self, j):
+        return self.client["tail"]
+
+    def body(self, j, i):
+        return self.bodies[i]
+
+    def loss_divisor(self, j, t, n, plan_samples):
+        row = plan_samples[t]
+        self.step_total = float(row[self.assign >= 0].sum())
+        return self.step_total
+
+    def after_body_bwd(self, j, i, t, n):
+        super().after_body_bwd(j, i, t, n)
+        self.step_body[i] += n
+
+    def after_head_bwd(self, j, t, n):
+        super().after_head_bwd(j, t, n)
+        self.client_split_samples += n
+
+    def on_sync(self, t):
+        for i, body in enumerate(self.bodies):
+            if self.step_body[i] > 0:
+                factor = self.step_total / self.step_body[i]
+                for p in body.parameters():
+                    if p.grad is not None:
+                        p.grad.mul_(factor)
+                step_optimizer(self.body_opt[i])
+        if any(p.grad is not None for p in parameters_of(*self.client.values())):
+            step_optimizer(self.client_opt)
+        self.step_body[:] = 0
+
+    def split_contributions(self, members) -> Contributions:
+        out: Contributions = {"head": [], "body": [], "tail": []}
+        split_members = [j for j in members if self.assign[j] >= 0]
+        if split_members:
+            for p in ("head", "tail"):
+                out[p].append((self.client[p].state_dict(), float(self.samples[split_members].sum())))
+        for i, body in enumerate(self.bodies):
+            out["body"].append((body.state_dict(), self.body_samples[i]))
+        return out
