@@ -1,6 +1,6 @@
 """Reproduce Zhou et al.'s mask-encoded sparsification (MS; /work/shared/docs/algorithms.md B5), scaled to CPU.
 
-Five parts; the codecs are the library's (pslsched.core.codecs sizes, pslsched.training.codecs encode/decode):
+Five parts; the codecs are the library's (pslsched.core.codecs: sizes and encode/decode, one class per codec):
 
 A. The paper's arithmetic, computed by the code: a 4x4 fp32 map (64 B) with k = 4, b = 2 -> 20 B; r = 0.01, b = 2
    -> 2.32 bits per entry, 92.75% saved.
@@ -44,40 +44,27 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pslsched.training.codecs import roundtrip  # noqa: E402
-from pslsched.training.data import load_dataset  # noqa: E402
+from pipeline import dataset, fmt, md  # noqa: E402
 
 from pslsched.core.codecs import Compression, parse_codec  # noqa: E402
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
 from pslsched.models.zoo import build_blocks  # noqa: E402
 from pslsched.simulator import SimConfig  # noqa: E402
 from pslsched.solvers import solve  # noqa: E402
-from pslsched.training.codec_study import budget_settings, codec_table  # noqa: E402
-from pslsched.training.config import CutPoints, TrainConfig  # noqa: E402
-from pslsched.training.runner import run_training, seeds  # noqa: E402
+from pslsched.training import (  # noqa: E402
+    CutPoints,
+    TrainConfig,
+    budget_settings,
+    codec_table,
+    load_dataset,
+    roundtrip,
+    run_training,
+)
 
 torch.set_num_threads(1)
 
 TRAIN_CODECS = ("none", "ms", "topk", "randtopk", "quant")
 DEVICE_NAMES = {"d1": "rpi4 (d1)", "d2": "rpi3 (d2)", "jetson-cpu": "jetson-cpu", "jetson-gpu": "jetson-gpu"}
-
-
-def md(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def fmt(values, digits: int = 1, scale: float = 1.0) -> str:
-    """mean [min, max] over seeds (just the value for one seed; '-' for none)."""
-    v = np.array([x for x in values if x is not None and not pd.isna(x)], dtype=float) * scale
-    if len(v) == 0:
-        return "-"
-    if len(v) == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} [{v.min():.{digits}f}, {v.max():.{digits}f}]"
 
 
 def entries(dataset: str, cut: int, data_cache: dict) -> int:
@@ -327,15 +314,7 @@ def part_d(specs: list[str], ks: list[int | None], limit: float, out: Path) -> t
 
 
 # --- E: training ---------------------------------------------------------------------------------------------------
-_data: dict = {}
 TRAIN_ROWS: list[pd.DataFrame] = []
-
-
-def dataset(name: str, seed: int):
-    key = (name, seed)
-    if key not in _data:
-        _data[key] = load_dataset(name, None, seed=seeds(seed)["split"])
-    return _data[key]
 
 
 @torch.no_grad()

@@ -34,14 +34,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pslsched.training.data import load_dataset  # noqa: E402
+from pipeline import dataset, fmt, md, solved_testbed  # noqa: E402
 
-from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
-from pslsched.simulator import SimConfig, parse_stragglers  # noqa: E402
-from pslsched.simulator.stragglers import Stragglers  # noqa: E402
-from pslsched.solvers import solve  # noqa: E402
-from pslsched.training.config import TrainConfig  # noqa: E402
-from pslsched.training.runner import run_training, seeds  # noqa: E402
+from pslsched.simulator import SimConfig, Stragglers, parse_stragglers  # noqa: E402
+from pslsched.training import TrainConfig, run_training  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -51,32 +47,7 @@ OPT, LR = "sgd", 0.05  # plain SGD, no momentum: the optimizer's fresh state per
 EPOCH_STEPS = 63  # ugs / lds epoch on mnist5k: ceil(4,000 training samples / 64)
 STEPS_PER_ROUND = 21  # parts B and C: a third of an epoch
 
-_built: dict = {}
-_data: dict = {}
 ROWS: list[pd.DataFrame] = []
-
-
-def testbed(path: Path | None, k: int | None, solver: str = "greedy"):
-    """(instance, workload, schedule) of a testbed scaled to k clients, solved once."""
-    key = (str(path), k, solver)
-    if key not in _built:
-        tb = load_testbed(path or default_testbed_path())
-        if k is not None:
-            tb = scale_clients(tb, k)
-        b = build(tb)
-        opts = {"workers": 1} if solver == "auto" else {}
-        res = solve(b.instance, solver, time_limit=10, seed=0, **opts)
-        if res.schedule is None or res.schedule.assignment is None:
-            raise SystemExit(f"{solver} found no schedule for {path} with {k} clients ({res.schedule})")
-        _built[key] = (b.instance, b.workload, res.schedule)
-    return _built[key]
-
-
-def dataset(name: str, seed: int):
-    key = (name, seed)
-    if key not in _data:
-        _data[key] = load_dataset(name, None, seed=seeds(seed)["split"])
-    return _data[key]
 
 
 def run(
@@ -96,7 +67,7 @@ def run(
     cost_only: bool = False,
 ) -> pd.DataFrame:
     """One training run; returns its per-round frame (with the settings as columns) and keeps it in ROWS."""
-    inst, work, sched = testbed(path, k, solver)
+    inst, work, sched = solved_testbed(path, k, solver)
     cfg = TrainConfig(
         dataset=data,
         strategy="psl",
@@ -163,24 +134,6 @@ def slow_clients(spec: str, seed: int, k: int) -> int:
     st = Stragglers(parse_stragglers(spec), seed, {"client": k, "helper": 1, "link": k})
     st.start_round(0)
     return int((st.round_factors["client"] > 1).sum())
-
-
-def fmt(values, digits: int = 1, scale: float = 1.0) -> str:
-    """mean [min, max] over seeds (just the value for one seed; '-' for none)."""
-    v = np.array([x for x in values if x is not None and not pd.isna(x)], dtype=float) * scale
-    if len(v) == 0:
-        return "-"
-    if len(v) == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} [{v.min():.{digits}f}, {v.max():.{digits}f}]"
-
-
-def md(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
 
 
 # --- A: non-IID ---------------------------------------------------------------------------------------------------

@@ -30,50 +30,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pslsched.training.data import load_dataset  # noqa: E402
+from pipeline import dataset, solved_testbed  # noqa: E402
 
-from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
 from pslsched.simulator import SimConfig  # noqa: E402
-from pslsched.solvers import solve  # noqa: E402
-from pslsched.training.config import TrainConfig  # noqa: E402
-from pslsched.training.runner import run_training, seeds  # noqa: E402
+from pslsched.training import TrainConfig, run_training  # noqa: E402
 
 torch.set_num_threads(1)
 
 STRATEGIES = ["splitfed1", "splitfed2", "psl", "sglr", "sglr:p=0", "locfedmix", "locsplitfed"]
 OPT, LR, BATCH = "adam", 0.01, 16  # the library's defaults, the same for every strategy
 
-_built: dict = {}
-_data: dict = {}
 ROWS: list[pd.DataFrame] = []
 
 
-def testbed(k: int | None):
-    """(instance, workload, schedule): the default testbed scaled to k clients, greedy schedule, solved once."""
-    if k not in _built:
-        tb = load_testbed(default_testbed_path())
-        if k is not None:
-            tb = scale_clients(tb, k)
-            tb = tb.model_copy(
-                update={"helpers": [h.model_copy(update={"memory_mb": 100000}) for h in tb.helpers]}
-            )
-        b = build(tb)
-        res = solve(b.instance, "greedy", time_limit=5)
-        if res.schedule is None or res.schedule.assignment is None:
-            raise SystemExit(f"greedy found no schedule with {k} clients ({res.schedule})")
-        _built[k] = (b.instance, b.workload, res.schedule)
-    return _built[k]
-
-
-def dataset(name: str, seed: int):
-    key = (name, seed)
-    if key not in _data:
-        _data[key] = load_dataset(name, None, seed=seeds(seed)["split"])
-    return _data[key]
-
-
 def run(part, *, k, strategy, partition="iid", data="digits", seed=0, rounds=8, cost_only=False) -> dict:
-    inst, work, sched = testbed(k)
+    inst, work, sched = solved_testbed(None, k, memory_mb=100000 if k is not None else None, time_limit=5)
     cfg = TrainConfig(
         dataset=data,
         strategy=strategy,

@@ -13,12 +13,7 @@ in a second, untimed run).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 # This file's name equals a package of the project: keep its folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import json
 import subprocess
@@ -29,7 +24,7 @@ import pandas as pd
 CHILD = r"""
 import json, sys, time, tracemalloc
 from pslsched.simulator import SimConfig, simulate
-from pslsched.simulator.hooks import NoHooks
+from pslsched.simulator import NoHooks
 from pslsched.solvers import solve
 from pslsched.core.generators import generate_workload
 import dataclasses

@@ -13,12 +13,7 @@ Prints markdown tables (paste into benchmarks/RESULTS.md) and writes the raw row
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 # This file's name equals a package of the project: keep its folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import json
 import subprocess

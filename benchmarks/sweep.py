@@ -21,18 +21,15 @@ identical (checked).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 # This file's name may equal a module of the project: keep its folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import yaml
 

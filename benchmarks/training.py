@@ -10,7 +10,7 @@ torch runs with ``--threads`` threads (default 1).
 
 Overhead: ``run_training`` (splitfed1, the per-client path: every step computes in event order inside SimPy)
 against a plain PyTorch loop doing the same arithmetic on the same batches without the simulator. The plain loop
-uses the same ``prepare`` (data, partition, initial model, the strategy's per-client copies and their optimizers),
+uses the same ``prepare_training`` (data, partition, initial model, the strategy's per-client copies and their optimizers),
 the hook's data order (``TrainingHooks.begin_round`` + ``batch``) and the strategy's FedAvg; per client batch:
 head -> body -> tail forward, summed cross-entropy / n, one backward, the body's and the client's optimizer steps.
 Both evaluate the global model on the test set after every round (run_training's default). Two more references
@@ -33,41 +33,39 @@ seed 0 for everything (data, partition, initial model, data order, stragglers, s
 First table: the default round (one local epoch in batches of 16) under the schedule solved for the testbed's
 instance (one batch of the profile's 128 samples), as ``sched train --compare-solvers random,greedy,equid,auto``
 does. Second table: ``--batches-per-round 5`` with the solvers given the instance that round amounts to
-(``pslsched.training.plans.plan_instance``), so that planned and simulated makespans agree (at most 10
+(``pslsched.simulator.plan_instance``), so that planned and simulated makespans agree (at most 10
 rounds: 90% comes at round 6).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 # This file's name may equal a module of the project: keep its folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import dataclasses
 import functools
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from pslsched.training.data import load_dataset
-from pslsched.training.hooks import TrainingHooks
 from torch.utils.flop_counter import FlopCounterMode
 
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients
-from pslsched.simulator import SimConfig, parse_stragglers, simulate
-from pslsched.simulator.hooks import RecordingHooks, TaskEvent
-from pslsched.simulator.orders import orders_from_schedule
+from pslsched.simulator import (
+    RecordingHooks,
+    SimConfig,
+    TaskEvent,
+    orders_from_schedule,
+    parse_stragglers,
+    plan_instance,
+    simulate,
+)
 from pslsched.solvers import solve
-from pslsched.training import runner
-from pslsched.training.config import TrainConfig
-from pslsched.training.plans import plan_instance
+from pslsched.training import TrainConfig, TrainingHooks, load_dataset, runner
 
 HELPER_MEMORY_MB = 16384  # K = 100: each helper may hold every client's body (the default testbed holds ~21)
 
@@ -111,7 +109,7 @@ def round_plan(prep, r: int):
 
 def _setup(built, schedule, sim, cfg, dataset):
     instance = built.instance
-    prep = runner.prepare(instance, cfg, sim.seed, dataset)
+    prep = runner.prepare_training(instance, cfg, sim.seed, dataset)
     assign, _ = orders_from_schedule(instance, schedule)
     hooks = TrainingHooks(
         prep.strategy,
@@ -200,7 +198,7 @@ def hooks_rounds(built, schedule, sim, cfg, dataset, out: dict, steps=None):
 def event_order(built, schedule, sim, cfg, dataset) -> dict[int, list[TaskEvent]]:
     """The compute steps of every round in the order the engine runs them (a cost-only run with a recorder;
     with profile durations and no stragglers the order does not depend on the training)."""
-    prep = runner.prepare(built.instance, cfg, sim.seed, dataset)
+    prep = runner.prepare_training(built.instance, cfg, sim.seed, dataset)
     rec = RecordingHooks()
     simulate(
         built.instance,
@@ -237,7 +235,7 @@ def lockstep(built, schedule, sim, cfg, dataset, steps) -> tuple[dict[str, list]
         next(g)  # set up
     times: dict[str, list] = {v: [] for v in outs}
     mark = {}
-    original = runner.prepare
+    original = runner.prepare_training
 
     def spy(*args, **kwargs):
         outs["sim"]["prep"] = original(*args, **kwargs)
@@ -254,7 +252,7 @@ def lockstep(built, schedule, sim, cfg, dataset, steps) -> tuple[dict[str, list]
             times[v].append(next(gens[v]))
         mark["t"] = now()
 
-    runner.prepare = spy  # only to keep a handle on the trained model parts (no effect on the run)
+    runner.prepare_training = spy  # only to keep a handle on the trained model parts (no effect on the run)
     try:
         res = runner.run_training(
             built.instance,
@@ -267,7 +265,7 @@ def lockstep(built, schedule, sim, cfg, dataset, steps) -> tuple[dict[str, list]
             on_round=between,
         )
     finally:
-        runner.prepare = original
+        runner.prepare_training = original
     outs["sim"]["accuracies"] = res.metrics["test_accuracy"].tolist()
     return times, outs
 
@@ -476,7 +474,7 @@ def tta(rounds, time_limit, matched: bool) -> pd.DataFrame:
     instance = built.instance
     solve_for = instance
     if matched:
-        plan = round_plan(runner.prepare(instance, cfg, 0, dataset), 0)
+        plan = round_plan(runner.prepare_training(instance, cfg, 0, dataset), 0)
         solve_for = plan_instance(instance, plan, built.workload)
         instance = dataclasses.replace(instance, batches=plan.steps)  # the helpers' orders cover 5 steps
     rows = []

@@ -24,15 +24,11 @@ fixed by ``--threads`` (default 1).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This folder holds simulator.py and solvers.py, which would shadow the packages: keep it off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,13 +54,11 @@ def testbed_for(k: int, helper_memory: float):
 def one_run(built, schedule, sim_config, cfg, dataset) -> tuple[list[float], list[float], dict, float]:
     """Train ``sim_config.rounds`` rounds as ``run_training`` does (without evaluation and files): per-round wall
     and training-hook seconds, the final global parameters and the final test accuracy."""
-    from pslsched.training.hooks import TrainingHooks
-
-    from pslsched.simulator.engine import Simulation
-    from pslsched.training.runner import evaluate, prepare, seeds
+    from pslsched.simulator import Simulation
+    from pslsched.training import TrainingHooks, evaluate, prepare_training, seeds
 
     instance = built.instance
-    prep = prepare(instance, cfg, sim_config.seed, dataset)
+    prep = prepare_training(instance, cfg, sim_config.seed, dataset)
     data = prep.dataset
     hooks = TrainingHooks(
         prep.strategy,
@@ -96,12 +90,9 @@ def one_run(built, schedule, sim_config, cfg, dataset) -> tuple[list[float], lis
 
 
 def bench(dataset_name: str, k: int, args) -> dict:
-    from pslsched.training.data import load_dataset
-
     from pslsched import simulator
     from pslsched.solvers import solve
-    from pslsched.training.config import TrainConfig
-    from pslsched.training.runner import seeds
+    from pslsched.training import TrainConfig, load_dataset, seeds
 
     built = testbed_for(k, args.helper_memory)
     schedule = solve(built.instance, "greedy", time_limit=10).schedule
@@ -158,10 +149,9 @@ def _max_diff(a: dict, b: dict) -> float:
 
 
 def _plan_samples(built, base, dataset, seed):
-    from pslsched.training.config import TrainConfig
-    from pslsched.training.runner import prepare
+    from pslsched.training import TrainConfig, prepare_training
 
-    return _planner(prepare(built.instance, TrainConfig(**base), seed, dataset))(0, []).samples
+    return _planner(prepare_training(built.instance, TrainConfig(**base), seed, dataset))(0, []).samples
 
 
 def _planner(prep):

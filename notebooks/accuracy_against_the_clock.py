@@ -13,8 +13,9 @@
 #    latency-aware Latent Dirichlet Sampling (LDS) under persistent stragglers.
 # 4. **Compression**: mask-encoded sparsification (MS) against top-k at the same bit budget, against no codec.
 #
-# It uses only the public Python API (the same pieces `sched train` wires together: `train_config_from`,
-# `config_from`, `prepare`, `round_instance`, `solve`, `validate`, `run_training`) and writes no files. Every
+# It uses only the public Python API: `app.training_experiment` resolves a training request exactly as `sched train`
+# does (testbed, data, model, the round the clock runs), then `solve`, `validate` and `run_training` plan and run
+# it; it writes no files. Every
 # number below is computed when the notebook runs; the prose only says what is robust (and checked with `assert`).
 # Background: [training](../docs/training.md), [compression](../docs/compression.md),
 # [sampling reproduction](../docs/reproduction.md).
@@ -31,14 +32,14 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from pslsched.core.codecs import Compression, parse_codec
-from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients
+from pslsched import app
+from pslsched.app.experiment import Experiment, with_compression
+from pslsched.core.codecs import parse_codec
+from pslsched.core.testbed import default_testbed_path, load_testbed, scale_clients
 from pslsched.core.validate import validate
 from pslsched.simulator import config_from, parse_stragglers
 from pslsched.solvers import solve
-from pslsched.training.config import train_config_from
-from pslsched.training.plans import round_instance
-from pslsched.training.runner import prepare, run_training
+from pslsched.training import prepare_training, run_training
 
 torch.set_num_threads(1)
 NOTEBOOK_START = time.perf_counter()
@@ -53,53 +54,48 @@ PERSISTENT = "client:slow:p=0.2,factor=5,per=run"
 
 @dataclass
 class Setup:
-    """A testbed built for one training configuration, and the round instance the solver is asked to schedule."""
+    """An experiment resolved for one training configuration (`app.training_experiment`, what `sched train`
+    does before solving), and the size of the model's cut-a activation."""
 
-    testbed: object
-    built: object
-    cfg: object
-    dataset: object
-    round_instance: object
-    compression: Compression | None
+    exp: Experiment  # testbed, built instance, workload, settings, data and the round instance to schedule
     cut_entries: int  # entries of one sample's cut-a activation in the model being trained
 
 
 def make_setup(testbed, codec=None, **training):
-    """What `sched train` does before solving: build the (compressed) testbed, prepare data and model, and derive
-    the instance of one training round (its steps as batches, the plan's samples per step)."""
-    compression = Compression(parse_codec(codec)) if codec else None
-    built = build(testbed, compression)
-    cfg = train_config_from(testbed.training, dataset="digits", threads=1, target_accuracy=TARGET, **training)
-    prep = prepare(built.instance, cfg, SEED)
-    inst = round_instance(built.instance, prep.planner(0, []), built.workload)
+    """The (compressed) testbed, data and model checked, and the instance of one training round derived."""
+    request = app.TrainRequest(
+        dataset="digits", threads=1, target_accuracy=TARGET, seed=SEED, codec=codec, **training
+    )
+    exp = app.training_experiment(request, testbed=with_compression(request, testbed))
+    prep = prepare_training(exp.instance, exp.training, SEED, exp.dataset)
     with torch.no_grad():
-        entries = int(prep.parts["head"](prep.dataset.x_train[:1]).numel())
-    return Setup(testbed, built, cfg, prep.dataset, inst, compression, entries)
+        entries = int(prep.parts["head"](exp.dataset.x_train[:1]).numel())
+    return Setup(exp, entries)
 
 
 def make_schedule(setup, solver):
     """Solve the round instance and check the answer with the independent validator."""
     options = {"workers": 1} if solver == "auto" else {}
-    res = solve(setup.round_instance, solver, time_limit=TIME_LIMIT_S, seed=SEED, **options)
+    res = solve(setup.exp.round_instance, solver, time_limit=TIME_LIMIT_S, seed=SEED, **options)
     assert res.schedule is not None, (solver, res.status, res.message)
-    problems = validate(setup.round_instance, res.schedule)
+    problems = validate(setup.exp.round_instance, res.schedule)
     assert not problems, problems[:3]
     return res
 
 
 def train(setup, schedule, stragglers="none", rounds=ROUNDS, seed=SEED, cost_only=False):
     sim = config_from(
-        setup.testbed.simulation, rounds=rounds, seed=seed, stragglers=parse_stragglers(stragglers)
+        setup.exp.testbed.simulation, rounds=rounds, seed=seed, stragglers=parse_stragglers(stragglers)
     )
     return run_training(
-        setup.built.instance,
-        setup.built.workload,
+        setup.exp.instance,
+        setup.exp.workload,
         schedule,
         sim,
-        setup.cfg,
-        dataset=setup.dataset,
+        setup.exp.training,
+        dataset=setup.exp.dataset,
         cost_only=cost_only,
-        compression=setup.compression,
+        compression=setup.exp.compression,
     )
 
 
@@ -155,10 +151,10 @@ def record(scenario, testbed_label, result):
 # %%
 default_6 = scale_clients(load_testbed(default_testbed_path()), 6)
 plain = make_setup(default_6)
-ri = plain.round_instance
+ri = plain.exp.round_instance
 print(
     f"round instance: {ri.num_clients} clients, {ri.num_helpers} helpers, {ri.batches} batches per client "
-    f"(one local epoch of {plain.cfg.batch_size}-sample batches)"
+    f"(one local epoch of {plain.exp.training.batch_size}-sample batches)"
 )
 
 plans = {name: make_schedule(plain, name) for name in ("greedy", "auto")}
@@ -250,9 +246,15 @@ for name in runs:
 
 # %%
 DRAWS = 12
-first_plan = prepare(plain.built.instance, plain.cfg, SEED, plain.dataset).planner(0, []).samples
+first_plan = (
+    prepare_training(plain.exp.instance, plain.exp.training, SEED, plain.exp.dataset).planner(0, []).samples
+)
 for seed in range(DRAWS):  # every seed's IID partition gives the same round plan: only the stragglers differ
-    plan = prepare(plain.built.instance, plain.cfg, seed, plain.dataset).planner(0, []).samples
+    plan = (
+        prepare_training(plain.exp.instance, plain.exp.training, seed, plain.exp.dataset)
+        .planner(0, [])
+        .samples
+    )
     assert np.array_equal(plan, first_plan), seed
 rows = []
 for stragglers, policy in (
@@ -271,12 +273,12 @@ for stragglers, policy in (
                 stragglers=parse_stragglers(stragglers),
             )
             clock = run_training(
-                plain.built.instance,
-                plain.built.workload,
+                plain.exp.instance,
+                plain.exp.workload,
                 res.schedule,
                 sim,
-                plain.cfg,
-                dataset=plain.dataset,
+                plain.exp.training,
+                dataset=plain.exp.dataset,
                 cost_only=True,
             )
             rows.append(
@@ -371,7 +373,7 @@ for label, sampler, stragglers in (
     psl_runs[label] = train(setup, schedule, stragglers=stragglers, rounds=PSL_ROUNDS)
     record(label, "psl_sampling, 16 clients", psl_runs[label])
 
-steps_per_epoch = math.ceil(len(setup.dataset.y_train) / GLOBAL_BATCH)
+steps_per_epoch = math.ceil(len(setup.exp.dataset.y_train) / GLOBAL_BATCH)
 informed = math.ceil(steps_per_epoch / STEPS_PER_ROUND)  # the first round lying wholly in the second epoch
 per_round = pd.DataFrame(
     {label: r.rounds["round_time_ms"].to_numpy() / 1e3 for label, r in psl_runs.items()},
@@ -437,7 +439,7 @@ codecs = {
     "MS": f"ms:r={(BUDGET - 2) / 32:g},bits=2",
     "top-k": f"topk:r={BUDGET / (32 + math.ceil(math.log2(d))):g}",
 }
-clock_entry_bytes = plain.built.workload.cut_a_bytes.mean()
+clock_entry_bytes = plain.exp.workload.cut_a_bytes.mean()
 codec_runs = {"no codec": runs["auto"]}
 codec_rows = [{"codec": "no codec", "spec": "none", "bits/entry (cnn)": 32.0, "bits/entry (clock)": 32.0}]
 for label, spec in codecs.items():
@@ -449,7 +451,7 @@ for label, spec in codecs.items():
             "codec": label,
             "spec": spec,
             "bits/entry (cnn)": parse_codec(spec).bits_per_entry(d),
-            "bits/entry (clock)": 32 * setup.built.workload.cut_a_bytes.mean() / clock_entry_bytes,
+            "bits/entry (clock)": 32 * setup.exp.workload.cut_a_bytes.mean() / clock_entry_bytes,
             "planned_makespan_s": res.makespan / 1e3,
         }
     )

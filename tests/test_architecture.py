@@ -159,3 +159,47 @@ def _write(tmp_path: Path, text: str, like: Path) -> Path:
     target = tmp_path / like.name
     target.write_text(text)
     return target
+
+
+def layout() -> str:
+    """The package tree, one line per module: its docstring's first sentence and its length in lines."""
+
+    def first(path: Path) -> str:
+        doc = (
+            (ast.get_docstring(ast.parse(path.read_text())) or "").strip().split("\n\n")[0].replace("\n", " ")
+        )
+        return doc.split(". ")[0].rstrip(".")
+
+    lines = []
+
+    def walk(folder: Path, depth: int) -> None:
+        for path in sorted(folder.iterdir(), key=lambda p: (p.is_dir(), p.name)):
+            if path.is_dir() and (path / "__init__.py").exists():
+                lines.append(f"{'    ' * depth}{path.name}/  {first(path / '__init__.py')}")
+                walk(path, depth + 1)
+            elif path.suffix == ".py" and path.name != "__init__.py":
+                size = len(path.read_text().splitlines())
+                lines.append(f"{'    ' * depth}{path.name:<18} {first(path)} ({size})")
+
+    walk(PACKAGE, 1)
+    return "pslsched/\n" + "\n".join(lines)
+
+
+def test_the_architecture_doc_shows_the_layout():
+    """docs/architecture.md holds the current layout (refresh: python tests/test_architecture.py)."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    block = doc.split("```text\n")[-1].split("```")[0].rstrip("\n")
+    assert block == layout()
+
+
+def test_no_module_is_over_400_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert long == {}
+
+
+if __name__ == "__main__":
+    print(layout())

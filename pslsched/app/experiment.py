@@ -12,7 +12,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pslsched.app.requests import SimulateRequest, SourceOptions, TrainRequest
+from pslsched.app.requests import (
+    SIMULATION_OVERRIDES,
+    CodecOptions,
+    SimulateRequest,
+    SourceOptions,
+    TrainRequest,
+)
 from pslsched.base.errors import InputError
 from pslsched.core.codecs import Compression, parse_codec
 from pslsched.core.instance import Instance, read_instance
@@ -49,7 +55,7 @@ class Experiment:
         return self.round_instance or self.instance
 
 
-def with_compression(options: SourceOptions | TrainRequest, testbed: Testbed) -> Testbed:
+def with_compression(options: CodecOptions, testbed: Testbed) -> Testbed:
     """The testbed with the request's codec options in its ``compression:`` section (unchanged without)."""
     if not options.wants_codec():
         return testbed
@@ -94,17 +100,10 @@ def sim_config(
     """The simulation settings: the section's, overridden by the request (only ``rounds`` for a stored run)."""
     if stored:
         return config_from(section, rounds=request.rounds)
-    return config_from(
-        section,
-        rounds=request.rounds,
-        policy=request.policy,
-        links=request.links,
-        dropout=request.dropout,
-        round_timeout_ms=request.round_timeout,
-        aggregator=request.aggregator,
-        seed=request.seed,
-        stragglers=parse_stragglers(request.stragglers) if request.stragglers is not None else None,
-    )
+    overrides = {target: getattr(request, name) for name, target in SIMULATION_OVERRIDES.items()}
+    if request.stragglers is not None:
+        overrides["stragglers"] = parse_stragglers(request.stragglers)
+    return config_from(section, **overrides)
 
 
 def simulation_experiment(request: SimulateRequest) -> Experiment:

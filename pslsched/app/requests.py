@@ -79,17 +79,22 @@ def _takes_text(annotation: Any) -> bool:
     return str in args
 
 
-class SourceOptions(Request):
-    """Where the instance comes from: a testbed (default: the bundled one) or an instance JSON, and a codec."""
+class CodecOptions(Request):
+    """What compresses the smashed data: a codec on the cut-a activations, optionally cut b and the gradients."""
 
-    profile: str | None = None
-    instance: str | None = None
     codec: str | None = None
     codec_cut_b: bool = False
     compress_grads: bool = False
 
     def wants_codec(self) -> bool:
         return self.codec is not None or self.codec_cut_b or self.compress_grads
+
+
+class SourceOptions(CodecOptions):
+    """Where the instance comes from: a testbed (default: the bundled one) or an instance JSON, and a codec."""
+
+    profile: str | None = None
+    instance: str | None = None
 
 
 class SolveRequest(SourceOptions):
@@ -119,6 +124,18 @@ class CompareRequest(SourceOptions):
         return value
 
 
+# request field -> SimConfig override of config_from
+SIMULATION_OVERRIDES = {
+    "rounds": "rounds",
+    "policy": "policy",
+    "links": "links",
+    "dropout": "dropout",
+    "round_timeout": "round_timeout_ms",
+    "aggregator": "aggregator",
+    "seed": "seed",
+}
+
+
 class SimulationOptions(Request):
     """The options of a simulation run shared by ``simulate`` and ``train`` (None = the testbed's or default)."""
 
@@ -141,13 +158,10 @@ class SimulateRequest(SourceOptions, SimulationOptions):
     batches: int | None = PositiveInt
 
 
-class TrainRequest(SimulationOptions):
+class TrainRequest(CodecOptions, SimulationOptions):
     """``sched train``: real split training on the clock of a schedule (read or solved)."""
 
     profile: str | None = None
-    codec: str | None = None
-    codec_cut_b: bool = False
-    compress_grads: bool = False
     schedule: str | None = None
     solver: str | None = None  # default: greedy
     time_limit: float = Field(default=10.0, gt=0, allow_inf_nan=False)
@@ -177,8 +191,15 @@ class TrainRequest(SimulationOptions):
     cost_only: bool = False
     verbose: bool = False
 
-    def wants_codec(self) -> bool:
-        return self.codec is not None or self.codec_cut_b or self.compress_grads
+    def plan_options(self) -> dict[str, Any]:
+        """What ``pslsched.app.solving.plan`` takes from this request."""
+        return {
+            "schedule": self.schedule,
+            "solver": self.solver,
+            "time_limit": self.time_limit,
+            "workers": self.workers,
+            "verbose": self.verbose,
+        }
 
 
 class GenerateRequest(Request):

@@ -223,14 +223,7 @@ def train(
     out = Path(out) if out is not None else None
     _check_out(out)
     exp = experiment or training_experiment(request)
-    schedule = plan(
-        exp,
-        schedule=request.schedule,
-        solver=request.solver,
-        time_limit=request.time_limit,
-        workers=request.workers,
-        verbose=request.verbose,
-    )
+    schedule = plan(exp, **request.plan_options())
     if isinstance(schedule, SolveResult):
         return schedule
     _with_timeout(exp, schedule)

@@ -1,4 +1,4 @@
-"""`sched list`: every registered solver, policy, distribution, codec, model, dataset, strategy, ... by kind."""
+"""`sched list`: every registered solver, policy, distribution, codec, model, dataset and strategy, by kind."""
 
 from __future__ import annotations
 

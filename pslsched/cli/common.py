@@ -62,30 +62,49 @@ def atomic_dir(out: str | Path):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def positive_float(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
+def _positive(name: str, cast: type, kind: str) -> Callable[[str], float | int]:
+    def parse(text: str):
         try:
-            value = float(text)
+            value = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {text!r}") from None
+        if not (value >= 1 if cast is int else value > 0) or value == float("inf"):  # NaN fails too
+            least = "at least 1" if cast is int else "a positive number"
+            raise argparse.ArgumentTypeError(f"{name} must be {least}, got {text!r}")
         return value
 
     return parse
+
+
+def positive_float(name: str) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 (the message names ``name``)."""
+    return _positive(name, float, "a number")
 
 
 def positive_int(name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {text!r}")
-        return value
+    """An argparse type: a whole number >= 1 (the message names ``name``)."""
+    return _positive(name, int, "a whole number")
 
-    return parse
+
+def add_positive(
+    parser, flag: str, *, integer: bool = False, default=None, metavar: str = "N", help: str = ""
+):
+    """``flag`` taking a positive number (a whole one with ``integer``)."""
+    kind = positive_int if integer else positive_float
+    parser.add_argument(flag, type=kind(flag), default=default, metavar=metavar, help=help)
+
+
+def add_plan_args(parser, what: str):
+    """``--schedule FILE`` or ``--solver NAME`` (+ ``--time-limit``): the plan a simulation or a training runs."""
+    plan = parser.add_mutually_exclusive_group()
+    plan.add_argument("--schedule", metavar="SCHEDULE.json", help=f"a schedule to {what}")
+    plan.add_argument(
+        "--solver", default=None, help="solve first with this registered solver (default greedy)"
+    )
+    add_positive(
+        parser, "--time-limit", default=10.0, metavar="S", help="time limit of that solver (default 10 s)"
+    )
+    return plan
 
 
 def add_workers_arg(parser: argparse.ArgumentParser) -> None:

@@ -5,31 +5,20 @@ from __future__ import annotations
 import argparse
 
 from pslsched.app.requests import CompareRequest
-from pslsched.cli.common import (
-    add_source_args,
-    add_verbose_arg,
-    add_workers_arg,
-    atomic_dir,
-    positive_float,
-    request_from,
-)
+from pslsched.cli import common
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="run several solvers on one instance: makespan, bound, gap, runtime")
-    add_source_args(p)
+    common.add_source_args(p)
     p.add_argument("--solvers", default=None, help="comma-separated solver names (default: all registered)")
-    p.add_argument(
-        "--time-limit",
-        type=positive_float("--time-limit"),
-        default=10.0,
-        metavar="S",
-        help="time limit per solver (default 10 s)",
+    common.add_positive(
+        p, "--time-limit", default=10.0, metavar="S", help="time limit per solver (default 10 s)"
     )
     p.add_argument("--seed", type=int, default=0)
-    add_workers_arg(p)
+    common.add_workers_arg(p)
     p.add_argument("--out", metavar="DIR", help="write compare.csv and compare.png")
-    add_verbose_arg(p)
+    common.add_verbose_arg(p)
     p.set_defaults(handler=run)
 
 
@@ -47,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from pslsched.app.solving import compare
     from pslsched.solvers.compare import plot_compare
 
-    outcome = compare(request_from(args, CompareRequest))
+    outcome = compare(common.request_from(args, CompareRequest))
     instance, table = outcome.instance, outcome.table
     print(
         f"instance {instance.name} ({instance.num_clients} clients, {instance.num_helpers} helpers), "
@@ -55,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(table.round(ROUNDING).to_string(index=False))
     if args.out:
-        with atomic_dir(args.out) as tmp:
+        with common.atomic_dir(args.out) as tmp:
             table.to_csv(tmp / "compare.csv", index=False)
             plot_compare(table, tmp / "compare.png", f"{instance.name}: makespan per solver")
         print(f"\nwrote {args.out}/compare.csv, compare.png")

@@ -18,7 +18,6 @@ from pslsched.profiles import (
     BUNDLED_PROFILES,
     SHIPPED_PROFILES,
     ProfileError,
-    bundled_path,
     import_workbook,
     load_profile,
 )
@@ -174,42 +173,15 @@ def _progress(label: str):
     return report
 
 
-def _measure(model: str, shape, classes: int, timing: dict, optimizer: str, device: str, field: str):
-    """Resolve and measure ``model``; errors become one line on ``field``."""
-    from pslsched.profiles.measure import measure_blocks
-    from pslsched.profiles.model_blocks import resolve_blocks
-
-    try:
-        blocks = resolve_blocks(model, shape, classes)
-        return measure_blocks(
-            blocks,
-            shape,
-            timing["batch"],
-            num_classes=classes,
-            repeats=timing["repeats"],
-            warmup=timing["warmup"],
-            threads=timing["threads"],
-            optimizer=optimizer,
-            device_name=device,
-            model_name=model,
-            progress=_progress(f"{model} on {'x'.join(map(str, shape))}, batch {timing['batch']}"),
-        )
-    except ProfileError as exc:
-        raise InputError(field, str(exc)) from None
-
-
 # ------------------------------------------------------------------------------------------------ actions
 
 
-def _profile_path(name: str) -> Path:
-    return bundled_path(name) if name in BUNDLED_PROFILES + SHIPPED_PROFILES else Path(name)
-
-
 def run_show(args: argparse.Namespace) -> int:
+    from pslsched.app.profiling import profile_path
     from pslsched.profiles.store import read_meta
 
     prof = load_profile(args.profile)
-    meta = read_meta(_profile_path(args.profile)) or {}
+    meta = read_meta(profile_path(args.profile)) or {}
     layers_of = None
     if args.layers:
         layers_of = args.device or next((d for d, v in prof.devices.items() if v.profiled), None)
@@ -295,6 +267,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_measure(args: argparse.Namespace) -> int:
+    from pslsched.app.profiling import measure_model
     from pslsched.profiles.store import write_profile
 
     timing = _timing(args)
@@ -303,7 +276,9 @@ def run_measure(args: argparse.Namespace) -> int:
     out = _out_file("--output", args.output)
     if not args.device_name.strip():
         raise InputError("--device-name", "must not be empty")
-    meas = _measure(args.model, shape, classes, timing, args.optimizer, args.device_name, "--model")
+    meas = measure_model(
+        args.model, shape, classes, timing, args.optimizer, args.device_name, "--model", _progress
+    )
     csv, side = write_profile(meas.frame, meas.meta, out)
     frame, meta = meas.frame, meas.meta
     spread = meta["spread"]["per_block_iqr_rel"]["fwd"]
@@ -328,39 +303,15 @@ def run_measure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _anchor(field: str, name: str):
-    from pslsched.models.anchors import ANCHOR_MODELS
-
-    return ANCHOR_MODELS.get(name, field)
-
-
-def _measured_for(anchor, from_csv: str | None, field: str, timing: dict):
-    """(profile, batch, meta, Measurement or None) of an anchor's architecture: read from ``from_csv`` or measured."""
-    from pslsched.profiles.store import read_meta
-
-    if from_csv is not None:
-        try:
-            prof = load_profile(from_csv)
-        except ProfileError as exc:
-            raise InputError(field, str(exc)) from None
-        meta = read_meta(from_csv) or {}
-        batch = meta.get("batch", timing["batch"])
-        if prof.num_layers != anchor.rows:
-            raise InputError(
-                field, f"{from_csv!r} has {prof.num_layers} rows, anchor {anchor.profile!r} has {anchor.rows}"
-            )
-        return prof, float(batch), meta, None
-    meas = _measure(anchor.architecture, anchor.input_shape, anchor.num_classes, timing, "sgd", "here", field)
-    return meas.profile(anchor.architecture), float(meas.meta["batch"]), meas.meta, meas
-
-
 def run_calibrate(args: argparse.Namespace) -> int:
+    from pslsched.app.profiling import anchor_measurement
+    from pslsched.models.anchors import ANCHOR_MODELS
     from pslsched.profiles.calibrate import calibrate, calibration_error, write_calibration
     from pslsched.profiles.store import write_profile
 
     timing = _timing(args)
-    anchor = _anchor("--anchor", args.anchor)
-    check = _anchor("--check", args.check) if args.check else None
+    anchor = ANCHOR_MODELS.get(args.anchor, "--anchor")
+    check = ANCHOR_MODELS.get(args.check, "--check") if args.check else None
     if check is not None and check.profile == anchor.profile:
         raise InputError("--check", "must be another anchor model than --anchor")
     if args.check_from and check is None:
@@ -368,7 +319,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     out = _out_file("--output", args.output)
     save = _out_file("--save-measured", args.save_measured)
     save_check = _out_file("--save-check-measured", args.save_check_measured)
-    prof, batch, meta, meas = _measured_for(anchor, args.from_csv, "--from", timing)
+    prof, batch, meta, meas = anchor_measurement(anchor, args.from_csv, "--from", timing, _progress)
     if save is not None and meas is not None:
         write_profile(meas.frame, meta, save)
     cal = calibrate(prof, load_profile(anchor.profile), batch, anchor_name=anchor.profile, measurement=meta)
@@ -381,7 +332,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if cal.not_profiled:
         print(f"no factor (not profiled): {', '.join(cal.not_profiled)}")
     if check is not None:
-        cprof, cbatch, cmeta, cmeas = _measured_for(check, args.check_from, "--check-from", timing)
+        cprof, cbatch, cmeta, cmeas = anchor_measurement(
+            check, args.check_from, "--check-from", timing, _progress
+        )
         if save_check is not None and cmeas is not None:
             write_profile(cmeas.frame, cmeta, save_check)
         table = calibration_error(cal, cprof, load_profile(check.profile), cbatch)
@@ -409,40 +362,15 @@ def _error_table(table) -> str:
 
 
 def run_scale(args: argparse.Namespace) -> int:
-    from pslsched.profiles.calibrate import read_calibration, scale_profile
-    from pslsched.profiles.store import read_meta, write_profile
+    from pslsched.app.profiling import scaled_profile
+    from pslsched.profiles.store import write_profile
 
     out = _out_file("--output", args.output)
-    try:
-        cal = read_calibration(args.factors)
-    except ProfileError as exc:
-        raise InputError("--factors", str(exc)) from None
-    prof = load_profile(args.profile)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
-    try:
-        frame = scale_profile(prof, cal, device=args.device, devices=devices)
-    except ProfileError as exc:
-        raise InputError("--devices" if devices else "--device", str(exc)) from None
-    measured = read_meta(_profile_path(args.profile)) or {}
-    meta = {
-        "kind": "scaled",
-        "batch": measured.get("batch"),
-        "source": str(args.profile),
-        "calibration": {
-            "file": str(args.factors),
-            "anchor": cal.anchor,
-            "measured_batch": cal.measured_batch,
-            "anchor_batch": cal.anchor_batch,
-            "factors": {
-                d: {"fwd": cal.factors[d].fwd, "bwd": cal.factors[d].bwd} for d in frame["device"].unique()
-            },
-        },
-        "blocks": measured.get("blocks"),
-        "measured": measured,
-    }
+    prof, cal, frame, meta = scaled_profile(args.profile, args.factors, device=args.device, devices=devices)
     write_profile(frame, meta, out)
     n_dev = frame["device"].nunique()
-    batch = measured.get("batch")
+    batch = meta["batch"]
     hint = f"; testbed: model: {{profile: {out}, batch: {batch}}}" if batch else ""
     print(f"wrote {out}: {n_dev} devices x {prof.num_layers} layers{hint}")
     if batch and cal.measured_batch and float(batch) != float(cal.measured_batch):

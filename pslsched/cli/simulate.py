@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pslsched.app.requests import SimulateRequest
-from pslsched.cli.common import add_codec_args, add_simulation_args, atomic_dir, positive_float, request_from
+from pslsched.cli.common import add_codec_args, add_plan_args, add_simulation_args, atomic_dir, request_from
 from pslsched.core.result import SolveResult
 
 
@@ -19,18 +19,7 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--profile", metavar="TESTBED.yaml", help="testbed (default: the bundled one)")
     src.add_argument("--instance", metavar="INSTANCE.json", help="instance JSON (T1..T5 as opaque durations)")
-    plan = p.add_mutually_exclusive_group()
-    plan.add_argument("--schedule", metavar="SCHEDULE.json", help="a schedule to execute")
-    plan.add_argument(
-        "--solver", default=None, help="solve first with this registered solver (default greedy)"
-    )
-    p.add_argument(
-        "--time-limit",
-        type=positive_float("--time-limit"),
-        default=10.0,
-        metavar="S",
-        help="time limit of that solver (default 10 s)",
-    )
+    add_plan_args(p, "execute")
     add_simulation_args(p)
     p.add_argument("--batches", type=int, default=None, metavar="B", help="batches per round (re-solves)")
     add_codec_args(p)

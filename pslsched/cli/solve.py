@@ -7,11 +7,11 @@ import sys
 
 from pslsched.app.requests import SolveRequest
 from pslsched.cli.common import (
+    add_positive,
     add_source_args,
     add_verbose_arg,
     add_workers_arg,
     atomic_dir,
-    positive_float,
     request_from,
 )
 from pslsched.core.instance import write_instance
@@ -29,13 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--solver", default=None, help="registered solver name (default: auto if registered, else greedy)"
     )
-    p.add_argument(
-        "--time-limit",
-        type=positive_float("--time-limit"),
-        default=None,
-        metavar="S",
-        help="time limit in seconds",
-    )
+    add_positive(p, "--time-limit", default=None, metavar="S", help="time limit in seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_workers_arg(p)
     p.add_argument(

@@ -9,16 +9,33 @@ from pathlib import Path
 from pslsched.app.requests import TrainRequest
 from pslsched.cli.common import (
     add_codec_args,
+    add_plan_args,
+    add_positive,
     add_simulation_args,
     add_verbose_arg,
     add_workers_arg,
-    positive_float,
-    positive_int,
     request_from,
 )
 from pslsched.core.result import SolveResult
 
 EXIT_DIVERGED = 3
+STRATEGIES_HELP = "splitfed1 (default), splitfed2, psl, sglr[:p=P,off=F], locfedmix[:mix=,alpha=,loc=,beta=,fed=], locsplitfed"
+SAMPLER_HELP = (
+    "per-step global sampling: fls, fpls, ugs, lds[:tilt=T,c=C] (default: local epochs of --batch-size)"
+)
+# (flag, whole number?, metavar, help) of the training options that take a positive number
+POSITIVE_OPTIONS = [
+    ("--clients", True, "K", "scale the client groups to K"),
+    ("--batch-size", True, "N", "default 16"),
+    ("--batches-per-round", True, "N", "fixed batches per client per round (default: one local epoch)"),
+    ("--global-batch", True, "B", "the sampler's global batch"),
+    ("--steps-per-round", True, "S", "with a sampler: steps per round (default: one epoch)"),
+    ("--lr", False, "X", "learning rate (default 0.01)"),
+    ("--eval-every", True, "N", "evaluate every N rounds"),
+    ("--profile-batch", False, "N", "the batch size the profile's costs were measured with (default 128)"),
+    ("--speed", False, "X", "measured clock: simulated ms per wall ms"),
+    ("--threads", True, "N", "torch threads"),
+]
 
 
 def add_parser(sub) -> None:
@@ -31,69 +48,30 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--list", action="store_true", help="list datasets, models, strategies and partitions")
     p.add_argument("--profile", metavar="TESTBED.yaml", help="testbed (default: the bundled one)")
-    plan = p.add_mutually_exclusive_group()
-    plan.add_argument("--schedule", metavar="SCHEDULE.json", help="a schedule to execute")
-    plan.add_argument(
-        "--solver", default=None, help="solve first with this registered solver (default greedy)"
-    )
+    plan = add_plan_args(p, "train on")
     plan.add_argument(
         "--compare-solvers",
         metavar="S1,S2,...",
         help="train once per solver's schedule (same data, seed, partition): compare.csv and compare.png",
     )
-    p.add_argument("--time-limit", type=positive_float("--time-limit"), default=10.0, metavar="S")
     add_workers_arg(p)
     t = p.add_argument_group("training")
     t.add_argument("--dataset", help="digits (default), mnist5k, mnist, cifar10, synthetic[:key=value,...]")
     t.add_argument("--data-dir", metavar="DIR", help="folder with the mnist / cifar10 files")
     t.add_argument("--model", help="registered split model (default: cnn for grey images, resnet for colour)")
     t.add_argument("--cuts", metavar="A,B", help="cut points of the trained model (default: the model's)")
-    t.add_argument(
-        "--strategy",
-        help="splitfed1 (default), splitfed2, psl, sglr[:p=P,off=F], locfedmix[:mix=,alpha=,loc=,beta=,fed=], locsplitfed",
-    )
+    t.add_argument("--strategy", help=STRATEGIES_HELP)
     t.add_argument("--partition", help="iid (default), dirichlet:ALPHA, classes:C, quantity:ALPHA")
-    t.add_argument(
-        "--clients", type=positive_int("--clients"), metavar="K", help="scale the client groups to K"
-    )
-    t.add_argument("--batch-size", type=positive_int("--batch-size"), metavar="N", help="default 16")
-    t.add_argument(
-        "--batches-per-round",
-        type=positive_int("--batches-per-round"),
-        metavar="N",
-        help="fixed batches per client per round (default: one local epoch)",
-    )
-    t.add_argument(
-        "--sampler",
-        metavar="SPEC",
-        help="per-step global sampling: fls, fpls, ugs, lds[:tilt=T,c=C] (default: local epochs of --batch-size)",
-    )
-    t.add_argument(
-        "--global-batch", type=positive_int("--global-batch"), metavar="B", help="the sampler's global batch"
-    )
-    t.add_argument(
-        "--steps-per-round",
-        type=positive_int("--steps-per-round"),
-        metavar="S",
-        help="with a sampler: steps per round (default: one epoch)",
-    )
-    t.add_argument("--lr", type=positive_float("--lr"), metavar="X", help="learning rate (default 0.01)")
+    t.add_argument("--sampler", metavar="SPEC", help=SAMPLER_HELP)
+    for flag, integer, metavar, text in POSITIVE_OPTIONS:
+        add_positive(t, flag, integer=integer, metavar=metavar, help=text)
     t.add_argument("--optimizer", choices=["sgd", "adam"], help="default adam (fresh state every round)")
     t.add_argument("--momentum", type=float, metavar="M", help="SGD momentum (default 0)")
-    t.add_argument("--eval-every", type=positive_int("--eval-every"), metavar="N")
     t.add_argument("--target-accuracy", type=float, metavar="A", help="for time-to-accuracy (default 0.9)")
-    t.add_argument(
-        "--profile-batch",
-        type=positive_float("--profile-batch"),
-        metavar="N",
-        help="the batch size the profile's costs were measured with (default 128)",
-    )
     t.add_argument(
         "--clock", choices=["profile", "measured"], help="durations: profile (default) or wall time"
     )
-    t.add_argument("--speed", type=positive_float("--speed"), help="measured clock: simulated ms per wall ms")
     t.add_argument("--device", help="torch device (default cpu)")
-    t.add_argument("--threads", type=positive_int("--threads"), help="torch threads")
     t.add_argument("--cost-only", action="store_true", help="run the identical plan without computing")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
     add_simulation_args(p.add_argument_group("simulation"))

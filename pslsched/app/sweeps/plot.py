@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pslsched.app.sweeps.grid import Grid  # noqa: E402
+from pslsched.app.sweeps.grid import Grid
 
 PLOTTED = {
     "solve": [("makespan_ms", "makespan (ms)"), ("gap", "gap to the lower bound")],
@@ -24,6 +20,11 @@ PLOTTED = {
 
 def plot_summary(grid: Grid, results: pd.DataFrame, path: Path) -> None:
     """Mean over the other axes (seeds, ...) with their min-max range; failed points are left out."""
+    import matplotlib  # a headless backend only when a file is written (a notebook keeps its inline one)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     ok = results[results["run_status"] == "ok"]
     varied = [a for a, values in grid.axes.items() if len(values) > 1 and a != "seed"]
     x_axis = varied[0] if varied else next(iter(grid.axes))
