@@ -122,5 +122,6 @@ def test_the_catalogue_lists_every_kind():
     for kind in ("solvers", "strategies", "samplers", "partitions", "datasets", "models", "codecs"):
         assert kinds.get(kind), kind
     assert ("greedy",) == tuple(n for n, _ in registered("solvers")["solvers"] if n == "greedy")
+    assert registered("dispatch-policies") == {"dispatch policies": kinds["dispatch policies"]}
     with pytest.raises(InputError, match="unknown kind"):
         registered("nosuch")

@@ -13,10 +13,12 @@ from pslsched.base.registry import catalogue
 
 
 def registered(kind: str | None = None) -> dict[str, list[tuple[str, str]]]:
-    """Names and one-line summaries per kind (plural, e.g. ``solvers``); ``kind`` picks one."""
+    """Names and one-line summaries per kind (plural, e.g. ``solvers``); ``kind`` picks one (``dispatch-policies``
+    or ``dispatch_policies`` for ``dispatch policies``)."""
     everything = catalogue()
     if kind is None:
         return everything
+    kind = kind.replace("-", " ").replace("_", " ")
     if kind not in everything:
         raise InputError("kind", f"unknown kind {kind!r} (known: {', '.join(everything)})")
     return {kind: everything[kind]}

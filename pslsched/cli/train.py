@@ -181,9 +181,9 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
         planned, clock = outcome.experiment.instance, outcome.experiment.round_instance
         print(
             f"schedule   {schedule.solver}{source}: planned makespan {schedule.makespan:.1f} ms for the "
-            f"testbed's instance ({planned.batches} batch(es) per client at the profile's batch size); this "
-            f"run's round is {clock.batches} step(s) per client of its own batch size, so the clock runs the "
-            "same assignment and helper order on that round's durations"
+            f"testbed's instance\n           ({planned.batches} batch(es) per client at the profile's batch size); "
+            f"this run's round is {clock.batches} step(s) per client\n           of its own batch size, so the "
+            "clock runs the same assignment and helper order on that round's durations"
         )
     print(
         f"training   {cfg.strategy} on {cfg.dataset} ({cfg.partition}), model {result.model} cut at "

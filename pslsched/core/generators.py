@@ -12,17 +12,20 @@ no head-backward time is zeroed. Every family is deterministic per seed, and T1.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import Any
 
 import numpy as np
 
 from pslsched.base.errors import InputError
+from pslsched.base.registry import Registry
 from pslsched.core.instance import Instance
+from pslsched.core.rate_classes import RATE_CLASSES, TIRANA_RATE_CLASSES, class_rates
 from pslsched.core.workload import Workload, instance_times
 from pslsched.profiles import BUNDLED_PROFILES, DeviceProfile, ModelProfile, ProfileError, load_profile
 
-FAMILIES = ("tirana1", "tirana2", "ganian1", "ganian2", "ganian3", "ganian4")
+# the families, in their papers' order (each is a GENERATOR_FAMILIES entry: generate with that family)
 FAMILY_SUMMARIES = {
     "tirana1": "Tirana et al. scenario 1: measured client devices and helpers, fixed cut, rate classes",
     "tirana2": "Tirana et al. scenario 2: measured profiles scaled per client/helper, wide random link rates",
@@ -31,6 +34,8 @@ FAMILY_SUMMARIES = {
     "ganian3": "Ganian et al. level 3: random client devices and random cut points per client",
     "ganian4": "Ganian et al. level 4: synthetic per-layer times, random cuts, helper memory 4-15 GB",
 }
+FAMILIES = tuple(FAMILY_SUMMARIES)
+GENERATOR_FAMILIES: Registry = Registry("family", "--family", plural="generator families")
 DEFAULT_MODEL = "resnet101_cifar10"
 CLIENT_DEVICES = ("d1", "d2", "jetson-cpu", "jetson-gpu")
 HELPER_DEVICES = ("VM", "laptop")
@@ -43,18 +48,9 @@ DEFAULT_CUTS = {
 }
 # Ganian et al.'s per-client cut ranges (levels 3-4), inclusive: a after the first blocks, b near the classifier.
 CUT_RANGES = {"resnet101": ((2, 9), (27, 35)), "vgg19": ((2, 9), (20, 24))}
-# Rate classes as (share, low, high) in Mbit/s. Ganian et al. (Akamai report, Germany): uplinks of their model.
-RATE_CLASSES = ((0.11, 2.0, 4.0), (0.39, 4.0, 10.0), (0.20, 10.0, 15.0), (0.30, 15.0, 45.0))
-# Tirana et al.'s classes (their code: 30%, 42%, 12%, 28%, which sum to 112%), normalised to sum to 1.
-TIRANA_RATE_CLASSES = tuple(
-    (share / 1.12, low, high)
-    for share, low, high in ((0.30, 1.0, 4.0), (0.42, 4.0, 10.0), (0.12, 10.0, 15.0), (0.28, 15.0, 20.0))
-)
 TIRANA2_RATE_RANGE = (1.0, 100.0)  # Mbit/s, log-uniform
-TIRANA2_CLIENT_SCALE = (
-    0.25,
-    4.0,
-)  # log-uniform factor on a client's forward, and independently backward, compute
+# log-uniform factor on a client's forward, and independently backward, compute
+TIRANA2_CLIENT_SCALE = (0.25, 4.0)
 TIRANA2_HELPER_SCALE = (1 / 3, 3.0)  # the same for a helper's body compute
 TIRANA2_MEMORY_SCALE = (0.5, 2.0)  # log-uniform factor on a helper's share of the memory
 # "scaled" memory: the helpers together hold MEMORY_SLACK x the total body demand, a VM 1.5x a laptop's share.
@@ -146,8 +142,7 @@ def generate_workload(
 
 
 def _check_args(family: str, clients: Any, helpers: Any, seed: Any, memory_slack: Any) -> None:
-    if family not in FAMILIES:
-        raise InputError("--family", f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
+    GENERATOR_FAMILIES.check(family)
     for name, value in (("--clients", clients), ("--helpers", helpers)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(name, f"must be an integer >= 1, got {value!r}")
@@ -295,21 +290,6 @@ def _tirana2_scaling(cf, cb, hf, hb, rng: np.random.Generator):
     return cf * cs[:, :1], cb * cs[:, 1:], hf * hs[:, :1], hb * hs[:, 1:]
 
 
-def class_rates(
-    rng: np.random.Generator, size: int, classes: tuple[tuple[float, float, float], ...] = RATE_CLASSES
-) -> np.ndarray:
-    """``size`` rates from rate classes (share, low, high): class sizes are the shares of ``size`` (largest
-    remainder rounding, as the published generators fix the counts), members shuffled, uniform inside a class."""
-    shares = np.array([c[0] for c in classes], dtype=float)
-    exact = shares / shares.sum() * size
-    counts = np.floor(exact).astype(int)
-    counts[np.argsort(-(exact - counts), kind="stable")[: size - counts.sum()]] += 1
-    idx = rng.permutation(np.repeat(np.arange(len(classes)), counts))
-    low = np.array([c[1] for c in classes])[idx]
-    high = np.array([c[2] for c in classes])[idx]
-    return rng.uniform(low, high)
-
-
 def _rates(family: str, links: str, k: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """K x H link rates in Mbit/s (the same both ways; the published models have no latency)."""
     n = k if links == "client" else k * h
@@ -398,3 +378,7 @@ def _capacity(
     else:
         raise InputError("--memory", f"must be 'scaled', 'published' or a capacity in MB > 0, got {memory!r}")
     return capacity, packs(demand, capacity)
+
+
+for _family, _summary in FAMILY_SUMMARIES.items():
+    GENERATOR_FAMILIES.register(_family, _summary)(functools.partial(generate, _family))
