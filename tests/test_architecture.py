@@ -162,7 +162,7 @@ def _write(tmp_path: Path, text: str, like: Path) -> Path:
 
 
 def layout() -> str:
-    """The package tree, one line per module: its docstring's first sentence and its length in lines."""
+    """The package tree, one line per module: its docstring's first sentence (what the module is for)."""
 
     def first(path: Path) -> str:
         doc = (
@@ -178,8 +178,7 @@ def layout() -> str:
                 lines.append(f"{'    ' * depth}{path.name}/  {first(path / '__init__.py')}")
                 walk(path, depth + 1)
             elif path.suffix == ".py" and path.name != "__init__.py":
-                size = len(path.read_text().splitlines())
-                lines.append(f"{'    ' * depth}{path.name:<18} {first(path)} ({size})")
+                lines.append(f"{'    ' * depth}{path.name:<18} {first(path)}")
 
     walk(PACKAGE, 1)
     return "pslsched/\n" + "\n".join(lines)

@@ -1,8 +1,7 @@
 """One experiment, resolved: testbed -> built instance -> the round the clock runs -> settings (-> plan -> run).
 
-``source_instance`` answers "which instance" for solve and compare; ``simulation_experiment`` (and
-``pslsched.app.training.training_experiment``) resolve everything a simulation (a training run) needs, check it,
-and solve nothing. What
+``source_instance`` answers "which instance" for solve and compare; ``simulation_experiment`` (and, for training,
+``pslsched.app.training.training_experiment``) resolves everything a run needs and checks it, solving nothing. What
 they return is an ``Experiment``: the one description the use-cases (``pslsched.app``) plan and run.
 """
 
@@ -44,7 +43,7 @@ class Experiment:
     testbed: Testbed | None = None
     workload: Workload | None = None
     sim: SimConfig | None = None
-    training: TrainConfig | None = None  # noqa: F821 (only for type checkers)
+    training: TrainConfig | None = None
     round_instance: Instance | None = None
     dataset: Any = None
     compression: Compression | None = None

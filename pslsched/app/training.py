@@ -85,12 +85,9 @@ class TrainOutcome:
 
 
 def _train_config(request: TrainRequest, testbed: Testbed) -> TrainConfig:
-    fields = (
-        "dataset data_dir model cuts strategy partition clients batch_size batches_per_round sampler "
-        "global_batch steps_per_round lr optimizer momentum eval_every target_accuracy profile_batch clock "
-        "speed device threads"
-    ).split()
-    cfg = train_config_from(testbed.training, **{f: getattr(request, f) for f in fields})
+    """The testbed's ``training:`` section overridden by the request's training options (the fields both have)."""
+    shared = [f for f in TrainRequest.model_fields if f in TrainConfig.model_fields]
+    cfg = train_config_from(testbed.training, **{f: getattr(request, f) for f in shared})
     if cfg.model is None and testbed.model.measure is not None:
         # the clock is the measured model's: train that model, at the testbed's cuts
         update: dict[str, Any] = {"model": testbed.model.measure}
