@@ -119,7 +119,16 @@ def test_the_catalogue_lists_every_kind():
     from pslsched.app.catalogue import registered
 
     kinds = registered()
-    for kind in ("solvers", "strategies", "samplers", "partitions", "datasets", "models", "codecs"):
+    for kind in (
+        "solvers",
+        "strategies",
+        "samplers",
+        "partitions",
+        "datasets",
+        "models",
+        "codecs",
+        "generator families",
+    ):
         assert kinds.get(kind), kind
     assert ("greedy",) == tuple(n for n, _ in registered("solvers")["solvers"] if n == "greedy")
     assert registered("dispatch-policies") == {"dispatch policies": kinds["dispatch policies"]}

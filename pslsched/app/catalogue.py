@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pslsched.core.codecs  # noqa: F401  (registers the codecs)
+import pslsched.core.generators  # noqa: F401  (registers the generator families)
 import pslsched.core.testbed  # noqa: F401  (registers the link-rate distributions)
 import pslsched.models.zoo  # noqa: F401  (registers the split models)
 import pslsched.simulator  # noqa: F401  (registers the dispatch policies and straggler distributions)
