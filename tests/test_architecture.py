@@ -129,7 +129,7 @@ def test_no_import_circles():
 
 
 @pytest.mark.parametrize("folder", ["notebooks", "benchmarks"])
-def test_studies_do_not_import_the_cli(folder):
+def test_studies_import_the_public_api_only(folder):
     offenders = []
     for path in sorted((ROOT / folder).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -140,6 +140,11 @@ def test_studies_do_not_import_the_cli(folder):
                 names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
             if any(n == "pslsched.cli" or n.startswith("pslsched.cli.") for n in names):
                 offenders.append(f"{path.name}:{node.lineno}")
+            private = [
+                n for n in names if n.startswith("pslsched") and any(p.startswith("_") for p in n.split("."))
+            ]
+            if private:  # the public API only: no private module or name of the library
+                offenders.append(f"{path.name}:{node.lineno} {private[0]}")
     assert offenders == []
 
 
