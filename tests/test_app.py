@@ -134,3 +134,18 @@ def test_the_catalogue_lists_every_kind():
     assert registered("dispatch-policies") == {"dispatch policies": kinds["dispatch policies"]}
     with pytest.raises(InputError, match="unknown kind"):
         registered("nosuch")
+
+
+def test_planning_and_simulating_never_import_the_training_room():
+    """`sched solve` and `sched simulate` start without torch: the CLI imports the training room only to train."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pslsched.cli import main\n"
+        "assert main(['solve', '--solver', 'greedy']) == 0\n"
+        "assert main(['simulate', '--solver', 'greedy']) == 0\n"
+        "assert 'torch' not in sys.modules and 'pslsched.training' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
