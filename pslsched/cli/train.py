@@ -190,7 +190,7 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
         f"{result.cuts[0]},{result.cuts[1]}, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}"
         + ("  [cost only]" if cost_only else "")
     )
-    if cfg.sampler:
+    if cfg.sampler and s["rounds"]:  # a run that diverged in its first round has no rounds to describe
         spread = result.rounds
         print(
             f"sampling   {cfg.sampler}, global batch {cfg.global_batch or cfg.batch_size * inst.num_clients}, "
