@@ -152,7 +152,19 @@ def test_planning_and_simulating_never_import_the_training_room():
 
 
 def test_a_sampler_run_diverging_in_its_first_round_is_one_line_and_exit_3(tmp_path, capsys):
-    argv = ["train", "--dataset", "digits", "--sampler", "ugs", "--optimizer", "sgd", "--lr", "1000"]
+    argv = [
+        "train",
+        "--dataset",
+        "digits",
+        "--strategy",
+        "psl",
+        "--sampler",
+        "ugs",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e4",
+    ]
     assert main([*argv, "--rounds", "2", "--threads", "1", "--out", str(tmp_path / "run")]) == 3
     captured = capsys.readouterr()
     assert "rounds     none finished" in captured.out

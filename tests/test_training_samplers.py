@@ -202,10 +202,42 @@ def test_rounds_csv_has_the_spread_and_steps_per_round_cut_epochs(tmp_path, caps
 )
 def test_bad_sampler_input_is_one_line_exit_2(tmp_path, capsys, args, field):
     out = tmp_path / "o"
-    code = main(["train", "--dataset", "synthetic:n=200", "--rounds", "1", *args, "--out", str(out)])
+    base = ["train", "--dataset", "synthetic:n=200", "--strategy", "psl", "--rounds", "1"]
+    code = main([*base, *args, "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and field in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("strategy", ["splitfed1", "splitfed2", "locsplitfed", "splitfed1:batched=true"])
+def test_a_sampler_with_a_strategy_of_per_client_copies_is_refused(tmp_path, capsys, strategy):
+    """No global batch forms one update where every client steps its own copy: one line naming the way out."""
+    out = tmp_path / "o"
+    argv = [
+        "train",
+        "--dataset",
+        "synthetic:n=200",
+        "--strategy",
+        strategy,
+        "--sampler",
+        "ugs",
+        "--rounds",
+        "1",
+    ]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sched: error: --sampler: global sampling needs")
+    assert "locfedmix, psl, sglr" in err[0] and not out.exists()
+
+
+@pytest.mark.parametrize("strategy", ["psl", "sglr", "locfedmix"])
+def test_the_synchronous_strategies_take_a_sampler(strategy):
+    cfg = TrainConfig(
+        dataset="synthetic:n=64,test=16", model="mlp", strategy=strategy, sampler="ugs", global_batch=16
+    )
+    built = client_heavy_testbed(clients=4)
+    prep = prepare_training(built.instance, cfg, 0)
+    assert prep.planner(0, []).samples.sum() == len(prep.dataset.y_train)  # the epoch: every sample once
 
 
 def test_psl_rounds_exchange_no_client_weights_so_steps_per_round_only_sets_the_reporting():

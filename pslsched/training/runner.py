@@ -46,7 +46,13 @@ from pslsched.training.partitions import make_partition
 from pslsched.training.plans import make_plan
 from pslsched.training.results import METRIC_COLUMNS, TrainResult, plan_spread
 from pslsched.training.samplers import SamplingPlanner, make_sampler
-from pslsched.training.strategies import Strategy, StrategySettings, make_strategy, parse_optimizer
+from pslsched.training.strategies import (
+    Strategy,
+    StrategySettings,
+    make_strategy,
+    parse_optimizer,
+    synchronous,
+)
 
 Planner = Callable[
     [int, list], RoundPlan
@@ -71,6 +77,13 @@ def seeds(seed: int) -> dict[str, int]:
     names = ("init", "partition", "split", "order", "sampling", "strategy")
     kids = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(k.generate_state(1, dtype=np.uint32)[0]) for n, k in zip(names, kids)}
+
+
+# a sampler splits one global batch over the clients at every step: that is one update only where a step has one
+_NOT_GLOBAL = (
+    "global sampling needs a strategy with one update per step ({sync}); {name!r} steps each client's own copy "
+    "on its share and averages the copies only at the round's end, so no global batch ever forms one update"
+)
 
 
 def prepare_training(
@@ -106,8 +119,13 @@ def prepare_training(
         def base(r: int, results: list) -> RoundPlan:
             return plan
     else:
+        sampler = make_sampler(cfg.sampler)
+        if not strategy.sync:
+            raise InputError(
+                "--sampler", _NOT_GLOBAL.format(name=cfg.strategy, sync=", ".join(synchronous()))
+            )
         base = SamplingPlanner(
-            make_sampler(cfg.sampler),
+            sampler,
             sizes,
             cfg.global_batch or cfg.batch_size * k,
             unit,

@@ -25,6 +25,11 @@ from pslsched.training.strategies.sglr import SGLR
 from pslsched.training.strategies.splitfed import SplitFedV1, SplitFedV2
 
 
+def synchronous() -> list[str]:
+    """The strategies with one update per step (a barrier after it): the ones a global sampler can drive."""
+    return [name for name in STRATEGIES.names() if STRATEGIES.get(name).sync]
+
+
 def make_strategy(spec: str, settings: StrategySettings | None = None) -> Strategy:
     """``name[:key=value,...]`` -> a Strategy built with ``settings`` (default: ``StrategySettings()``)."""
     name, args, kwargs = parse_spec(spec, "--strategy")
@@ -35,6 +40,7 @@ def make_strategy(spec: str, settings: StrategySettings | None = None) -> Strate
 
 
 __all__ = [
+    "synchronous",
     "PARTS",
     "PSL",
     "SGLR",
