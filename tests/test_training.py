@@ -499,3 +499,48 @@ def test_replan_in_training_plans_the_round_the_clock_runs(tmp_path):
     slow = ["--solver", "greedy", "--stragglers", "client:slow:p=0.3,factor=5,per=run"]
     slow_static = _cost_only_round_ms(tmp_path, "ss", *slow)
     assert _cost_only_round_ms(tmp_path, "sr", *slow, "--policy", "replan") < 0.9 * slow_static
+
+
+def _result_with(accuracy, loss, chance=None):
+    from pslsched.training.results import Chance, TrainResult
+
+    metrics = pd.DataFrame(
+        {"round": range(len(accuracy)), "test_accuracy": accuracy, "train_loss": loss, "wall_s": 0.0}
+    )
+    return TrainResult(None, metrics, None, "cnn", (1, 5), chance=chance or Chance(0.1, 360, 10))
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "loss", "collapsed"),
+    [
+        ([0.5, 0.1, 0.11, 0.1], [2.0, 2.3, 2.2, 2.25], "test accuracy"),  # chance in the last 3 rounds
+        ([0.1, 0.1, 0.16, 0.1], [2.0, 2.0, 2.0, 2.0], None),  # 0.16 > 0.1 + 3 x 0.0158: it learned something
+        ([0.3, 0.4, 0.4, 0.4], [2.0, 2.4, 2.5, 3.6], "training loss"),  # above a uniform guess's ln(10)
+        ([0.3, 0.4, 0.4, 0.4], [2.0, 2.4, 2.5, 2.2], None),
+        ([0.1, 0.1], [2.4, 2.4], None),  # too few rounds to say
+        ([np.nan] * 4, [np.nan] * 4, None),  # cost only: nothing measured
+    ],
+)
+def test_collapse_is_chance_accuracy_or_a_uniform_guess_loss(accuracy, loss, collapsed):
+    reason = _result_with(accuracy, loss).collapsed
+    assert (reason is None) if collapsed is None else reason.startswith(collapsed)
+
+
+def test_a_collapsed_run_says_so_in_one_line_and_exits_5(tmp_path, capsys):
+    """SGLR at p = 0.5 on 32 clients: the server rate lr * 32^0.5 is too large for the model (algorithms.md)."""
+    out = tmp_path / "c"
+    argv = [
+        "train",
+        "--profile",
+        str(default_testbed_path().parent / "examples" / "psl_sampling.yaml"),
+        "--dataset",
+        "digits",
+        "--threads",
+        "1",
+    ]
+    assert (
+        main([*argv, "--strategy", "sglr:p=0.5", "--clients", "32", "--rounds", "4", "--out", str(out)]) == 5
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("sched: error: training collapsed:")
+    assert json.loads((out / "summary.json").read_text())["collapsed"]

@@ -77,6 +77,7 @@ class TrainOutcome:
             "best_accuracy": s["best_accuracy"],
             "time_to_accuracy_ms": s["time_to_accuracy_ms"],
             "wall_s": s["wall_s"],
+            "collapsed": s["collapsed"],
             "series": {
                 "virtual_ms": [float(v) for v in (rounds["start_ms"] + rounds["round_time_ms"])],
                 "test_accuracy": [None if v != v else float(v) for v in rounds["test_accuracy"]],

@@ -1,8 +1,9 @@
 """The `sched` command line: parse the options, call the application layer (``pslsched.app``), print.
 
 Each sub-command lives in its own module with ``add_parser(subparsers)``; the parser's ``handler`` returns the
-exit code. Nothing imports this package. Exit codes: 0 success, 1 `validate` found violations, 2 bad input, 3 proved infeasible, 4 no schedule
-found (none ruled out).
+exit code. Nothing imports this package. Exit codes: 0 success, 1 `validate` found violations, 2 bad input, 3 proved
+infeasible (``train``: diverged), 4 no schedule found (none ruled out), 5 training collapsed to chance, 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pslsched.cli import (
     validate,
 )
 
-EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_UNKNOWN, EXIT_COLLAPSED = 0, 1, 2, 3, 4, 5
 
 COMMANDS = [solve, validate, generate, profile, compare, simulate, train, codecs, sweep, catalogue]
 
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sched",
         description="Plan and simulate parallel split learning: assign clients to helpers, order their tasks, "
         "report the makespan with a proved lower bound.",
-        epilog="exit codes: 0 ok, 1 invalid schedule (validate), 2 bad input, 3 infeasible, 4 no schedule found",
+        epilog="exit codes: 0 ok, 1 invalid schedule (validate), 2 bad input, 3 infeasible (train: diverged), "
+        "4 no schedule found, 5 training collapsed to chance, 130 interrupted",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in COMMANDS:

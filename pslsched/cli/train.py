@@ -19,6 +19,7 @@ from pslsched.cli.common import (
 from pslsched.core.result import SolveResult
 
 EXIT_DIVERGED = 3
+EXIT_COLLAPSED = 5  # the run finished, but its model learned nothing (summary.json: collapsed)
 STRATEGIES_HELP = "splitfed1 (default), splitfed2, psl, sglr[:p=P,off=F], locfedmix[:mix=,alpha=,loc=,beta=,fed=], locsplitfed"
 SAMPLER_HELP = (
     "per-step global sampling: fls, fpls, ugs, lds[:tilt=T,c=C] (default: local epochs of --batch-size)"
@@ -132,6 +133,9 @@ def _report(args: argparse.Namespace, run_it, out: Path | None, rounds: int | No
     if outcome.result.diverged:
         print(f"sched: error: training diverged: {outcome.result.diverged}", file=sys.stderr)
         return EXIT_DIVERGED
+    if outcome.result.collapsed:
+        print(f"sched: error: training collapsed: {outcome.result.collapsed}", file=sys.stderr)
+        return EXIT_COLLAPSED
     return 0
 
 

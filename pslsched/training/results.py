@@ -4,6 +4,7 @@ summary, the files it writes (``rounds.csv``, ``timeline.csv``, ``summary.json``
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,29 @@ METRIC_COLUMNS = [
 ]
 
 
+# A run has collapsed when, over its last COLLAPSE_ROUNDS evaluated rounds, the test accuracy never rises above what
+# a constant guess scores (the test set's largest class share) by more than COLLAPSE_SE binomial standard errors of
+# that share on the test set (3 standard errors: a model that learned anything at all leaves this band; one at
+# chance stays in it with probability > 99.8% per round), or the training loss stays at or above the loss of a
+# uniform guess, ln(classes).
+COLLAPSE_ROUNDS = 3
+COLLAPSE_SE = 3.0
+
+
+@dataclass(frozen=True)
+class Chance:
+    """What guessing scores on a run's test set: the largest class share, the test set's size, the classes."""
+
+    accuracy: float
+    test_size: int
+    classes: int
+
+    @property
+    def tolerance(self) -> float:
+        p = self.accuracy
+        return COLLAPSE_SE * math.sqrt(p * (1 - p) / max(1, self.test_size))
+
+
 @dataclass
 class TrainResult:
     """What a training run produced: the simulator's record plus accuracy and loss per round."""
@@ -40,6 +64,28 @@ class TrainResult:
     cuts: tuple[int, int]
     diverged: str | None = None
     parts: dict[str, nn.Module] = field(default_factory=dict)  # the global model: head, body, tail
+    chance: Chance | None = None  # None: unknown (the collapse test is skipped)
+
+    @property
+    def collapsed(self) -> str | None:
+        """Why the run learned nothing (its last rounds at chance accuracy or at a uniform guess's loss), or None."""
+        if self.chance is None or self.diverged or len(self.metrics) < COLLAPSE_ROUNDS:
+            return None
+        last = self.metrics.dropna(subset=["test_accuracy"]).tail(COLLAPSE_ROUNDS)
+        c = self.chance
+        if len(last) == COLLAPSE_ROUNDS and (last["test_accuracy"] <= c.accuracy + c.tolerance).all():
+            return (
+                f"test accuracy {last['test_accuracy'].iloc[-1]:.4f} in the last {COLLAPSE_ROUNDS} evaluated rounds "
+                f"at most {c.accuracy + c.tolerance:.4f}, chance ({c.accuracy:.4f}, the largest class share of "
+                f"{c.test_size} test samples) plus {COLLAPSE_SE:g} standard errors: the model learned nothing"
+            )
+        loss = self.metrics["train_loss"].tail(COLLAPSE_ROUNDS)
+        if loss.notna().all() and (loss >= math.log(c.classes)).all():
+            return (
+                f"training loss {loss.iloc[-1]:.4f} in the last {COLLAPSE_ROUNDS} rounds at or above ln({c.classes}) "
+                f"= {math.log(c.classes):.4f}, a uniform guess's loss: the optimisation makes no progress"
+            )
+        return None
 
     def network(self) -> nn.Module:
         """The trained global model as one module (head -> body -> tail)."""
@@ -72,6 +118,7 @@ class TrainResult:
                 "virtual_time_ms": float(ends[-1]) if len(ends) else 0.0,
                 "wall_s": float(self.metrics["wall_s"].sum()) if len(self.metrics) else 0.0,
                 "diverged": self.diverged,
+                "collapsed": self.collapsed,
                 "settings": {
                     **self.config.model_dump(mode="json"),
                     "model": self.model,

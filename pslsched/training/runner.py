@@ -44,7 +44,7 @@ from pslsched.training.errors import Diverged
 from pslsched.training.executor import TrainingHooks
 from pslsched.training.partitions import make_partition
 from pslsched.training.plans import make_plan
-from pslsched.training.results import METRIC_COLUMNS, TrainResult, plan_spread
+from pslsched.training.results import METRIC_COLUMNS, Chance, TrainResult, plan_spread
 from pslsched.training.samplers import SamplingPlanner, make_sampler
 from pslsched.training.strategies import (
     Strategy,
@@ -318,6 +318,15 @@ def _result(
 ) -> TrainResult:
     record = build_record(instance, schedule, sim_config, list(results))
     cols = ["round", *METRIC_COLUMNS]
+    labels = prep.dataset.y_test.cpu().numpy()
+    share = float(np.bincount(labels, minlength=prep.dataset.num_classes).max() / max(1, len(labels)))
+    chance = Chance(share, len(labels), prep.dataset.num_classes)
     return TrainResult(
-        record, pd.DataFrame(metrics, columns=cols), cfg, prep.model_name, prep.cuts, parts=prep.parts
+        record,
+        pd.DataFrame(metrics, columns=cols),
+        cfg,
+        prep.model_name,
+        prep.cuts,
+        parts=prep.parts,
+        chance=chance,
     )
