@@ -255,3 +255,72 @@ def test_settings_are_given_at_construction_not_as_spec_options():
         with pytest.raises(InputError) as info:
             make_strategy(spec)
         assert info.value.field == f"--strategy.{spec.split(':')[1].split('=')[0]}"
+
+
+def _centralised_sgd(built, cfg, rounds, seed=0):
+    """The reference: one model, and at every step one SGD step on the mean loss over the union of the samples the
+    step's clients process (the same initial weights and the same data order as the simulated run)."""
+    import torch.nn.functional as F
+
+    from pslsched.simulator import orders_from_schedule
+    from pslsched.training import TrainingHooks, prepare_training, seeds
+
+    prep = prepare_training(built.instance, cfg, seed)
+    model = nn.Sequential(prep.parts["head"], prep.parts["body"], prep.parts["tail"])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    assign, _ = orders_from_schedule(built.instance, schedule_of(built))
+    order = TrainingHooks(
+        prep.strategy,
+        prep.dataset.x_train,
+        prep.dataset.y_train,
+        prep.client_data,
+        list(built.instance.clients),
+        seeds(seed)["order"],
+    )
+    steps = 0
+    for r in range(rounds):
+        plan = prep.planner(r, [])
+        order.begin_round(r, plan, np.asarray(assign))
+        for t in range(plan.steps):
+            batches = [order.batch(j, t) for j in range(built.instance.num_clients) if plan.samples[t, j] > 0]
+            x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            steps += 1
+    return params({"head": model[0], "body": model[1], "tail": model[2]}), steps
+
+
+@pytest.mark.parametrize(
+    ("helpers", "batch"),
+    [
+        (1, 8),  # one helper: several steps per round, each one centralised step
+        (2, 96),  # two helpers: one step per round (the bodies are averaged by samples at the round's end)
+    ],
+)
+def test_psl_is_centralised_sgd_on_the_union_of_each_steps_samples(helpers, batch):
+    """The premise of global sampling: a PSL step is one SGD step on the mean loss of all its samples (clients of
+    unequal sizes, so a mean of per-client means would differ)."""
+    built = make_testbed(5, helpers)
+    cfg = TrainConfig(
+        dataset=SYN,
+        model="mlp",
+        strategy="psl",
+        optimizer="sgd",
+        lr=0.5,
+        batch_size=batch,
+        partition="quantity:1",
+    )
+    run = run_training(built.instance, built.workload, schedule_of(built), SimConfig(rounds=3), cfg)
+    reference, steps = _centralised_sgd(built, cfg, rounds=3)
+    assert steps >= (6 if helpers == 1 else 3)
+    sizes = {len(c) for c in prepare_training_sizes(built, cfg)}
+    assert len(sizes) > 1  # unequal clients
+    diff = max(float((a - b).abs().max()) for a, b in zip(params(run.parts), reference))
+    assert diff < 1e-5
+
+
+def prepare_training_sizes(built, cfg):
+    from pslsched.training import prepare_training
+
+    return prepare_training(built.instance, cfg, 0).client_data
