@@ -324,3 +324,48 @@ def prepare_training_sizes(built, cfg):
     from pslsched.training import prepare_training
 
     return prepare_training(built.instance, cfg, 0).client_data
+
+
+def _one_step(built, spec):
+    """The global model after one round of one step (every client's whole data as its batch), plain SGD."""
+    from pslsched.training import prepare_training
+
+    cfg = TrainConfig(dataset=SYN, model="mlp", strategy=spec, optimizer="sgd", lr=0.2, batch_size=96)
+    start = params(prepare_training(built.instance, cfg, 0).parts)
+    run = run_training(built.instance, built.workload, schedule_of(built), SimConfig(rounds=1), cfg)
+    return start, params(run.parts)
+
+
+def test_sglr_scales_the_server_rate_by_the_clients_to_the_power_p():
+    """Four split clients, p = 1: the body moves 4x as far as PSL's in the same first step; head and tail alike."""
+    built = make_testbed(4)
+    start, psl = _one_step(built, "psl")
+    _, sglr = _one_step(built, "sglr:p=1,off=0")
+    names = ("head", "body", "tail")
+    from pslsched.training import prepare_training
+
+    cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96)
+    parts = prepare_training(built.instance, cfg, 0).parts
+    kinds = [k for k in names for _ in parts[k].parameters()]
+    for kind, s0, p, g in zip(kinds, start, psl, sglr):
+        expected = s0 + (4.0 if kind == "body" else 1.0) * (p - s0)
+        assert torch.allclose(g, expected, atol=1e-6), kind
+
+
+def test_sglr_averaging_changes_what_the_shared_head_learns_and_switching_it_off_is_psl():
+    """With the cut gradient averaged and broadcast, the head's update differs from PSL's (clients with different
+    data); with averaging off and p = 0, SGLR is PSL exactly."""
+    built = make_testbed(4)
+    _, psl = _one_step(built, "psl")
+    _, plain = _one_step(built, "sglr:p=0,off=0")
+    _, averaged = _one_step(built, "sglr:p=0,off=1")
+    assert max(float((a - b).abs().max()) for a, b in zip(psl, plain)) < 1e-7
+    head = len(list(make_head_params(built)))
+    assert max(float((a - b).abs().max()) for a, b in zip(psl[:head], averaged[:head])) > 1e-4
+
+
+def make_head_params(built):
+    from pslsched.training import prepare_training
+
+    cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96)
+    return prepare_training(built.instance, cfg, 0).parts["head"].parameters()
