@@ -326,11 +326,13 @@ def prepare_training_sizes(built, cfg):
     return prepare_training(built.instance, cfg, 0).client_data
 
 
-def _one_step(built, spec):
+def _one_step(built, spec, partition="iid"):
     """The global model after one round of one step (every client's whole data as its batch), plain SGD."""
     from pslsched.training import prepare_training
 
-    cfg = TrainConfig(dataset=SYN, model="mlp", strategy=spec, optimizer="sgd", lr=0.2, batch_size=96)
+    cfg = TrainConfig(
+        dataset=SYN, model="mlp", strategy=spec, optimizer="sgd", lr=0.2, batch_size=96, partition=partition
+    )
     start = params(prepare_training(built.instance, cfg, 0).parts)
     run = run_training(built.instance, built.workload, schedule_of(built), SimConfig(rounds=1), cfg)
     return start, params(run.parts)
@@ -369,3 +371,19 @@ def make_head_params(built):
 
     cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96)
     return prepare_training(built.instance, cfg, 0).parts["head"].parameters()
+
+
+def test_locfedmix_steps_its_body_on_the_mean_loss_of_the_steps_samples():
+    """Clients of unequal sizes on one helper: LocFedMix's body (mix and loc off) takes PSL's body step, the
+    gradient of the mean over all the step's samples (not an unweighted mean of per-client means)."""
+    from pslsched.training import prepare_training
+
+    built = make_testbed(4)
+    cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96, partition="quantity:1")
+    prep = prepare_training(built.instance, cfg, 0)
+    assert len({len(c) for c in prep.client_data}) > 1
+    body = len(list(prep.parts["head"].parameters())), len(list(prep.parts["body"].parameters()))
+    window = slice(body[0], body[0] + body[1])
+    _, psl = _one_step(built, "psl", "quantity:1")
+    _, mixfree = _one_step(built, "locfedmix:mix=off,loc=off", "quantity:1")
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(psl[window], mixfree[window]))

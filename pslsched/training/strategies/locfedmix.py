@@ -39,7 +39,8 @@ class LocFedMix(Strategy):
     In this tool's U-shaped split the tail and the labels live on the clients, so the mixup loss needs the labels of
     the mixed samples at the helper (as in the paper, whose server holds the classifier) and a copy of the tail:
     the helper uses the round's starting global tail, frozen; the mix trains the body only. Each body steps once
-    per step on the average of its clients' mean-loss gradients plus the mix term. The per-client parts are model
+    per step on the gradient of the mean loss over its clients' samples (each client's mean weighted by its samples)
+    plus the mix term. The per-client parts are model
     parts of their own (``c<j>.head``...), so a checkpoint keeps them between federations."""
 
     name = "locfedmix"
@@ -94,7 +95,8 @@ class LocFedMix(Strategy):
             self.body_opt.append(self.optimizer.make(parameters_of(body)))
         self.frozen_tail = {n: p.detach().clone() for n, p in self.global_model["tail"].named_parameters()}
         self.stash: dict[int, list] = {}
-        self.step_clients = np.zeros(self.num_helpers)
+        self.step_samples = np.zeros(self.num_helpers)
+        self.grad_sum: dict[int, dict[str, torch.Tensor]] = {}
 
     def plan_flags(self, r: int) -> dict:
         # the client parts travel to the aggregator only when they are federated (every ``fed`` rounds)
@@ -116,7 +118,19 @@ class LocFedMix(Strategy):
 
     def after_body_bwd(self, j, i, t, n):
         super().after_body_bwd(j, i, t, n)
-        self.step_clients[i] += 1
+        # the body's gradient so far plus client j's mean-loss gradient: weigh the latter by its n samples, so that
+        # at the step's end (divided by the step's samples) it is the gradient of the mean loss over its samples
+        body = self.bodies[i]
+        before = self.grad_sum.get(i, {})
+        for name, p in body.named_parameters():
+            if p.grad is not None:
+                base = before.get(name)
+                latest = p.grad - base if base is not None else p.grad.clone()
+                p.grad.add_(latest, alpha=float(n) - 1.0)
+        self.grad_sum[i] = {
+            name: p.grad.detach().clone() for name, p in body.named_parameters() if p.grad is not None
+        }
+        self.step_samples[i] += n
 
     def head_backward(self, j, t, x, head_out, grad):
         if not self.loc:
@@ -131,16 +145,19 @@ class LocFedMix(Strategy):
 
     def on_sync(self, t):
         for i, body in enumerate(self.bodies):
-            if self.step_clients[i] == 0:
+            if self.step_samples[i] == 0:
                 continue
-            for p in body.parameters():  # the average of the clients' mean-loss gradients
+            for (
+                p
+            ) in body.parameters():  # the gradient of the mean loss over the step's samples on this helper
                 if p.grad is not None:
-                    p.grad.div_(self.step_clients[i])
+                    p.grad.div_(self.step_samples[i])
             if self.mix and len(self.stash.get(i, [])) >= 2:
                 self._mixup(i, t, body)
             step_optimizer(self.body_opt[i])
         self.stash.clear()
-        self.step_clients[:] = 0
+        self.grad_sum.clear()
+        self.step_samples[:] = 0
 
     def _mixup(self, i: int, t: int, body: nn.Module) -> None:
         """Pairs of different clients' smashed data, mixed; the loss trains this body only."""
