@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -387,3 +389,15 @@ def test_locfedmix_steps_its_body_on_the_mean_loss_of_the_steps_samples():
     _, psl = _one_step(built, "psl", "quantity:1")
     _, mixfree = _one_step(built, "locfedmix:mix=off,loc=off", "quantity:1")
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(psl[window], mixfree[window]))
+
+
+@pytest.mark.parametrize(
+    ("spec", "noted"), [("locfedmix:fed=2", True), ("locfedmix:fed=0", True), ("locfedmix", False)]
+)
+def test_locfedmix_says_when_its_accuracy_is_an_average_no_client_holds(tmp_path, capsys, spec, noted):
+    out = tmp_path / "n"
+    argv = ["train", "--dataset", SYN, "--model", "mlp", "--strategy", spec, "--rounds", "1", "--cost-only"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = "a model no client holds" in capsys.readouterr().out
+    stored = json.loads((out / "summary.json").read_text())["note"]
+    assert printed == noted and (stored is not None) == noted

@@ -194,6 +194,8 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
         f"{result.cuts[0]},{result.cuts[1]}, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}"
         + ("  [cost only]" if cost_only else "")
     )
+    if result.note:
+        print(f"note       {cfg.strategy}: {result.note}")
     if cfg.sampler and s["rounds"]:  # a run that diverged in its first round has no rounds to describe
         spread = result.rounds
         print(

@@ -65,6 +65,7 @@ class TrainResult:
     diverged: str | None = None
     parts: dict[str, nn.Module] = field(default_factory=dict)  # the global model: head, body, tail
     chance: Chance | None = None  # None: unknown (the collapse test is skipped)
+    note: str | None = None  # what the test accuracy measures, where the strategy makes that not obvious
 
     @property
     def collapsed(self) -> str | None:
@@ -119,6 +120,7 @@ class TrainResult:
                 "wall_s": float(self.metrics["wall_s"].sum()) if len(self.metrics) else 0.0,
                 "diverged": self.diverged,
                 "collapsed": self.collapsed,
+                "note": self.note,
                 "settings": {
                     **self.config.model_dump(mode="json"),
                     "model": self.model,

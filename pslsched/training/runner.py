@@ -329,4 +329,5 @@ def _result(
         prep.cuts,
         parts=prep.parts,
         chance=chance,
+        note=prep.strategy.evaluation_note(),
     )

@@ -197,6 +197,10 @@ class Strategy(ABC):
         """The cut-layer gradient the helper sends back to client j."""
         return grad
 
+    def evaluation_note(self) -> str | None:
+        """What the reported test accuracy measures, where that is not obvious (None: the global model's)."""
+        return None
+
     def plan_flags(self, r: int) -> dict:
         """Round r's options for the engine's RoundPlan (``broadcast``, ``return_grad``, ``exchange_weights``)."""
         return {} if self.return_grad else {"return_grad": False}

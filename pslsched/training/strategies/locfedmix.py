@@ -98,6 +98,15 @@ class LocFedMix(Strategy):
         self.step_samples = np.zeros(self.num_helpers)
         self.grad_sum: dict[int, dict[str, torch.Tensor]] = {}
 
+    def evaluation_note(self) -> str | None:
+        if self.fed == 1:
+            return None
+        every = "never federated" if self.fed == 0 else f"federated every {self.fed} rounds"
+        return (
+            f"the client parts are {every}: the test accuracy is that of their sample-weighted average, "
+            "a model no client holds between federations"
+        )
+
     def plan_flags(self, r: int) -> dict:
         # the client parts travel to the aggregator only when they are federated (every ``fed`` rounds)
         federate = self.fed > 0 and (r + 1) % self.fed == 0
