@@ -169,6 +169,15 @@ def _target(request: TrainRequest) -> float:
     return request.target_accuracy if request.target_accuracy is not None else 0.9
 
 
+def _batching(cfg) -> str:
+    """How a step's samples are set: the local batch, or (with a sampler) the global batch it splits."""
+    return (
+        f"batch {cfg.batch_size}"
+        if not cfg.sampler
+        else f"global batch {cfg.global_batch or 'batch x clients'}"
+    )
+
+
 def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
     result, schedule = outcome.result, outcome.schedule
     s = result.summary()
@@ -191,7 +200,7 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
         )
     print(
         f"training   {cfg.strategy} on {cfg.dataset} ({cfg.partition}), model {result.model} cut at "
-        f"{result.cuts[0]},{result.cuts[1]}, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr}"
+        f"{result.cuts[0]},{result.cuts[1]}, {_batching(cfg, inst.num_clients)}, {cfg.optimizer} lr {cfg.lr}"
         + ("  [cost only]" if cost_only else "")
     )
     if result.note:
