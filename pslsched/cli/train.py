@@ -169,13 +169,11 @@ def _target(request: TrainRequest) -> float:
     return request.target_accuracy if request.target_accuracy is not None else 0.9
 
 
-def _batching(cfg) -> str:
+def _batching(cfg, clients: int) -> str:
     """How a step's samples are set: the local batch, or (with a sampler) the global batch it splits."""
-    return (
-        f"batch {cfg.batch_size}"
-        if not cfg.sampler
-        else f"global batch {cfg.global_batch or 'batch x clients'}"
-    )
+    if not cfg.sampler:
+        return f"batch {cfg.batch_size}"
+    return f"global batch {cfg.global_batch or cfg.batch_size * clients}"
 
 
 def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
