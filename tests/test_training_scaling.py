@@ -15,7 +15,7 @@ from pslsched.core.validate import validate
 from pslsched.models.zoo import MODELS, block, register_model
 from pslsched.simulator import RecordingHooks, RoundPlan, SimConfig, simulate
 from pslsched.solvers import solve
-from pslsched.training import TrainConfig, run_training
+from pslsched.training import TrainConfig, prepare_training, run_training
 
 torch.set_num_threads(1)
 
@@ -265,7 +265,7 @@ def _centralised_sgd(built, cfg, rounds, seed=0):
     import torch.nn.functional as F
 
     from pslsched.simulator import orders_from_schedule
-    from pslsched.training import TrainingHooks, prepare_training, seeds
+    from pslsched.training import TrainingHooks, seeds
 
     prep = prepare_training(built.instance, cfg, seed)
     model = nn.Sequential(prep.parts["head"], prep.parts["body"], prep.parts["tail"])
@@ -316,22 +316,14 @@ def test_psl_is_centralised_sgd_on_the_union_of_each_steps_samples(helpers, batc
     run = run_training(built.instance, built.workload, schedule_of(built), SimConfig(rounds=3), cfg)
     reference, steps = _centralised_sgd(built, cfg, rounds=3)
     assert steps >= (6 if helpers == 1 else 3)
-    sizes = {len(c) for c in prepare_training_sizes(built, cfg)}
+    sizes = {len(c) for c in prepare_training(built.instance, cfg, 0).client_data}
     assert len(sizes) > 1  # unequal clients
     diff = max(float((a - b).abs().max()) for a, b in zip(params(run.parts), reference))
     assert diff < 1e-5
 
 
-def prepare_training_sizes(built, cfg):
-    from pslsched.training import prepare_training
-
-    return prepare_training(built.instance, cfg, 0).client_data
-
-
 def _one_step(built, spec, partition="iid"):
     """The global model after one round of one step (every client's whole data as its batch), plain SGD."""
-    from pslsched.training import prepare_training
-
     cfg = TrainConfig(
         dataset=SYN, model="mlp", strategy=spec, optimizer="sgd", lr=0.2, batch_size=96, partition=partition
     )
@@ -346,8 +338,6 @@ def test_sglr_scales_the_server_rate_by_the_clients_to_the_power_p():
     start, psl = _one_step(built, "psl")
     _, sglr = _one_step(built, "sglr:p=1,off=0")
     names = ("head", "body", "tail")
-    from pslsched.training import prepare_training
-
     cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96)
     parts = prepare_training(built.instance, cfg, 0).parts
     kinds = [k for k in names for _ in parts[k].parameters()]
@@ -364,22 +354,14 @@ def test_sglr_averaging_changes_what_the_shared_head_learns_and_switching_it_off
     _, plain = _one_step(built, "sglr:p=0,off=0")
     _, averaged = _one_step(built, "sglr:p=0,off=1")
     assert max(float((a - b).abs().max()) for a, b in zip(psl, plain)) < 1e-7
-    head = len(list(make_head_params(built)))
+    psl_cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96)
+    head = len(list(prepare_training(built.instance, psl_cfg, 0).parts["head"].parameters()))
     assert max(float((a - b).abs().max()) for a, b in zip(psl[:head], averaged[:head])) > 1e-4
-
-
-def make_head_params(built):
-    from pslsched.training import prepare_training
-
-    cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96)
-    return prepare_training(built.instance, cfg, 0).parts["head"].parameters()
 
 
 def test_locfedmix_steps_its_body_on_the_mean_loss_of_the_steps_samples():
     """Clients of unequal sizes on one helper: LocFedMix's body (mix and loc off) takes PSL's body step, the
     gradient of the mean over all the step's samples (not an unweighted mean of per-client means)."""
-    from pslsched.training import prepare_training
-
     built = make_testbed(4)
     cfg = TrainConfig(dataset=SYN, model="mlp", strategy="psl", batch_size=96, partition="quantity:1")
     prep = prepare_training(built.instance, cfg, 0)
