@@ -49,9 +49,12 @@ def test_a_bad_option_is_one_input_error_naming_it(kind, options, field):
     assert err.value.field == field
 
 
-def test_an_unknown_policy_is_named_by_the_registry():
-    with pytest.raises(InputError, match="unknown policy 'lifo'"):
+def test_an_unknown_policy_is_named_by_the_registry_on_the_option_given():
+    with pytest.raises(
+        InputError, match="unknown policy 'lifo' \\(known: fcfs, priority, replan, static\\)$"
+    ) as err:
         app.simulation_experiment(SimulateRequest(policy="lifo"))
+    assert err.value.field == "--policy"
 
 
 def test_grid_values_are_read_as_the_command_line_writes_them():

@@ -23,7 +23,7 @@ from pslsched.core.codecs import Compression, parse_codec
 from pslsched.core.instance import Instance, read_instance
 from pslsched.core.testbed import CompressionSection, Testbed, build, default_testbed_path, load_testbed
 from pslsched.core.workload import Workload
-from pslsched.simulator import SimConfig, aggregator_index, config_from, parse_stragglers
+from pslsched.simulator import POLICIES, SimConfig, aggregator_index, config_from, parse_stragglers
 from pslsched.solvers import SOLVERS
 
 if TYPE_CHECKING:  # the training room imports torch; planning and simulating do without it
@@ -99,6 +99,8 @@ def sim_config(
     """The simulation settings: the section's, overridden by the request (only ``rounds`` for a stored run)."""
     if stored:
         return config_from(section, rounds=request.rounds)
+    if request.policy is not None:
+        POLICIES.check(request.policy, "--policy")  # named as the user gave it (the testbed's key otherwise)
     overrides = {target: getattr(request, name) for name, target in SIMULATION_OVERRIDES.items()}
     if request.stragglers is not None:
         overrides["stragglers"] = parse_stragglers(request.stragglers)
