@@ -383,3 +383,36 @@ def test_locfedmix_says_when_its_accuracy_is_an_average_no_client_holds(tmp_path
     printed = "a model no client holds" in capsys.readouterr().out
     stored = json.loads((out / "summary.json").read_text())["note"]
     assert printed == noted and (stored is not None) == noted
+
+
+def test_locfedmix_mixup_leaves_every_client_part_untouched_over_several_steps(monkeypatch):
+    """Over a round of several steps, each mixup (at a step's end) changes no client part and puts no gradient on
+    one (it goes through the round's starting global tail, frozen), and that tail is the one the round began with."""
+    from pslsched.training.strategies.locfedmix import LocFedMix
+
+    built = make_testbed(3)
+    cfg = TrainConfig(
+        dataset=SYN, model="mlp", strategy="locfedmix:loc=0", optimizer="sgd", lr=0.3, batch_size=8
+    )
+    calls = []
+    original = LocFedMix._mixup
+
+    def watched(self, i, t, body):
+        clients = [m for name, m in self.global_model.items() if name.startswith("c")]
+        before = [
+            (p.detach().clone(), None if p.grad is None else p.grad.clone())
+            for m in clients
+            for p in m.parameters()
+        ]
+        original(self, i, t, body)
+        after = [(p, p.grad) for m in clients for p in m.parameters()]
+        for (p0, g0), (p1, g1) in zip(before, after):
+            assert torch.equal(p0, p1.detach()) and (g0 is None) == (g1 is None)
+            assert g0 is None or torch.equal(g0, g1)
+        start_tail = dict(self.global_model["tail"].named_parameters())
+        assert all(torch.equal(self.frozen_tail[n], start_tail[n].detach()) for n in self.frozen_tail)
+        calls.append(t)
+
+    monkeypatch.setattr(LocFedMix, "_mixup", watched)
+    run_training(built.instance, built.workload, schedule_of(built), SimConfig(rounds=2), cfg)
+    assert len(calls) >= 4 and len(set(calls)) >= 2  # several steps in each of the two rounds
