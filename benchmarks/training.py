@@ -65,7 +65,7 @@ from pslsched.simulator import (
     simulate,
 )
 from pslsched.solvers import solve
-from pslsched.training import TrainConfig, TrainingHooks, load_dataset, runner
+from pslsched.training import TrainConfig, load_dataset, runner
 
 HELPER_MEMORY_MB = 16384  # K = 100: each helper may hold every client's body (the default testbed holds ~21)
 
@@ -111,15 +111,7 @@ def _setup(built, schedule, sim, cfg, dataset):
     instance = built.instance
     prep = runner.prepare_training(instance, cfg, sim.seed, dataset)
     assign, _ = orders_from_schedule(instance, schedule)
-    hooks = TrainingHooks(
-        prep.strategy,
-        prep.dataset.x_train,
-        prep.dataset.y_train,
-        prep.client_data,
-        list(instance.clients),
-        runner.seeds(sim.seed)["order"],
-    )
-    return prep, assign, hooks
+    return prep, assign, prep.executor(instance.clients, sim.seed)
 
 
 # --- the reference runs: generators that do one round per next() ----------------------------------------------

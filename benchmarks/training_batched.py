@@ -55,19 +55,12 @@ def one_run(built, schedule, sim_config, cfg, dataset) -> tuple[list[float], lis
     """Train ``sim_config.rounds`` rounds as ``run_training`` does (without evaluation and files): per-round wall
     and training-hook seconds, the final global parameters and the final test accuracy."""
     from pslsched.simulator import Simulation
-    from pslsched.training import TrainingHooks, evaluate, prepare_training, seeds
+    from pslsched.training import evaluate, prepare_training
 
     instance = built.instance
     prep = prepare_training(instance, cfg, sim_config.seed, dataset)
     data = prep.dataset
-    hooks = TrainingHooks(
-        prep.strategy,
-        data.x_train,
-        data.y_train,
-        prep.client_data,
-        list(instance.clients),
-        seeds(sim_config.seed)["order"],
-    )
+    hooks = prep.executor(instance.clients, sim_config.seed)
     sim = Simulation(
         instance, schedule, sim_config, workload=built.workload, hooks=hooks, plan=_planner(prep)
     )

@@ -187,7 +187,9 @@ def test_rounds_csv_has_the_spread_and_steps_per_round_cut_epochs(tmp_path, caps
     assert (rounds["clients_per_step_min"] >= 1).all() and (rounds["clients_per_step_max"] <= 20).all()
     printed = capsys.readouterr().out
     training = next(line for line in printed.splitlines() if line.startswith("training"))
-    assert "global batch 20" in training and "batch 16" not in training  # the sampler's batch, not the unused one
+    assert (
+        "global batch 20" in training and "batch 16" not in training
+    )  # the sampler's batch, not the unused one
     assert "sampling" in printed
 
 

@@ -265,20 +265,12 @@ def _centralised_sgd(built, cfg, rounds, seed=0):
     import torch.nn.functional as F
 
     from pslsched.simulator import orders_from_schedule
-    from pslsched.training import TrainingHooks, seeds
 
     prep = prepare_training(built.instance, cfg, seed)
     model = nn.Sequential(prep.parts["head"], prep.parts["body"], prep.parts["tail"])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     assign, _ = orders_from_schedule(built.instance, schedule_of(built))
-    order = TrainingHooks(
-        prep.strategy,
-        prep.dataset.x_train,
-        prep.dataset.y_train,
-        prep.client_data,
-        list(built.instance.clients),
-        seeds(seed)["order"],
-    )
+    order = prep.executor(built.instance.clients, seed)
     steps = 0
     for r in range(rounds):
         plan = prep.planner(r, [])

@@ -71,6 +71,20 @@ class Prepared:
     planner: Planner
     strategy: Strategy
 
+    def executor(self, client_names: list[str], seed: int, **options) -> TrainingHooks:
+        """The step executor of this set-up: its strategy, data and partition, the data order of run seed ``seed``
+        (``options``: ``measure``, ``compression``)."""
+        data = self.dataset
+        return TrainingHooks(
+            self.strategy,
+            data.x_train,
+            data.y_train,
+            self.client_data,
+            list(client_names),
+            seeds(seed)["order"],
+            **options,
+        )
+
 
 def seeds(seed: int) -> dict[str, int]:
     """Independent streams of a run's seed (SeedSequence.spawn): init, partition, data split, data order."""
@@ -229,15 +243,8 @@ def run_training(
     hooks = (
         NoHooks()
         if cost_only
-        else TrainingHooks(
-            prep.strategy,
-            data.x_train,
-            data.y_train,
-            prep.client_data,
-            list(instance.clients),
-            seeds(sim_config.seed)["order"],
-            measure=cfg.clock == "measured",
-            compression=compression,
+        else prep.executor(
+            instance.clients, sim_config.seed, measure=cfg.clock == "measured", compression=compression
         )
     )
     durations = (
