@@ -138,65 +138,89 @@ def _hand_schedule(built, order):
     return sched
 
 
-def test_splitfed2_follows_the_helpers_order():
+SEQ_0 = [(0, "fwd", 0), (0, "bwd", 0), (1, "fwd", 0), (1, "bwd", 0)]
+SEQ_1 = [(1, "fwd", 0), (1, "bwd", 0), (0, "fwd", 0), (0, "bwd", 0)]
+INTERLEAVED = [(0, "fwd", 0), (1, "fwd", 0), (0, "bwd", 0), (1, "bwd", 0)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "planned", "executed", "stale"),
+    [
+        ("splitfed2", SEQ_0, SEQ_0, None),
+        ("splitfed2", SEQ_1, SEQ_1, None),
+        # sequential (the default, as published): an interleaved plan's forwards, each followed by its backward
+        ("splitfed2", INTERLEAVED, SEQ_0, None),
+        # interleaved: client 1's backward comes after the body stepped on client 0's: one step stale
+        ("splitfed2:order=interleaved", INTERLEAVED, INTERLEAVED, (0.5, 1.0)),
+    ],
+)
+def test_splitfed2_follows_the_helpers_order(spec, planned, executed, stale):
     built = tiny(clients=2)
     cfg = TrainConfig(
         dataset=SYN,
         model="mlp",
-        strategy="splitfed2",
+        strategy=spec,
         optimizer="sgd",
         lr=0.3,
         batch_size=8,
         batches_per_round=1,
     )
-    orders = {
-        "0 first": [(0, "fwd", 0), (0, "bwd", 0), (1, "fwd", 0), (1, "bwd", 0)],
-        "1 first": [(1, "fwd", 0), (1, "bwd", 0), (0, "fwd", 0), (0, "bwd", 0)],
-    }
+    res = run_training(built.instance, built.workload, _hand_schedule(built, planned), SimConfig(seed=2), cfg)
+    done = res.record.timeline.sort_values("start")
+    assert [(int(built.instance.client_index[c]), p) for c, p in zip(done.client, done.phase)] == [
+        (j, p) for j, p, _ in executed
+    ]
+    if stale is None:
+        assert "stale_mean" not in res.metrics
+    else:
+        assert (res.metrics["stale_mean"].iloc[0], res.metrics["stale_max"].iloc[0]) == stale
+        assert (res.summary()["stale_mean"], res.summary()["stale_max"]) == stale
+    # replay the order by hand: the body steps after each client's backward, in the helper's order, and a
+    # backward's gradient is taken at the weights its forward used
+    ref = prepare_training(built.instance, cfg, seed=2)
+    x, y = ref.dataset.x_train, ref.dataset.y_train
+    head, body, tail = ref.parts["head"], ref.parts["body"], ref.parts["tail"]
+    heads = [[p.detach().clone() for p in head.parameters()] for _ in range(2)]
+    tails = [[p.detach().clone() for p in tail.parameters()] for _ in range(2)]
+    body_w = [p.detach().clone() for p in body.parameters()]
+    saved = {}
+    for j, phase, _ in executed:
+        sel = torch.from_numpy(client_order(ref.client_data, 2, 0, j, 8)[:8])
+        if phase == "fwd":
+            saved[j] = [w.clone().requires_grad_(True) for w in body_w]
+            continue
+        hw = [w.clone().requires_grad_(True) for w in heads[j]]
+        tw = [w.clone().requires_grad_(True) for w in tails[j]]
+        out = torch.func.functional_call(
+            head, dict(zip([n for n, _ in head.named_parameters()], hw)), (x[sel],)
+        )
+        out = torch.func.functional_call(
+            body, dict(zip([n for n, _ in body.named_parameters()], saved[j])), (out,)
+        )
+        out = torch.func.functional_call(tail, dict(zip([n for n, _ in tail.named_parameters()], tw)), (out,))
+        F.cross_entropy(out, y[sel]).backward()
+        body_w = [w - 0.3 * s.grad for w, s in zip(body_w, saved[j])]
+        heads[j] = [w.detach() - 0.3 * w.grad for w in hw]
+        tails[j] = [w.detach() - 0.3 * w.grad for w in tw]
+    expect = (
+        [(heads[0][k] + heads[1][k]) / 2 for k in range(len(heads[0]))]
+        + body_w
+        + [(tails[0][k] + tails[1][k]) / 2 for k in range(len(tails[0]))]
+    )
+    assert max_diff(params(res.parts), [e.detach() for e in expect]) < 1e-5
+
+
+def test_splitfed2_orders_differ_in_what_they_train():
+    built = tiny(clients=2)
     trained = {}
-    for name, order in orders.items():
+    for name, order in (("0 first", SEQ_0), ("1 first", SEQ_1)):
+        cfg = TrainConfig(
+            dataset=SYN, model="mlp", strategy="splitfed2", lr=0.3, batch_size=8, batches_per_round=1
+        )
         res = run_training(
             built.instance, built.workload, _hand_schedule(built, order), SimConfig(seed=2), cfg
         )
-        done = res.record.timeline.sort_values("start")
-        assert [(int(built.instance.client_index[c]), p) for c, p in zip(done.client, done.phase)] == [
-            (j, p) for j, p, _ in order
-        ]
         trained[name] = params(res.parts)
-        # replay the order by hand: the body steps after each client's backward, in the helper's order
-        ref = prepare_training(built.instance, cfg, seed=2)
-        x, y = ref.dataset.x_train, ref.dataset.y_train
-        head, body, tail = ref.parts["head"], ref.parts["body"], ref.parts["tail"]
-        heads = [[p.detach().clone() for p in head.parameters()] for _ in range(2)]
-        tails = [[p.detach().clone() for p in tail.parameters()] for _ in range(2)]
-        body_w = [p.detach().clone() for p in body.parameters()]
-        saved = {}
-        for j, phase, _ in order:
-            sel = torch.from_numpy(client_order(ref.client_data, 2, 0, j, 8)[:8])
-            if phase == "fwd":
-                saved[j] = [w.clone().requires_grad_(True) for w in body_w]
-            else:
-                hw = [w.clone().requires_grad_(True) for w in heads[j]]
-                tw = [w.clone().requires_grad_(True) for w in tails[j]]
-                out = torch.func.functional_call(
-                    head, dict(zip([n for n, _ in head.named_parameters()], hw)), (x[sel],)
-                )
-                out = torch.func.functional_call(
-                    body, dict(zip([n for n, _ in body.named_parameters()], saved[j])), (out,)
-                )
-                out = torch.func.functional_call(
-                    tail, dict(zip([n for n, _ in tail.named_parameters()], tw)), (out,)
-                )
-                F.cross_entropy(out, y[sel]).backward()
-                body_w = [w - 0.3 * s.grad for w, s in zip(body_w, saved[j])]
-                heads[j] = [w.detach() - 0.3 * w.grad for w in hw]
-                tails[j] = [w.detach() - 0.3 * w.grad for w in tw]
-        expect = (
-            [(heads[0][k] + heads[1][k]) / 2 for k in range(len(heads[0]))]
-            + body_w
-            + [(tails[0][k] + tails[1][k]) / 2 for k in range(len(tails[0]))]
-        )
-        assert max_diff(trained[name], [e.detach() for e in expect]) < 1e-5
     assert max_diff(trained["0 first"], trained["1 first"]) > 1e-4
 
 

@@ -6,6 +6,7 @@ is reported as such, never returned as an answer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -139,7 +140,10 @@ def plan(
     """The schedule the experiment runs: read and validated from ``schedule``, or solved for the round the
     clock runs (``exp.planned_instance``); the SolveResult when the solver found none."""
     if schedule is not None:
-        return read_plan(schedule, exp.instance, *([exp.round_instance] if exp.round_instance else []))
+        ours = [exp.instance, *([exp.round_instance] if exp.round_instance else [])]
+        if exp.instance.sequential:  # an interleaved plan's forward order runs sequentially on the clock
+            ours += [dataclasses.replace(x, sequential=False) for x in ours]
+        return read_plan(schedule, *ours)
     name = check_solver(solver or "greedy")
     seed = exp.sim.seed if exp.sim is not None else 0
     with verbosity(verbose):

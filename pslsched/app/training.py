@@ -6,6 +6,7 @@ before its first round, so ``resume(folder)`` continues exactly that run from it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,7 +61,17 @@ class TrainOutcome:
         """Whether the schedule was made for the round the clock runs (else: for the testbed's own instance,
         whose assignment and helper order then run on this round's durations)."""
         exp = self.experiment
-        return exp.round_instance is None or not validate(exp.round_instance, self.schedule)
+        if exp.round_instance is None:
+            return True
+        return not validate(dataclasses.replace(exp.round_instance, sequential=False), self.schedule)
+
+    @property
+    def made_sequential(self) -> bool:
+        """Whether the run's helpers are sequential but the schedule's order interleaved (the clock then runs
+        each helper's forwards in the schedule's order, each followed by its backward)."""
+        exp = self.experiment
+        ours = [exp.instance, *([exp.round_instance] if exp.round_instance else [])]
+        return exp.instance.sequential and all(validate(x, self.schedule) for x in ours)
 
     def metrics(self) -> dict:
         """Accuracy and virtual time as numbers (a sweep's row); raises when the run diverged."""
@@ -131,7 +142,10 @@ def training_experiment(
     )
     prepared = prepare_training(exp.instance, cfg, sim.seed)
     exp.dataset = prepared.dataset
-    exp.round_instance = round_instance(exp.instance, prepared.planner(0, []), exp.workload)
+    first = prepared.planner(0, [])
+    if first.sequential:  # the strategy's helpers serve one client step at a time: plan and validate that
+        exp.instance = dataclasses.replace(exp.instance, sequential=True)
+    exp.round_instance = round_instance(exp.instance, first, exp.workload)
     if not request.schedule and stored is None:
         check_solver(request.solver or "greedy")
     return exp

@@ -20,7 +20,7 @@ from pslsched.core.result import SolveResult
 
 EXIT_DIVERGED = 3
 EXIT_COLLAPSED = 5  # the run finished, but its model learned nothing (summary.json: collapsed)
-STRATEGIES_HELP = "splitfed1 (default), splitfed2, psl, sglr[:p=P,off=F], locfedmix[:mix=,alpha=,loc=,beta=,fed=], locsplitfed"
+STRATEGIES_HELP = "splitfed1 (default), splitfed2[:order=sequential|interleaved], psl, sglr[:p=P,off=F], locfedmix[:mix=,alpha=,loc=,beta=,fed=], locsplitfed"
 SAMPLER_HELP = (
     "per-step global sampling: fls, fpls, ugs, lds[:tilt=T,c=C] (default: local epochs of --batch-size)"
 )
@@ -196,6 +196,11 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
             f"this run's round is {clock.batches} step(s) per client\n           of its own batch size, so the "
             "clock runs the same assignment and helper order on that round's durations"
         )
+    if outcome.made_sequential:
+        print(
+            "           its helper order is interleaved; this strategy's helpers are sequential, so each helper "
+            "runs its\n           forwards in that order, each followed by its own backward"
+        )
     print(
         f"training   {cfg.strategy} on {cfg.dataset} ({cfg.partition}), model {result.model} cut at "
         f"{result.cuts[0]},{result.cuts[1]}, {_batching(cfg, inst.num_clients)}, {cfg.optimizer} lr {cfg.lr}"
@@ -248,6 +253,8 @@ class _Progress:
         text = f"virtual {row['virtual_ms'] / 1e3:.2f} s, loss {row['train_loss']:.4f}" + (
             f", accuracy {acc:.4f}" if acc == acc and acc is not None else ""
         )
+        if "stale_mean" in row:
+            text += f", body weights {row['stale_mean']:.2f} steps stale (max {row['stale_max']:.0f})"
         if self.bar is not None:
             self.bar.set_postfix_str(text)
             self.bar.update(1)

@@ -16,7 +16,18 @@ from pslsched.base.limits import MAX_MB, MAX_MS
 from pslsched.core.json_io import check_keys, load_json, write_json
 
 MATRICES = ("release", "fwd", "delay", "bwd", "tail")
-_KEYS = {"name", "unit", "clients", "helpers", *MATRICES, "demand", "capacity", "batches", "local"}
+_KEYS = {
+    "name",
+    "unit",
+    "clients",
+    "helpers",
+    *MATRICES,
+    "demand",
+    "capacity",
+    "batches",
+    "local",
+    "sequential",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,6 +35,8 @@ class Instance:
     """Immutable instance. Matrices are K x H float arrays in ms; NaN marks an unreachable pair.
 
     ``local[j]`` (NaN = no local option) is the time in ms for client j to train one batch on its own device.
+    ``sequential`` (problem.md §1, SplitFed V2 as published): a helper serves one client step at a time, its
+    forward and then its backward, before it starts another forward.
     """
 
     name: str
@@ -38,6 +51,7 @@ class Instance:
     capacity: np.ndarray
     batches: int = 1
     local: np.ndarray | None = None
+    sequential: bool = False
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +89,9 @@ class Instance:
         ):
             raise InputError("batches", f"must be an integer >= 1, got {self.batches!r}")
         object.__setattr__(self, "batches", int(self.batches))
+        if not isinstance(self.sequential, (bool, np.bool_)):
+            raise InputError("sequential", f"must be true or false, got {self.sequential!r}")
+        object.__setattr__(self, "sequential", bool(self.sequential))
         if self.local is not None:
             arr = np.array(self.local, dtype=float)
             if arr.shape != (k,):
@@ -113,6 +130,11 @@ class Instance:
         return _frozen(self.fwd + self.bwd)
 
     @cached_property
+    def instant_backward(self) -> bool:
+        """Some reachable pair's backward has length 0 and follows its forward without delay."""
+        return bool(np.any((self.bwd == 0) & (self.delay == 0)))
+
+    @cached_property
     def chain(self) -> np.ndarray:
         """K x H: length of one batch's chain T1+...+T5 (NaN where unreachable)."""
         return _frozen(self.release + self.fwd + self.delay + self.bwd + self.tail)
@@ -141,6 +163,8 @@ class Instance:
             out["batches"] = self.batches
         if self.local is not None:
             out["local"] = [_num(v) for v in self.local]
+        if self.sequential:
+            out["sequential"] = True
         return out
 
     @classmethod
@@ -168,6 +192,9 @@ class Instance:
         name = data.get("name", "instance")
         if not isinstance(name, str):
             raise InputError(f"{source}.name", f"must be a string, got {name!r}")
+        sequential = data.get("sequential", False)
+        if not isinstance(sequential, bool):
+            raise InputError(f"{source}.sequential", f"must be true or false, got {sequential!r}")
         return cls(
             name=name,
             clients=clients,
@@ -176,6 +203,7 @@ class Instance:
             capacity=capacity,
             batches=batches,
             local=local,
+            sequential=sequential,
             **mats,
         )
 

@@ -26,7 +26,13 @@ def earliest_schedule(
 
     ``assignment[j]`` is a helper index or -1 for local training. Returns the tasks and the K completion times.
     Raises ValueError if the orders are not consistent (a missing task, or a batch before its predecessor).
+
+    A backward of length 0 that follows its forward without delay (a merged sequential instance,
+    ``pslsched.core.sequential``) runs right after its forward wherever the order puts it: it holds the helper for
+    no time, so that is never later for anyone (CP-SAT, too, places zero-length intervals freely).
     """
+    if instance.instant_backward:
+        orders = [_instant_backwards_first(instance, i, order) for i, order in enumerate(orders)]
     k, nb = instance.num_clients, instance.batches
     assign = np.asarray(assignment, dtype=int)
     completion = np.full(k, np.nan)
@@ -86,6 +92,18 @@ def earliest_schedule(
             )
         pending = still
     return tasks, completion
+
+
+def _instant_backwards_first(instance: Instance, i: int, order: Sequence[HelperTask]) -> list[HelperTask]:
+    instant = (instance.bwd[:, i] == 0) & (instance.delay[:, i] == 0)
+    out: list[HelperTask] = []
+    for task in order:
+        j, phase, _ = task
+        if not (0 <= j < len(instant) and instant[j]):
+            out.append(task)
+        elif phase == "fwd":
+            out.extend([task, (j, "bwd", task[2])])
+    return out
 
 
 def completion_times(

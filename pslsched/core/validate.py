@@ -28,6 +28,8 @@ def validate(instance: Instance, schedule: Schedule) -> list[str]:
     if errors:
         return errors
     errors += _check_tasks(instance, schedule)
+    if instance.sequential and not errors:
+        errors += _check_sequential(schedule)
     errors += _check_memory(instance, schedule)
     if errors:
         return errors
@@ -118,6 +120,36 @@ def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
                 errors.append(
                     f"on helper {helper!r}, {_label(b)} starts at {b.start} before {_label(a)} ends at {a.end}"
                 )
+    return errors
+
+
+def _check_sequential(schedule: Schedule) -> list[str]:
+    """problem.md §1, sequential helpers: on its helper every forward is followed by that step's backward."""
+    by_helper = defaultdict(list)
+    for t in schedule.tasks:
+        by_helper[t.helper].append(t)
+    errors = []
+    for helper, tasks in by_helper.items():
+        tasks.sort(key=lambda t: (t.start, t.end, t.phase == "bwd"))
+        for pos in range(0, len(tasks), 2):
+            f = tasks[pos]
+            after = tasks[pos + 1] if pos + 1 < len(tasks) else None
+            if (
+                f.phase == "fwd"
+                and after is not None
+                and (after.client, after.phase, after.batch)
+                == (
+                    f.client,
+                    "bwd",
+                    f.batch,
+                )
+            ):
+                continue
+            errors.append(
+                f"on helper {helper!r}, {_label(f)} is followed by {'nothing' if after is None else _label(after)}:"
+                " a sequential helper runs each forward's own backward next"
+            )
+            break
     return errors
 
 

@@ -14,7 +14,10 @@ from pslsched.simulator.steps import StepRunner
 
 class HelperQueue:
     """Helper i's waiting tasks: run in the template ``order`` (a task waits for its turn) or, without one, the
-    task with the smallest policy key first. Finished tasks add to ``busy`` and ``tasks`` (the round's log)."""
+    task with the smallest policy key first. Finished tasks add to ``busy`` and ``tasks`` (the round's log).
+
+    ``sequential``: after a client's forward the helper runs nothing but that step's backward (a template order
+    must then be sequential already; without one, the helper holds for the client)."""
 
     def __init__(
         self,
@@ -24,6 +27,7 @@ class HelperQueue:
         gone: set[int],
         busy: np.ndarray,
         tasks: list[tuple],
+        sequential: bool = False,
     ) -> None:
         self.runner, self.i = runner, i
         self.env = runner.env
@@ -33,6 +37,8 @@ class HelperQueue:
         self.waiting: dict[tuple[int, str, int], tuple] = {}
         self.heap: list = []
         self.seq = 0
+        self.sequential = sequential
+        self.held: tuple[int, str, int] | None = None  # the backward a sequential helper waits for
         self.wake = self.env.event()
         self.env.process(self._loop())
 
@@ -40,7 +46,7 @@ class HelperQueue:
         """Client j's ``phase`` task of step b is ready: an event that fires when the helper has run it."""
         done = self.env.event()
         entry = (j, phase, b, self.env.now, done)
-        if self.order is not None:
+        if self.order is not None or (self.sequential and phase == "bwd"):
             self.waiting[(j, phase, b)] = entry
         else:
             heapq.heappush(self.heap, (self.key(phase, j, self.i, self.env.now, self.seq), self.seq, entry))
@@ -64,6 +70,13 @@ class HelperQueue:
                     return None
                 self.pos += 1  # a dropped-out client's turn: it will never come, skip it
             return None
+        if self.held is not None:
+            if self.held in self.waiting:
+                key, self.held = self.held, None
+                return self.waiting.pop(key)
+            if self.held[0] not in self.gone:
+                return None  # held for this client's backward
+            self.held = None  # the client dropped out: its backward will never come
         return heapq.heappop(self.heap)[2] if self.heap else None
 
     def _loop(self):
@@ -75,6 +88,8 @@ class HelperQueue:
                 yield self.wake
                 continue
             j, phase, b, ready, done = entry
+            if self.sequential and self.order is None and phase == "fwd":
+                self.held = (j, "bwd", b)
             start = self.env.now
             base = instance.fwd[j, self.i] if phase == "fwd" else instance.bwd[j, self.i]
             step = TaskEvent(

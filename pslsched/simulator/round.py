@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
+from pslsched.core.sequential import sequential_orders
 from pslsched.simulator.aggregation import aggregate
 from pslsched.simulator.helper_queue import HelperQueue
 from pslsched.simulator.orders import Order, orders_for_plan
@@ -34,6 +35,9 @@ class Round:
         self.steps = plan.steps if plan is not None else instance.batches
         if plan is not None and orders is not None:
             orders = orders_for_plan(orders, instance.batches, plan.samples, plan.sync)
+        sequential = instance.sequential or (plan is not None and plan.sequential)
+        if sequential and orders is not None:
+            orders = sequential_orders(orders)  # each forward's backward next: the plan's forward order
         self.instance, self.workload = instance, parts.workload
         self.env = simpy.Environment()
         self.assign = assign
@@ -46,7 +50,13 @@ class Round:
         self.gone: set[int] = set()
         self.queues = [
             HelperQueue(
-                self.runner, i, None if orders is None else orders[i], self.gone, self.busy, self.tasks
+                self.runner,
+                i,
+                None if orders is None else orders[i],
+                self.gone,
+                self.busy,
+                self.tasks,
+                sequential,
             )
             for i in range(instance.num_helpers)
         ]

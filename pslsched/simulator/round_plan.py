@@ -31,6 +31,9 @@ class RoundPlan:
     # False: the round ends without the clients' head + tail weight exchange (strategies whose client parts are
     # already one model, e.g. PSL, or that federate only every few rounds)
     exchange_weights: bool = True
+    # True (SplitFed V2 as published): each helper serves one client step at a time, its forward and then its
+    # backward, before another forward (problem.md §1, sequential helpers)
+    sequential: bool = False
 
     def __post_init__(self):
         s = np.asarray(self.samples)

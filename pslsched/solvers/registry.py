@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pslsched.base.registry import Entry, Registry
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
+from pslsched.core.sequential import merged_instance, sequential_result
 
 SolverFn = Callable[..., SolveResult]
 
@@ -36,5 +37,10 @@ def get_solver(name: str) -> SolverFn:
 def solve(
     instance: Instance, solver: str = "greedy", *, time_limit: float | None = None, seed: int = 0, **options
 ) -> SolveResult:
-    """Run the solver registered as ``solver`` on ``instance``."""
-    return get_solver(solver)(instance, time_limit=time_limit, seed=seed, **options)
+    """Run the solver registered as ``solver`` on ``instance`` (a ``sequential`` one through its merged instance,
+    which every solver and bound of the interleaved model serves)."""
+    fn = get_solver(solver)
+    if instance.sequential:
+        merged = fn(merged_instance(instance), time_limit=time_limit, seed=seed, **options)
+        return sequential_result(instance, merged)
+    return fn(instance, time_limit=time_limit, seed=seed, **options)

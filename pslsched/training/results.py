@@ -97,6 +97,13 @@ class TrainResult:
         """rounds.csv: the simulator's columns plus samples, train_loss, test_loss, test_accuracy, wall_s."""
         return self.record.rounds.merge(self.metrics, on="round", how="left")
 
+    def _staleness(self) -> dict:
+        """SplitFed V2 interleaved: how many body steps old the weights of its body gradients were, over the run."""
+        m = self.metrics
+        if "stale_mean" not in m or not len(m):
+            return {}
+        return {"stale_mean": float(m["stale_mean"].mean()), "stale_max": float(m["stale_max"].max())}
+
     def summary(self) -> dict:
         """summary.json: the simulator's summary plus accuracy, time to the target accuracy and the settings."""
         cfg = self.config
@@ -121,6 +128,7 @@ class TrainResult:
                 "diverged": self.diverged,
                 "collapsed": self.collapsed,
                 "note": self.note,
+                **self._staleness(),
                 "settings": {
                     **self.config.model_dump(mode="json"),
                     "model": self.model,

@@ -285,6 +285,7 @@ def run_training(
             row.update(train_loss=np.nan, test_loss=np.nan, test_accuracy=np.nan)
         else:
             row["train_loss"] = hooks.round_loss()
+            row.update(prep.strategy.round_metrics())
             last = r == sim_config.rounds - 1
             if (r + 1) % cfg.eval_every == 0 or last:
                 row["test_loss"], row["test_accuracy"] = evaluate(prep.parts, data.x_test, data.y_test)
@@ -325,6 +326,7 @@ def _result(
 ) -> TrainResult:
     record = build_record(instance, schedule, sim_config, list(results))
     cols = ["round", *METRIC_COLUMNS]
+    cols += [c for c in dict.fromkeys(k for row in metrics for k in row) if c not in cols]
     labels = prep.dataset.y_test.cpu().numpy()
     share = float(np.bincount(labels, minlength=prep.dataset.num_classes).max() / max(1, len(labels)))
     chance = Chance(share, len(labels), prep.dataset.num_classes)

@@ -197,12 +197,17 @@ class Strategy(ABC):
         """The cut-layer gradient the helper sends back to client j."""
         return grad
 
+    def round_metrics(self) -> dict[str, float]:
+        """Numbers of the round just run that belong in its row (e.g. SplitFed V2's body staleness)."""
+        return {}
+
     def evaluation_note(self) -> str | None:
         """What the reported test accuracy measures, where that is not obvious (None: the global model's)."""
         return None
 
     def plan_flags(self, r: int) -> dict:
-        """Round r's options for the engine's RoundPlan (``broadcast``, ``return_grad``, ``exchange_weights``)."""
+        """Round r's options for the engine's RoundPlan (``broadcast``, ``return_grad``, ``exchange_weights``,
+        ``sequential``)."""
         return {} if self.return_grad else {"return_grad": False}
 
     def broadcast(self, t: int, i: int, grads: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:

@@ -3,8 +3,12 @@
 - ``splitfed1``: a body copy per client on its helper; all parts FedAvg'd per round. The clients are independent
   within a round, so ``batched=true`` computes a whole round for all clients at once
   (``pslsched.training.strategies.batched``).
-- ``splitfed2``: one body per helper, stepped after each client's backward in the helper's order (the body may
-  step between a client's body forward and backward: ``stale_body``).
+- ``splitfed2``: one body per helper, stepped after each client's backward. ``order=sequential`` (the default, as
+  published): the helper runs each client's forward and backward back to back (problem.md §1, sequential
+  helpers), so every body gradient is computed on the weights it updates. ``order=interleaved``: the helper runs
+  the schedule's interleaved order, so the body may step between a client's forward and its backward
+  (``stale_body``: the backward uses the forward's weights); each round reports how many body steps old those
+  weights were (``stale_mean``, ``stale_max``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pslsched.base.errors import InputError
 from pslsched.base.registry import as_flag
 from pslsched.training.strategies.base import (
     PARTS,
@@ -25,6 +30,8 @@ from pslsched.training.strategies.base import (
     step_optimizer,
 )
 from pslsched.training.strategies.batched import BatchedRound
+
+ORDERS = ("sequential", "interleaved")  # splitfed2's helper work
 
 
 @STRATEGIES.register(
@@ -87,16 +94,45 @@ class SplitFedV1(Strategy):
 
 @STRATEGIES.register(
     "splitfed2",
-    "SplitFed V2: one body per helper, stepped after each client's backward in the helper's order",
+    "SplitFed V2: one body per helper; each client's forward and backward back to back (order=sequential, as "
+    "published) or the schedule's interleaved order (order=interleaved: stale body gradients, reported)",
 )
 class SplitFedV2(Strategy):
+    """Option ``order`` (sequential): ``sequential`` or ``interleaved`` helper work (see the module)."""
+
     name = "splitfed2"
-    stale_body = True
+
+    def __init__(
+        self, settings: StrategySettings | None = None, /, order: str = "sequential", **options: str
+    ):
+        super().__init__(settings, **options)
+        if order not in ORDERS:
+            raise InputError("--strategy.order", f"must be one of {', '.join(ORDERS)}, got {order!r}")
+        self.order = order
+        self.stale_body = order == "interleaved"
 
     def setup(self, global_model, num_clients, num_helpers, **kw):
         super().setup(global_model, num_clients, num_helpers, **kw)
         self.clients: dict[int, dict[str, nn.Module]] = {}
         self.bodies = [self.copy_part("body") for _ in range(num_helpers)]
+
+    def plan_flags(self, r: int) -> dict:
+        return {**super().plan_flags(r), "sequential": self.order == "sequential"}
+
+    def begin_round(self, r: int, assign: np.ndarray) -> None:
+        super().begin_round(r, assign)
+        self.body_steps = np.zeros(self.num_helpers, dtype=np.int64)
+        self.forward_at: dict[tuple[int, int], int] = {}  # (client, step) -> its helper's body steps then
+        self.staleness: list[int] = []
+
+    def after_body_fwd(self, j, i, t, smashed, y):
+        self.forward_at[(j, t)] = int(self.body_steps[i])
+
+    def round_metrics(self) -> dict[str, float]:
+        if self.order != "interleaved":
+            return {}
+        ages = self.staleness or [0]
+        return {"stale_mean": float(np.mean(ages)), "stale_max": float(max(ages))}
 
     def load_copies(self, state):
         self.client_opt = {}
@@ -123,7 +159,9 @@ class SplitFedV2(Strategy):
 
     def after_body_bwd(self, j, i, t, n):
         super().after_body_bwd(j, i, t, n)
+        self.staleness.append(int(self.body_steps[i]) - self.forward_at.pop((j, t)))
         step_optimizer(self.body_opt[i])
+        self.body_steps[i] += 1
 
     def after_head_bwd(self, j, t, n):
         super().after_head_bwd(j, t, n)
