@@ -418,14 +418,29 @@ def test_empty_clients_rejected(spec: str, n: int, clients: int, field: str) -> 
 
 
 def test_classes_pathological_client_is_named() -> None:
-    """Class 0 has one sample but two holders (20 clients x 1 class over 10 classes): a holder always stays empty."""
-    labels = np.concatenate([[0], np.repeat(np.arange(1, 10), 50)])
+    """Classes 0-8 have one sample each, 20 clients x 1 class: a client beyond the first ten draws one of them
+    with odds 9/10, so nearly every draw gives some one-sample class two holders, one of them empty."""
+    labels = np.concatenate([np.arange(9), np.full(100, 9)])
     with pytest.raises(InputError) as err:
         make_partition("classes:1", labels, 20, np.random.default_rng(0))
     assert err.value.field == "--partition"
     assert "classes:1" in str(err.value) and "leaves client" in str(err.value)
     # the same labels over 10 clients (one holder per class) are fine
     _check_partition(make_partition("classes:1", labels, 10, np.random.default_rng(0)), len(labels), 10)
+
+
+@pytest.mark.parametrize(("c", "ring_sets"), [(2, 5), (5, 2)])
+def test_classes_are_drawn_at_random_per_client(c: int, ring_sets: int) -> None:
+    """32 clients: a ring over the 10 classes would give only ``ring_sets`` distinct class sets (classes:5: two
+    disjoint halves); a random draw gives many, still covers every class, and repeats with its seed."""
+    labels = _labels(3000)
+    parts = make_partition(f"classes:{c}", labels, 32, np.random.default_rng(3))
+    held = [frozenset(labels[p].tolist()) for p in parts]
+    assert all(len(h) <= c for h in held) and sum(len(h) == c for h in held) >= 30
+    assert set().union(*held) == set(range(10))
+    assert len(set(held)) > 3 * ring_sets
+    again = make_partition(f"classes:{c}", labels, 32, np.random.default_rng(3))
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
 
 
 @pytest.mark.parametrize(

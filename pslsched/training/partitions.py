@@ -7,8 +7,8 @@ the training set); no sample is given to two clients. Specs read ``name``, ``nam
 * ``iid``: a seeded permutation cut into near-equal parts;
 * ``dirichlet:ALPHA``: label skew as in NIID-Bench (Li et al., 2022): per class, the shares of the clients are
   drawn from Dirichlet(ALPHA), clients already above the mean size get no more; small ALPHA = strong skew;
-* ``classes:C[,beta=B]``: every client holds C distinct classes (a seeded balanced assignment that uses every
-  class when ``num_clients * C >= classes``); each class is spread over its holders by Dirichlet(B), B = 3;
+* ``classes:C[,beta=B]``: every client holds C distinct classes drawn at random (seeded; every class is used when
+  ``num_clients * C >= classes``); each class is spread over its holders by Dirichlet(B), B = 3;
 * ``quantity:ALPHA``: quantity skew, IID labels: client sizes are 1 + Dirichlet(ALPHA) shares of the rest.
 
 The random schemes redraw (from the same ``rng``, at most ``MAX_DRAWS`` times, as NIID-Bench does) until every
@@ -194,19 +194,29 @@ def dirichlet(labels: np.ndarray, num_clients: int, rng: np.random.Generator, al
 def classes(
     labels: np.ndarray, num_clients: int, rng: np.random.Generator, c: Any, beta: Any = 3.0
 ) -> list[np.ndarray]:
-    """Each client holds ``c`` distinct classes: with the classes in a seeded random order ``perm``, client k holds
-    ``perm[(k * c + t) % K]`` for t < c (every class is used once ``num_clients * c >= K``, holders per class
-    differ by at most one). Each class's samples are spread over its holders by Dirichlet(beta) shares."""
+    """Each client holds ``c`` distinct classes drawn at random (seeded), every class used once
+    ``num_clients * c >= classes``: the classes, in a random order, are dealt first to clients in a random order
+    (one each while a client has room), then every client fills its other places with classes drawn at random
+    among those it lacks. Each class's samples are spread over its holders by Dirichlet(beta) shares."""
     present = np.unique(labels)
     per_client = int(_number("classes", "C", c, integer=True, low=1, high=len(present)))
     b = float(_number("classes", "beta", beta, low=0, low_open=True))
 
     def draw() -> list[np.ndarray]:
-        order = rng.permutation(present)
-        holders: dict[int, list[int]] = {int(cls): [] for cls in present}
+        held = [[] for _ in range(num_clients)]
+        dealt = rng.permutation(present)[: num_clients * per_client]
+        takers = rng.permutation(num_clients)
+        for n, cls in enumerate(dealt):  # coverage: class n goes to the (n mod K)-th taker
+            held[int(takers[n % num_clients])].append(int(cls))
         for k in range(num_clients):
-            for t in range(per_client):
-                holders[int(order[(k * per_client + t) % len(present)])].append(k)
+            missing = per_client - len(held[k])
+            if missing > 0:
+                others = np.setdiff1d(present, held[k])
+                held[k] += [int(v) for v in rng.choice(others, size=missing, replace=False)]
+        holders: dict[int, list[int]] = {int(cls): [] for cls in present}
+        for k, own in enumerate(held):
+            for cls in own:
+                holders[cls].append(k)
         buckets: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
         for cls in present:
             owners = holders[int(cls)]
