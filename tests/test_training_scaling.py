@@ -268,7 +268,10 @@ def _centralised_sgd(built, cfg, rounds, seed=0):
 
     prep = prepare_training(built.instance, cfg, seed)
     model = nn.Sequential(prep.parts["head"], prep.parts["body"], prep.parts["tail"])
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     assign, _ = orders_from_schedule(built.instance, schedule_of(built))
     order = prep.executor(built.instance.clients, seed)
     steps = 0
@@ -286,13 +289,20 @@ def _centralised_sgd(built, cfg, rounds, seed=0):
 
 
 @pytest.mark.parametrize(
-    ("helpers", "batch"),
+    ("helpers", "batch", "optimizer"),
     [
-        (1, 8),  # one helper: several steps per round, each one centralised step
-        (2, 96),  # two helpers: one step per round (the bodies are averaged by samples at the round's end)
+        (1, 8, "sgd"),  # one helper: several steps per round, each one centralised step
+        (
+            2,
+            96,
+            "sgd",
+        ),  # two helpers: one step per round (the bodies are averaged by samples at the round's end)
+        # the optimizer's state lives on across rounds, as in a centralised loop
+        (1, 8, "momentum"),
+        (1, 8, "adam"),
     ],
 )
-def test_psl_is_centralised_sgd_on_the_union_of_each_steps_samples(helpers, batch):
+def test_psl_is_centralised_sgd_on_the_union_of_each_steps_samples(helpers, batch, optimizer):
     """The premise of global sampling: a PSL step is one SGD step on the mean loss of all its samples (clients of
     unequal sizes, so a mean of per-client means would differ)."""
     built = make_testbed(5, helpers)
@@ -300,8 +310,9 @@ def test_psl_is_centralised_sgd_on_the_union_of_each_steps_samples(helpers, batc
         dataset=SYN,
         model="mlp",
         strategy="psl",
-        optimizer="sgd",
-        lr=0.5,
+        optimizer="adam" if optimizer == "adam" else "sgd",
+        momentum=0.9 if optimizer == "momentum" else 0.0,
+        lr=0.01 if optimizer == "adam" else 0.5 if optimizer == "sgd" else 0.1,
         batch_size=batch,
         partition="quantity:1",
     )

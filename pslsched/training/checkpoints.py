@@ -21,6 +21,7 @@ from pslsched.base.errors import InputError
 from pslsched.simulator import RoundPlan, RoundResult
 
 CHECKPOINT = "checkpoint"
+OPTIMIZERS = "optimizers"  # the model file's entry for a strategy's optimizer state (not a model part)
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -37,15 +38,18 @@ def save_checkpoint(
     results: list[RoundResult],
     rng: np.random.Generator,
     metrics: list[dict],
+    optimizers: dict | None = None,
 ) -> None:
-    """``checkpoint/model-<rounds>.pt`` (the global model) and ``checkpoint/state.json`` pointing at it; written
-    in that order, each atomically, so a killed process leaves the previous consistent pair."""
+    """``checkpoint/model-<rounds>.pt`` (the global model, and the optimizer state of a strategy that keeps it
+    across rounds) and ``checkpoint/state.json`` pointing at it; written in that order, each atomically, so a
+    killed process leaves the previous consistent pair."""
     folder = out / CHECKPOINT
     folder.mkdir(exist_ok=True)
     model_file = f"model-{rounds_done}.pt"
-    write_atomically(
-        folder / model_file, lambda p: torch.save({k: m.state_dict() for k, m in parts.items()}, p)
-    )
+    saved = {k: m.state_dict() for k, m in parts.items()}
+    if optimizers is not None:
+        saved[OPTIMIZERS] = optimizers
+    write_atomically(folder / model_file, lambda p: torch.save(saved, p))
     state = {
         "rounds_done": rounds_done,
         "model": model_file,
@@ -62,9 +66,10 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    out: Path, parts: dict[str, nn.Module]
+    out: Path, parts: dict[str, nn.Module], on_optimizers: Callable[[dict], None] | None = None
 ) -> tuple[int, list[RoundResult], np.random.Generator, list[dict]]:
-    """Load the global model into ``parts``; the rounds done, the engine's results and rng, the metrics so far."""
+    """Load the global model into ``parts`` (a saved optimizer state goes to ``on_optimizers``); the rounds done,
+    the engine's results and rng, the metrics so far."""
     folder = out / CHECKPOINT
     state_file = folder / "state.json"
     if not state_file.is_file():
@@ -74,6 +79,8 @@ def load_checkpoint(
         weights = torch.load(folder / state["model"], weights_only=True)
         for k, m in parts.items():
             m.load_state_dict(weights[k])
+        if on_optimizers is not None and OPTIMIZERS in weights:
+            on_optimizers(weights[OPTIMIZERS])
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise InputError("--resume", f"unreadable checkpoint in {str(out)!r}: {exc}") from None
     rng = np.random.default_rng()

@@ -269,7 +269,9 @@ def run_training(
     if resume:
         if out is None:
             raise InputError("--resume", "needs the run's folder")
-        start_round, results, rng, metrics = load_checkpoint(out, prep.parts)
+        start_round, results, rng, metrics = load_checkpoint(
+            out, prep.parts, prep.strategy.restore_optimizers
+        )
         if isinstance(hooks, TrainingHooks):
             for res in results:
                 hooks.consumed += res.plan.samples.sum(axis=0).astype(np.int64)
@@ -298,7 +300,9 @@ def run_training(
         if out is not None:
             result = _result(instance, schedule, sim_config, cfg, prep, sim.results, metrics)
             result.write(out, curves=False)
-            save_checkpoint(out, r + 1, prep.parts, sim.results, sim.rng, metrics)
+            save_checkpoint(
+                out, r + 1, prep.parts, sim.results, sim.rng, metrics, prep.strategy.optimizer_state()
+            )
         if on_round is not None:
             on_round({**row, "virtual_ms": sim.results[-1].start + sim.results[-1].round_time_ms})
 

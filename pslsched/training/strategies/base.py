@@ -37,7 +37,8 @@ Precompute = Callable[..., tuple[float, int]]
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """``sgd`` (with ``momentum``) or ``adam``; a fresh optimizer state every round (as FedAvg clients do)."""
+    """``sgd`` (with ``momentum``) or ``adam``. Copies that FedAvg merges start each round with a fresh optimizer
+    state (as FedAvg clients do); a strategy whose models live on across rounds keeps theirs (PSL, SGLR)."""
 
     name: str = "sgd"
     lr: float = 0.05
@@ -196,6 +197,14 @@ class Strategy(ABC):
     def cut_gradient(self, j: int, t: int, grad: torch.Tensor) -> torch.Tensor:
         """The cut-layer gradient the helper sends back to client j."""
         return grad
+
+    def optimizer_state(self) -> dict | None:
+        """The optimizer state that lives on across rounds, for the checkpoint (None: fresh every round)."""
+        return None
+
+    def restore_optimizers(self, state: dict) -> None:
+        """Resume: the ``optimizer_state`` a checkpoint saved, applied when the next round makes the optimizers."""
+        raise ValueError(f"{self.name} keeps no optimizer state across rounds")
 
     def round_metrics(self) -> dict[str, float]:
         """Numbers of the round just run that belong in its row (e.g. SplitFed V2's body staleness)."""

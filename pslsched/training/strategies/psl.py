@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from pslsched.training.strategies.base import (
     STRATEGIES,
@@ -38,15 +39,39 @@ class PSL(Strategy):
         super().setup(global_model, num_clients, num_helpers, **kw)
         self.client = {p: self.copy_part(p) for p in ("head", "tail")}
         self.bodies = [self.copy_part("body") for _ in range(num_helpers)]
+        self.restored: dict | None = None
+        self.client_opt: torch.optim.Optimizer | None = None  # made at the first round, then kept
+        self.body_opt: list[torch.optim.Optimizer] = []
+
+    def optimizer_state(self) -> dict | None:
+        if self.client_opt is None:
+            return None
+        return {"client": self.client_opt.state_dict(), "bodies": [o.state_dict() for o in self.body_opt]}
+
+    def restore_optimizers(self, state: dict) -> None:
+        if len(state.get("bodies", [])) != self.num_helpers or "client" not in state:
+            raise ValueError("the checkpoint's optimizer state does not match this run's helpers")
+        self.restored = state
 
     def load_copies(self, state):
+        # the optimizers are made once and live on (momentum, Adam's moments), as in a centralised loop: the
+        # shared client model is the global one; each body resumes from the helpers' average with its own state
         for p in ("head", "tail"):
             load_state(self.client[p], state[p])
-        self.client_opt = self.optimizer.make(parameters_of(*self.client.values()))
-        self.body_opt = []
         for body in self.bodies:
             load_state(body, state["body"])
-            self.body_opt.append(self.optimizer.make(parameters_of(body), lr=self.server_lr()))
+        if self.client_opt is None:
+            self.client_opt = self.optimizer.make(parameters_of(*self.client.values()))
+            self.body_opt = [self.optimizer.make(parameters_of(b), lr=self.server_lr()) for b in self.bodies]
+            if self.restored is not None:
+                self.client_opt.load_state_dict(self.restored["client"])
+                for opt, saved in zip(self.body_opt, self.restored["bodies"]):
+                    opt.load_state_dict(saved)
+                self.restored = None
+        lr = self.server_lr()
+        for opt in self.body_opt:  # the server rate may follow the round's split clients (SGLR)
+            for group in opt.param_groups:
+                group["lr"] = self.optimizer.lr if lr is None else lr
         self.step_total = 0.0
         self.step_body = np.zeros(self.num_helpers)
         self.client_split_samples = 0.0
