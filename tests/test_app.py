@@ -172,3 +172,21 @@ def test_a_sampler_run_diverging_in_its_first_round_is_one_line_and_exit_3(tmp_p
     captured = capsys.readouterr()
     assert "rounds     none finished" in captured.out
     assert captured.err.strip().splitlines()[-1].startswith("sched: error: training diverged")
+
+
+def test_a_testbed_scaled_past_its_memory_says_how_many_clients_it_holds(capsys):
+    """`sched train --clients 100` on the default testbed: exit 3, and the line names the most clients first fit
+    packs (that many pack, one more does not) and what to raise."""
+    import re
+
+    from pslsched.app.capacity import packs
+    from pslsched.cli import main
+    from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients
+
+    assert main(["train", "--cost-only", "--clients", "100", "--rounds", "1"]) == 3
+    out = capsys.readouterr().out
+    most = int(re.search(r"hold (\d+) of these clients", out).group(1))
+    assert "fewer --clients" in out and "memory_mb" in out
+    testbed = load_testbed(default_testbed_path())
+    assert packs(build(scale_clients(testbed, most)).instance)
+    assert not packs(build(scale_clients(testbed, most + 1)).instance)

@@ -340,6 +340,13 @@ def test_digits_default_testbed_splitfed1_reaches_90_percent():
 # --- the command line -----------------------------------------------------------------------------------------
 
 
+def test_cli_cost_only_rounds_show_no_loss(capsys):
+    """A cost-only round computes no loss: its progress line has none (no ``loss nan`` that reads as divergence)."""
+    assert main(["train", "--cost-only", "--rounds", "2", "--dataset", "digits", "--threads", "1"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("round ")]
+    assert len(lines) == 2 and all("virtual" in line and "loss" not in line for line in lines), lines
+
+
 def test_cli_train_writes_its_files(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--dataset", SYN, "--model", "mlp", "--rounds", "2", "--out", str(out)])

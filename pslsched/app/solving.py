@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from pslsched.app.capacity import capacity_hint
 from pslsched.app.experiment import Experiment, check_solver, source_instance
 from pslsched.app.requests import CompareRequest, SolveRequest
 from pslsched.base.errors import InputError
@@ -151,6 +152,9 @@ def plan(
             exp.planned_instance, name, time_limit=time_limit, seed=seed, **solver_options(workers)
         )
     if result.schedule is None:
+        hint = capacity_hint(exp.testbed, exp.instance) if result.status == "infeasible" else None
+        if hint:
+            result.message = f"{result.message}; {hint}"
         return result
     problems = validate(exp.planned_instance, result.schedule)
     if problems:

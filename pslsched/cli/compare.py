@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 ROUNDING = {
     "makespan_ms": 1,
     "lower_bound_ms": 1,
-    "best_lower_bound_ms": 1,
+    "own_bound_ms": 1,
     "gap_%": 2,
     "runtime_s": 2,
     "reduction_vs_random_%": 2,

@@ -35,7 +35,7 @@ POSITIVE_OPTIONS = [
     ("--eval-every", True, "N", "evaluate every N rounds"),
     ("--profile-batch", False, "N", "the batch size the profile's costs were measured with (default 128)"),
     ("--speed", False, "X", "measured clock: simulated ms per wall ms"),
-    ("--threads", True, "N", "torch threads"),
+    ("--threads", True, "N", "torch threads (default 1: fastest for the small steps of split training)"),
 ]
 
 
@@ -250,9 +250,12 @@ class _Progress:
     def update(self, row: dict) -> None:
         self.done = row["round"] + 1
         acc = row.get("test_accuracy")
-        text = f"virtual {row['virtual_ms'] / 1e3:.2f} s, loss {row['train_loss']:.4f}" + (
-            f", accuracy {acc:.4f}" if acc == acc and acc is not None else ""
-        )
+        loss = row.get("train_loss")
+        text = f"virtual {row['virtual_ms'] / 1e3:.2f} s"
+        if loss is not None and loss == loss:  # a cost-only round computes no loss: none is shown
+            text += f", loss {loss:.4f}"
+        if acc is not None and acc == acc:
+            text += f", accuracy {acc:.4f}"
         if "stale_mean" in row:
             text += f", body weights {row['stale_mean']:.2f} steps stale (max {row['stale_max']:.0f})"
         if self.bar is not None:

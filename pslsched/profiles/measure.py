@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pslsched.base.limits import capped
 from pslsched.profiles.machine import machine_info
 from pslsched.profiles.model_blocks import one_line, resolve_blocks
 from pslsched.profiles.profile import COLUMNS, ModelProfile, ProfileError, load_profile
@@ -106,6 +107,7 @@ def measure_blocks(
         raise ProfileError(f"batch must be a whole number >= 1, got {batch!r}")
     if repeats < 1 or warmup < 0:
         raise ProfileError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    repeats = int(capped("repeats", repeats))  # PSLSCHED_CAP (quick runs); unchanged without it
     if threads is not None and threads < 1:
         raise ProfileError(f"threads must be >= 1, got {threads}")
     if optimizer not in OPTIMIZERS:

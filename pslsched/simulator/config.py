@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import capped
 from pslsched.base.registry import Registry, as_number, parse_spec
 from pslsched.simulator.distributions import STRAGGLER_DISTRIBUTIONS
 from pslsched.simulator.policies import POLICIES, PolicySettings
@@ -86,6 +87,11 @@ class SimConfig(BaseModel):
     @classmethod
     def _policy(cls, v: str) -> str:
         return _registered(POLICIES, v)
+
+    @field_validator("rounds")
+    @classmethod
+    def _rounds(cls, v: int) -> int:
+        return int(capped("rounds", v))  # PSLSCHED_CAP (quick runs); unchanged without it
 
     def policy_settings(self) -> PolicySettings:
         """What the dispatch policy may use: the replanning solver, its time limit, the seed."""

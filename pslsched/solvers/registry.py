@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pslsched.base.limits import capped
 from pslsched.base.registry import Entry, Registry
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
@@ -40,6 +41,7 @@ def solve(
     """Run the solver registered as ``solver`` on ``instance`` (a ``sequential`` one through its merged instance,
     which every solver and bound of the interleaved model serves)."""
     fn = get_solver(solver)
+    time_limit = capped("time_limit", time_limit)  # PSLSCHED_CAP (quick runs); unchanged without it
     if instance.sequential:
         merged = fn(merged_instance(instance), time_limit=time_limit, seed=seed, **options)
         return sequential_result(instance, merged)

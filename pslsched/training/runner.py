@@ -86,6 +86,9 @@ class Prepared:
         )
 
 
+DEFAULT_THREADS = 1  # TrainConfig.threads unset: a run's steps are small, where one thread is fastest
+
+
 def seeds(seed: int) -> dict[str, int]:
     """Independent streams of a run's seed (SeedSequence.spawn): init, partition, data split, data order."""
     names = ("init", "partition", "split", "order", "sampling", "strategy")
@@ -106,8 +109,7 @@ def prepare_training(
     """Data, partition over the instance's clients, the split model and the strategy of a run of ``rounds``
     rounds with ``seed`` (nothing trained yet); ``dataset`` is used instead of loading ``cfg.dataset``."""
     s = seeds(seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or DEFAULT_THREADS)
     device = _device(cfg.device)
     data = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, seed=s["split"])
     k = instance.num_clients
