@@ -18,8 +18,9 @@ install: $(STAMP)
 # the training runs on the clock of the very schedule the first command solved (same assignment and order)
 demo: install
 	$(VENV)/bin/sched solve --time-limit 20 --out out/demo
+	$(VENV)/bin/sched simulate --schedule out/demo/schedule.json --rounds 5 --stragglers mild --out out/demo/sim
 	$(VENV)/bin/sched train --schedule out/demo/schedule.json --dataset digits --rounds 8 --threads 1 --out out/demo/train
-	@echo "Gantt chart: out/demo/gantt.png   schedule: out/demo/schedule.json   accuracy: out/demo/train/curves.png"
+	@echo "report: out/demo/report.html   simulated: out/demo/sim/report.html   trained: out/demo/train/report.html"
 
 test: install
 	$(PY) -m pytest

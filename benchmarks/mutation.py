@@ -31,6 +31,7 @@ import argparse
 import ast
 import copy
 import csv
+import hashlib
 import json
 import os
 import random
@@ -43,14 +44,8 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = [
-    "tests/test_training_samplers.py",
-    "tests/test_training_data.py",
-    "tests/test_training_models.py",
-    "tests/test_training_batched.py",
-    "tests/test_training_scaling.py",
-    "tests/test_training.py",
-]
+# the six training test files, the quick ones first (with -x a killed mutant stops at its first failing test)
+TESTS = [f"tests/test_training{s}.py" for s in ("_samplers", "_data", "_models", "_batched", "_scaling", "")]
 TESTS_BY_MODULE: dict[str, list[str]] = {}  # module path (relative to pslsched/) -> test files; default TESTS
 AOR = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Mult}
 FLIP = [(ast.Lt, ast.GtE), (ast.Gt, ast.LtE), (ast.Eq, ast.NotEq), (ast.Is, ast.IsNot), (ast.In, ast.NotIn)]
@@ -181,9 +176,7 @@ def enumerate_mutants(package: Path) -> list[dict]:
     return mutants
 
 
-def run_tests(
-    tmp: Path, tests: list[str], extra: list[str], timeout: float | None
-) -> tuple[str, int, float, dict]:
+def run_tests(tmp: Path, tests: list[str], extra: list[str], timeout: float | None) -> tuple:
     """Run pytest on the copy; returns (outcome, exit code, seconds, probe record)."""
     probe_out = tmp / "probe.json"
     probe_out.unlink(missing_ok=True)
@@ -234,6 +227,10 @@ def main() -> None:
         shutil.copy2(REPO / "pyproject.toml", tmp / "pyproject.toml")
         (tmp / "_mutation_probe.py").write_text(PROBE)
         mutants = enumerate_mutants(pristine)
+        digest = hashlib.sha256(
+            b"".join(p.read_bytes() for p in sorted((pristine / "training").rglob("*.py")))
+        )
+        args.snapshot = digest.hexdigest()[:16]  # which sources the mutant indices refer to
         print(f"{len(mutants)} mutants in {len({m['file'] for m in mutants})} modules (snapshot in {tmp})")
         if args.list:
             for (f, op), n in sorted(Counter((m["file"], m["operator"]) for m in mutants).items()):
@@ -290,7 +287,9 @@ def report(args, results: list[dict], total: int, base_s: float, timeout: float,
     by_file: dict[str, list[dict]] = {}
     for r in results:
         by_file.setdefault(r["file"], []).append(r)
-    print(f"\n{len(results)} of {total} mutants (seed {args.seed}); wall {wall / 60:.1f} min\n")
+    print(
+        f"\n{len(results)} of {total} mutants (seed {args.seed}, sources {args.snapshot}); wall {wall / 60:.1f} min\n"
+    )
     print("| module | mutants | killed by a test | timeout | import/compile error | survived | score |")
     print("|---|---|---|---|---|---|---|")
     for f, rs in [*sorted(by_file.items()), ("**all**", results)]:
@@ -304,6 +303,7 @@ def report(args, results: list[dict], total: int, base_s: float, timeout: float,
         if r["outcome"] == "survived":
             print(f"| {r['file']}:{r['line']} | {r['operator']} | `{r['original']}` | `{r['mutated']}` |")
     meta = dict(command=" ".join(sys.argv), mutants=len(results), enumerated=total, seed=args.seed)
+    meta["training_sources_sha256"] = args.snapshot
     meta |= dict(baseline_s=round(base_s, 1), timeout_s=round(timeout, 1), wall_s=round(wall, 1))
     meta["deselected_baseline_failures"] = failed
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

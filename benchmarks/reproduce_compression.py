@@ -44,10 +44,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import dataset, fmt, md  # noqa: E402
+from pipeline import REPRODUCTION_TESTBED, dataset, fmt, md  # noqa: E402
 
 from pslsched.core.codecs import Compression, parse_codec  # noqa: E402
-from pslsched.core.testbed import build, default_testbed_path, load_testbed, scale_clients  # noqa: E402
+from pslsched.core.testbed import build, load_testbed, scale_clients  # noqa: E402
 from pslsched.models.zoo import build_blocks  # noqa: E402
 from pslsched.simulator import SimConfig  # noqa: E402
 from pslsched.solvers import solve  # noqa: E402
@@ -240,7 +240,7 @@ def solved(k: int | None, spec: str, solver: str, limit: float):
     """(built, SolveResult) of the default testbed (scaled to k clients) compressed with ``spec``."""
     key = (k, spec, solver)
     if key not in _solved:
-        tb = load_testbed(default_testbed_path())
+        tb = load_testbed(REPRODUCTION_TESTBED)
         if k is not None:
             tb = scale_clients(tb, k)
         comp = Compression(parse_codec(spec), cut_b=False, grads=False)

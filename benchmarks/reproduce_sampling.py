@@ -10,8 +10,8 @@ B. Stragglers on the same testbed (client compute is most of a step): 10% / 20% 
    whole run (``per=run``), IID and severe non-IID, ``lds`` at several tilts against ``ugs``: virtual time to a
    target accuracy, steady-state time per epoch and final accuracy. Controls (clock only, ``cost_only``): no
    stragglers, and stragglers redrawn every round (``per=round``).
-C. The bundled default testbed (20 clients, 3 helpers, cut a=2: helpers do most of the work) with its solved
-   schedules (greedy, auto): does the schedule or the sampler move the virtual time more?
+C. The former default testbed, examples/forced_memory.yaml (20 clients, 3 helpers, cut a=2: helpers do most of
+   the work) with its solved schedules (greedy, auto): does the schedule or the sampler move the virtual time more?
 
     .venv/bin/python benchmarks/reproduce_sampling.py            # full (~20-25 min of CPU on 2 shared cores)
     .venv/bin/python benchmarks/reproduce_sampling.py --quick    # smoke run (~2 min)
@@ -371,7 +371,10 @@ def main() -> None:
         print(sections[-1], flush=True)
 
     if "C" in args.parts:
-        print("\n== C. default testbed (20 clients, 3 helpers, cut a=2) with solved schedules", flush=True)
+        print(
+            "\n== C. the former default testbed (examples/forced_memory.yaml: 20 clients, 3 helpers, cut a=2) with solved schedules",
+            flush=True,
+        )
         trained = pd.concat(
             [straggler_table("C", None, None, target=0.85, solver=s, **c_train) for s in solvers_c]
         )

@@ -5,8 +5,8 @@ Every accuracy run is a real split training on the simulator's clock (virtual ti
 A. Accuracy against the number of clients K: final test accuracy (and the round / virtual time at which 90% is
    first reached) of splitfed1, splitfed2, psl, sglr (p=0.5 and p=0), locfedmix and locsplitfed, for the same
    rounds, optimizer, learning rate and batch, on ``digits`` with ``iid`` and ``dirichlet:0.5`` partitions.
-   Testbed: the bundled default, scaled to K clients (helpers' memory raised so every client fits), greedy schedule.
-B. The clock on the default testbed (K=20, greedy): virtual round time and bytes per round of each strategy
+   Testbed: the former default (examples/forced_memory.yaml), scaled to K clients (helpers' memory raised so every client fits), greedy schedule.
+B. The clock on the former default testbed (K=20, greedy): virtual round time and bytes per round of each strategy
    (``cost_only=True``), one strategy checked against its training run.
 
     .venv/bin/python benchmarks/reproduce_strategies.py            # K = 8, 32; 8 rounds

@@ -138,7 +138,8 @@ def record(scenario, testbed_label, result):
 # %% [markdown]
 # ## 1. The baseline schedule against the optimised one
 #
-# The bundled default testbed (ResNet-101 costs on three helpers: a VM and two laptops) scaled to 6 clients, the
+# The former default testbed (`examples/forced_memory.yaml`: ResNet-101 costs on three helpers, a VM and two laptops)
+# scaled to 6 clients, the
 # setting where the clients' chains and the helpers' loads both matter (at 20 clients the helpers' load binds and
 # every sensible schedule is within a few percent: [benchmarks](../benchmarks/RESULTS.md)). The trained model is the `cnn` on `digits` with `splitfed1`
 # (every client trains its own copies; FedAvg at the round's end), IID partition, Adam, batch 16. The clock is the
@@ -149,7 +150,7 @@ def record(scenario, testbed_label, result):
 # helper runs its tasks in the planned order.
 
 # %%
-default_6 = scale_clients(load_testbed(default_testbed_path()), 6)
+default_6 = scale_clients(load_testbed(default_testbed_path().parent / "examples" / "forced_memory.yaml"), 6)
 plain = make_setup(default_6)
 ri = plain.exp.round_instance
 print(

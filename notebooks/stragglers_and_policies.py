@@ -6,7 +6,7 @@
 # the round time drifts from the plan under stragglers, and which **dispatch policy** on the helpers limits the
 # damage.
 #
-# **Setting.** The bundled default testbed (`pslsched/profiles/testbed.yaml`: ResNet-101 on CIFAR-10, 20 clients on four
+# **Setting.** The former default testbed (`pslsched/profiles/examples/forced_memory.yaml`: ResNet-101 on CIFAR-10, 20 clients on four
 # device types, 3 helpers, memory binding), one schedule from `auto` (validated), executed by the SimPy simulator
 # (`simulator.simulate`, see `docs/simulator.md`) for several rounds, with several straggler seeds. The helpers
 # dispatch with one of four policies:
@@ -73,7 +73,7 @@ pd.DataFrame(
 # validator; its makespan is the *planned* round makespan every simulation is compared with.
 
 # %%
-built = build(load_testbed(default_testbed_path()))
+built = build(load_testbed(default_testbed_path().parent / "examples" / "forced_memory.yaml"))
 instance, workload = built.instance, built.workload
 result = solve(instance, "auto", time_limit=3, seed=0, workers=1)
 schedule = result.schedule

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # What if the links were faster, or the laptops had more memory?
 #
-# A what-if study on the bundled default testbed: ResNet-101 / CIFAR-10, 20 clients on four device types
+# A what-if study on the former default testbed (`examples/forced_memory.yaml`): ResNet-101 / CIFAR-10, 20 clients on four device types
 # (Raspberry Pi 3 and 4, Jetson on its CPU and on its GPU) and 3 helpers (one VM and two laptops) that train
 # the body of the model for them. We change one thing at a time:
 #
@@ -29,7 +29,7 @@ from pslsched.core.testbed import build_instance, default_testbed_path, parse_te
 from pslsched.core.validate import validate
 from pslsched.solvers import available_solvers, solve
 
-base = yaml.safe_load(default_testbed_path().read_text())
+base = yaml.safe_load((default_testbed_path().parent / "examples" / "forced_memory.yaml").read_text())
 SOLVERS = ["random", "greedy", "equid", "auto"]
 assert set(SOLVERS) <= set(available_solvers())
 TIME_LIMIT_S = 3.0  # auto only: the heuristics finish in milliseconds

@@ -15,7 +15,7 @@ from pslsched.core.instance import read_instance, write_instance
 from pslsched.core.schedule import read_schedule, write_schedule
 from pslsched.core.validate import validate
 
-OUT_FILES = {"instance.json", "schedule.json", "schedule.csv", "gantt.png"}
+OUT_FILES = {"instance.json", "schedule.json", "schedule.csv", "gantt.png", "report.html"}
 
 
 @pytest.fixture
@@ -275,3 +275,23 @@ def test_no_schedule_found_exits_4(tmp_path, capsys):
     assert set(codes.values()) == {0, 4}
     for seed, code in codes.items():
         assert (tmp_path / f"out{seed}").exists() == (code == 0)
+
+
+def test_solve_measures_its_answer_against_the_baselines(capsys):
+    """One line: each baseline's makespan and what the answer saves against it (its own validated run)."""
+    import re
+
+    from pslsched.core.testbed import build, default_testbed_path, load_testbed
+    from pslsched.solvers import solve as run
+
+    assert main(["solve", "--solver", "equid", "--baselines", "random,greedy"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("vs baselines"))
+    inst = build(load_testbed(default_testbed_path())).instance
+    ours = run(inst, "equid").makespan
+    for name in ("random", "greedy"):
+        ms = float(re.search(rf"{name} ([\d,.]+) ms", line).group(1).replace(",", ""))
+        assert abs(ms - run(inst, name).makespan) < 0.05
+        saved = 100 * (1 - ours / ms)
+        assert (f"{saved:.1f}% saved" if saved >= -0.05 else f"{-saved:.1f}% shorter") in line
+    assert main(["solve", "--solver", "greedy", "--baselines", "none"]) == 0
+    assert "vs baselines" not in capsys.readouterr().out

@@ -29,7 +29,7 @@ def test_compare_table_one_row_per_solver():
 def test_cli_compare_writes_files_and_rejects_unknown(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["compare", "--solvers", "random,greedy", "--time-limit", "2", "--out", str(out)]) == 0
-    assert {p.name for p in out.iterdir()} == {"compare.csv", "compare.png"}
+    assert {p.name for p in out.iterdir()} == {"compare.csv", "compare.png", "report.html"}
     assert "greedy" in capsys.readouterr().out
     assert main(["compare", "--solvers", "random,bogus", "--out", str(tmp_path / "x")]) == 2
     assert "unknown solver 'bogus'" in capsys.readouterr().err

@@ -82,14 +82,14 @@ def test_testbed_paths():
         {
             "helpers.laptop.memory_mb": 4096,
             "clients.*.latency_ms": 1.5,
-            "helpers.0.count": 2,
+            "helpers.0.count": 3,
             "training.lr": 0.1,
         },
     )
-    assert [h["memory_mb"] for h in edited["helpers"]] == [2048, 4096]
+    assert [h["memory_mb"] for h in edited["helpers"]] == [data["helpers"][0]["memory_mb"], 4096]
     assert {c["latency_ms"] for c in edited["clients"]} == {1.5}
-    assert edited["helpers"][0]["count"] == 2 and edited["training"] == {"lr": 0.1}
-    assert data["helpers"][1]["memory_mb"] == 1024  # the original is untouched
+    assert edited["helpers"][0]["count"] == 3 and edited["training"] == {"lr": 0.1}
+    assert data["helpers"][1]["memory_mb"] == 1160  # the original is untouched
     with pytest.raises(InputError, match="no entry named 'tablet'"):
         apply_overrides(data, {"helpers.tablet.memory_mb": 1})
     with pytest.raises(InputError, match="out of range"):
@@ -223,7 +223,7 @@ def test_generated_instances_and_testbed_axes(tmp_path):
         {"command": "solve", "base": {"solver": "greedy"}, "axes": {"testbed.helpers.laptop.count": [1, 2]}}
     )
     frame = run_sweep(grid, tmp_path / "t", workers=1).results
-    assert list(frame["helpers"]) == [2, 3]
+    assert list(frame["helpers"]) == [3, 4]  # two VMs and 1 or 2 laptops
 
 
 # --- bad grids: one line naming the axis, exit 2, nothing run ----------------------------------------------------

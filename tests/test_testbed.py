@@ -47,14 +47,19 @@ def tb(**changes):
     return data
 
 
-def test_default_testbed_is_realistic_and_memory_binds():
+def test_default_testbed_is_tirana_scenario_1_where_memory_constrains_without_forcing():
+    """Tirana et al.'s scenario 1: the four measured client devices in equal numbers, half VM and half laptop
+    helpers, their rate classes (1-20 Mbit/s, one rate per client both ways), memory 1.3x the bodies' demand."""
     built = build(load_testbed(default_testbed_path()))
-    inst = built.instance
-    assert inst.num_clients == 20 and inst.num_helpers == 3
-    assert set(built.workload.client_devices) == {"d1", "d2", "jetson-cpu", "jetson-gpu"}
-    assert set(built.workload.helper_devices) == {"VM", "laptop"}
-    # memory binds: at least one helper cannot hold every client that could go there
-    assert any(inst.demand.sum() > cap for cap in inst.capacity)
+    inst, w = built.instance, built.workload
+    assert inst.num_clients == 24 and inst.num_helpers == 4
+    assert sorted(w.client_devices) == sorted(["d1", "d2", "jetson-cpu", "jetson-gpu"] * 6)
+    assert sorted(w.helper_devices) == ["VM", "VM", "laptop", "laptop"]
+    assert (w.uplink_mbps >= 1).all() and (w.uplink_mbps <= 20).all()
+    assert np.array_equal(w.uplink_mbps, w.downlink_mbps)
+    # memory constrains (no helper could hold every client) without forcing (room for 1.3x the demand)
+    assert (inst.capacity < inst.demand.sum()).all()
+    assert 1.25 < inst.capacity.sum() / inst.demand.sum() < 1.35
     res = solve(inst, "greedy")
     assert validate(inst, res.schedule) == []
     assert res.lower_bound <= res.makespan

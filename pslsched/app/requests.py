@@ -97,6 +97,9 @@ class SourceOptions(CodecOptions):
     instance: str | None = None
 
 
+DEFAULT_BASELINES = ("random", "greedy", "equid")  # Tirana et al.'s two baselines and Ganian et al.'s EquiD
+
+
 class SolveRequest(SourceOptions):
     """``sched solve``: one solver on one instance."""
 
@@ -105,6 +108,18 @@ class SolveRequest(SourceOptions):
     seed: int = 0
     workers: int | None = PositiveInt
     verbose: bool = False
+    # the published baselines the answer is measured against ("none": none)
+    baselines: list[str] = Field(default_factory=lambda: list(DEFAULT_BASELINES))
+
+    @field_validator("baselines", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if value is None:
+            return list(DEFAULT_BASELINES)
+        if isinstance(value, str):
+            names = [name.strip() for name in value.split(",") if name.strip()]
+            return [] if names == ["none"] else names
+        return value
 
 
 class CompareRequest(SourceOptions):

@@ -41,6 +41,33 @@ class SolveOutcome:
     solver: str
     result: SolveResult
     violations: list[str] = field(default_factory=list)
+    baselines: pd.DataFrame | None = None  # the baselines' compare table (None: none asked)
+
+    def comparison(self) -> pd.DataFrame | None:
+        """The baselines' table with this answer's row first, on the instance's one lower bound."""
+        if self.baselines is None or not self.valid:
+            return None
+        r = self.result
+        row = {"solver": self.solver, "status": r.status, "valid": True, "makespan_ms": r.makespan}
+        table = pd.concat(
+            [pd.DataFrame([{**row, "own_bound_ms": r.lower_bound}]), self.baselines], ignore_index=True
+        )
+        best = float(table["own_bound_ms"].max())
+        table["lower_bound_ms"] = best
+        table["gap_%"] = (
+            (100 * (table["makespan_ms"] - best) / best).clip(lower=0) if best > 0 else float("nan")
+        )
+        return table
+
+    def savings(self) -> list[tuple[str, float | None, float | None]]:
+        """(baseline, its makespan, % the answer saves against it) per baseline (None where it found none)."""
+        if self.baselines is None or self.result.makespan is None:
+            return []
+        out = []
+        for row in self.baselines.itertuples():
+            ms = None if row.makespan_ms != row.makespan_ms else float(row.makespan_ms)
+            out.append((row.solver, ms, None if ms is None else 100 * (1 - self.result.makespan / ms)))
+        return out
 
     @property
     def valid(self) -> bool:
@@ -80,6 +107,9 @@ def check_solve(request: SolveRequest) -> tuple[Instance, str]:
 def solve(request: SolveRequest, progress: Progress | None = None) -> SolveOutcome:
     """Run the requested solver on the requested instance and validate its schedule."""
     instance, name = check_solve(request)
+    names = [b for b in request.baselines if b != name]
+    for b in names:
+        check_solver(b, "--baselines")
     with verbosity(request.verbose):
         result = run_solver(
             instance,
@@ -89,13 +119,20 @@ def solve(request: SolveRequest, progress: Progress | None = None) -> SolveOutco
             **solver_options(request.workers, progress),
         )
     violations = validate(instance, result.schedule) if result.schedule is not None else []
-    return SolveOutcome(instance, name, result, violations)
+    outcome = SolveOutcome(instance, name, result, violations)
+    if names and outcome.valid:
+        with verbosity(request.verbose):
+            outcome.baselines = compare_table(
+                instance, names, time_limit=request.time_limit, seed=request.seed, **solver_options(1)
+            )
+    return outcome
 
 
 @dataclass
 class CompareOutcome:
     instance: Instance
     table: pd.DataFrame
+    schedules: dict[str, Schedule] = field(default_factory=dict)  # each valid schedule by solver
 
 
 def compare(request: CompareRequest) -> CompareOutcome:
@@ -106,15 +143,17 @@ def compare(request: CompareRequest) -> CompareOutcome:
         for name in request.solvers:
             check_solver(name, "--solvers")
     instance = source_instance(request)
+    schedules: dict[str, Schedule] = {}
     with verbosity(request.verbose):
         table = compare_table(
             instance,
             request.solvers,
             time_limit=request.time_limit,
             seed=request.seed,
+            schedules=schedules,
             **solver_options(request.workers),
         )
-    return CompareOutcome(instance, table)
+    return CompareOutcome(instance, table, schedules)
 
 
 def read_plan(path: str, *instances: Instance) -> Schedule:

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from pslsched.app.experiment import Experiment, check_solver, sim_config, with_compression
-from pslsched.app.requests import TrainRequest
+from pslsched.app.requests import TrainRequest, flag_of
 from pslsched.app.solving import plan
 from pslsched.base.errors import InputError
 from pslsched.base.registry import catalogue
@@ -55,6 +55,7 @@ class TrainOutcome:
     schedule: Schedule
     result: Any  # pslsched.training's TrainingResult
     schedule_source: str | None = None  # the schedule file, when the plan was read rather than solved
+    cost_only: bool = False  # the run computed nothing (the clock alone)
 
     @property
     def planned_for_round(self) -> bool:
@@ -171,8 +172,9 @@ def _with_timeout(exp: Experiment, schedule: Schedule) -> None:
         exp.sim = exp.sim.model_copy(update={"round_timeout_ms": 3.0 * schedule.makespan})
 
 
-def write_settings(out: Path, exp: Experiment, schedule: Schedule) -> None:
-    """What a resume needs: the settings, the (scaled) testbed and the schedule."""
+def write_settings(out: Path, exp: Experiment, schedule: Schedule, cost_only: bool = False) -> None:
+    """What a resume needs: the settings, the (scaled) testbed, whether the run computes (``cost_only``) and the
+    schedule."""
     out.mkdir(parents=True, exist_ok=True)
     testbed = exp.testbed.model_dump(mode="json", exclude_none=True)
     profile = Path(testbed["model"]["profile"])
@@ -182,6 +184,7 @@ def write_settings(out: Path, exp: Experiment, schedule: Schedule) -> None:
         "training": exp.training.model_dump(mode="json", exclude_none=True),
         "simulation": exp.sim.model_dump(mode="json"),
         "testbed": testbed,
+        "cost_only": bool(cost_only),
     }
     (out / SETTINGS).write_text(json.dumps(settings, indent=1) + "\n")
     write_schedule(schedule, out / "schedule.json")
@@ -197,7 +200,7 @@ def _run(
     on_round: OnRound | None = None,
     on_start: Callable[[], None] | None = None,
 ):
-    return run_training(
+    result = run_training(
         exp.instance,
         exp.workload,
         schedule,
@@ -211,6 +214,14 @@ def _run(
         on_round=on_round,
         on_start=on_start,
     )
+    if out is not None:
+        from pslsched.app.report import training_report, write_report
+
+        page = training_report(
+            result.rounds, result.record, exp.training.target_accuracy, f"training in {out}"
+        )
+        write_report(out / "report.html", page)
+    return result
 
 
 def _check_out(out: Path | None) -> None:
@@ -243,12 +254,12 @@ def train(
 
     def on_start() -> None:
         if out is not None and not resume:
-            write_settings(out, exp, schedule)
+            write_settings(out, exp, schedule, request.cost_only)
 
     result = _run(
         exp, schedule, out, cost_only=request.cost_only, resume=resume, on_round=on_round, on_start=on_start
     )
-    return TrainOutcome(exp, schedule, result, request.schedule)
+    return TrainOutcome(exp, schedule, result, request.schedule, request.cost_only)
 
 
 def resume(
@@ -265,10 +276,39 @@ def resume(
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError("--resume", f"unreadable {file}: {exc}") from None
     request = request or TrainRequest()
+    _check_resume_options(request, out, stored)
     exp = training_experiment(request, testbed=testbed, stored=stored)
     schedule = read_schedule(out / "schedule.json")
-    result = _run(exp, schedule, out, cost_only=request.cost_only, resume=True, on_round=on_round)
-    return TrainOutcome(exp, schedule, result, str(out / "schedule.json"))
+    cost_only = bool(stored.get("cost_only", False))  # a resume computes exactly as its run did
+    result = _run(exp, schedule, out, cost_only=cost_only, resume=True, on_round=on_round)
+    return TrainOutcome(exp, schedule, result, str(out / "schedule.json"), cost_only)
+
+
+RESUME_OPTIONS = {"rounds", "verbose"}  # what a resume may set: the run's length (longer), its logging
+
+
+def _check_resume_options(request: TrainRequest, out: Path, stored: dict) -> None:
+    """A resume continues exactly its run: any other option given is refused (naming it), and ``--rounds`` must
+    be more than the rounds already done."""
+    default = TrainRequest()
+    for name in TrainRequest.model_fields:
+        if name not in RESUME_OPTIONS and getattr(request, name) != getattr(default, name):
+            raise InputError(
+                flag_of(name),
+                f"cannot change a resumed run: {str(out)!r}'s settings.json fixes it (start a new run with --out)",
+            )
+    if request.rounds is None:
+        return
+    try:
+        done = int(json.loads((out / "checkpoint" / "state.json").read_text())["rounds_done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no readable checkpoint: the resume itself says so
+    if request.rounds <= done:
+        raise InputError(
+            "--rounds",
+            f"the run in {str(out)!r} has {done} round(s) done; ask for more to continue it "
+            f"(without --rounds it finishes its planned {stored.get('simulation', {}).get('rounds', done)})",
+        )
 
 
 def compare_solvers(
@@ -296,7 +336,7 @@ def compare_solvers(
         _with_timeout(exp, schedule)
         run_out = out / name if out is not None else None
         if run_out is not None:
-            write_settings(run_out, exp, schedule)
+            write_settings(run_out, exp, schedule, request.cost_only)
         callback = on_run(name, schedule) if on_run is not None else None
         result = _run(exp, schedule, run_out, cost_only=request.cost_only, on_round=callback)
         runs[name] = result

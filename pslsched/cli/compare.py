@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     common.add_workers_arg(p)
-    p.add_argument("--out", metavar="DIR", help="write compare.csv and compare.png")
+    p.add_argument("--out", metavar="DIR", help="write compare.csv, compare.png and report.html")
     common.add_verbose_arg(p)
     p.set_defaults(handler=run)
 
@@ -33,6 +33,7 @@ ROUNDING = {
 
 
 def run(args: argparse.Namespace) -> int:
+    from pslsched.app.report import compare_report, write_report
     from pslsched.app.solving import compare
     from pslsched.solvers.compare import plot_compare
 
@@ -47,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
         with common.atomic_dir(args.out) as tmp:
             table.to_csv(tmp / "compare.csv", index=False)
             plot_compare(table, tmp / "compare.png", f"{instance.name}: makespan per solver")
-        print(f"\nwrote {args.out}/compare.csv, compare.png")
+            write_report(tmp / "report.html", compare_report(instance, table, outcome.schedules))
+        print(f"\nwrote {args.out}/compare.csv, compare.png, report.html")
     return 0

@@ -24,7 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batches", type=int, default=None, metavar="B", help="batches per round (re-solves)")
     add_codec_args(p)
     p.add_argument("--compare-policies", action="store_true", help="run every policy on the same schedule")
-    p.add_argument("--out", metavar="DIR", help="write timeline.csv, rounds.csv, summary.json, gantt.png")
+    p.add_argument(
+        "--out", metavar="DIR", help="write timeline.csv, rounds.csv, summary.json, gantt.png, report.html"
+    )
     p.set_defaults(handler=run)
 
 
@@ -62,9 +64,12 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(compare_policies(outcome).round(1).to_string(index=False))
     if args.out:
+        from pslsched.app.report import simulation_report, write_report
+
         with atomic_dir(args.out) as tmp:
             outcome.record.write(tmp)
-        print(f"\nwrote {args.out}/timeline.csv, rounds.csv, summary.json, gantt.png")
+            write_report(tmp / "report.html", simulation_report(outcome.record))
+        print(f"\nwrote {args.out}/timeline.csv, rounds.csv, summary.json, gantt.png, report.html")
     return 0
 
 

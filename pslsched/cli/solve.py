@@ -33,16 +33,25 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_workers_arg(p)
     p.add_argument(
-        "--out", metavar="DIR", help="write instance.json, schedule.json, schedule.csv and gantt.png to DIR"
+        "--out",
+        metavar="DIR",
+        help="write instance.json, schedule.json, schedule.csv, gantt.png and report.html to DIR",
     )
     p.add_argument(
         "--progress", action="store_true", help="print improving makespans and bounds as they come"
+    )
+    p.add_argument(
+        "--baselines",
+        default=None,
+        metavar="LIST",
+        help="solvers the answer is measured against (default random,greedy,equid; none: no comparison)",
     )
     add_verbose_arg(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pslsched.app.report import schedule_report, write_report
     from pslsched.app.solving import solve
 
     outcome = solve(request_from(args, SolveRequest), _print_progress if args.progress else None)
@@ -55,14 +64,37 @@ def run(args: argparse.Namespace) -> int:
         for v in outcome.violations[:20]:
             print(f"  {v}", file=sys.stderr)
         return 1
+    if outcome.baselines is not None:
+        print(baselines_line(outcome))
     if args.out:
         with atomic_dir(args.out) as tmp:
             write_instance(instance, tmp / "instance.json")
             write_schedule(result.schedule, tmp / "schedule.json")
             write_schedule_csv(result.schedule, tmp / "schedule.csv")
             plot_gantt(instance, result.schedule, tmp / "gantt.png")
-        print(f"\nwrote {args.out}/instance.json, schedule.json, schedule.csv, gantt.png")
+            write_report(
+                tmp / "report.html",
+                schedule_report(
+                    instance,
+                    result.schedule,
+                    f"{result.schedule.solver} on {instance.name}",
+                    outcome.comparison(),
+                ),
+            )
+        print(f"\nwrote {args.out}/instance.json, schedule.json, schedule.csv, gantt.png, report.html")
     return 0
+
+
+def baselines_line(outcome) -> str:
+    """One line: what the answer saves against each baseline."""
+    parts = []
+    for name, ms, saved in outcome.savings():
+        if ms is None:
+            parts.append(f"{name} found none")
+        else:
+            told = f"{saved:.1f}% saved" if saved >= -0.05 else f"{-saved:.1f}% shorter than this answer"
+            parts.append(f"{name} {ms:,.1f} ms ({told})")
+    return "vs baselines " + ", ".join(parts)
 
 
 def _print_progress(elapsed_s: float, makespan: float | None, bound: float) -> None:

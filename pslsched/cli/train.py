@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pslsched.app.requests import TrainRequest
+from pslsched.base.errors import InputError
 from pslsched.cli.common import (
     add_codec_args,
     add_plan_args,
@@ -77,7 +78,7 @@ def add_parser(sub) -> None:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
     add_simulation_args(p.add_argument_group("simulation"))
     p.add_argument(
-        "--out", metavar="DIR", help="rounds.csv, timeline.csv, summary.json, curves.png, checkpoint/"
+        "--out", metavar="DIR", help="rounds.csv, timeline.csv, summary.json, curves.png, report.html, checkpoint/"
     )
     add_codec_args(p)
     add_verbose_arg(p)
@@ -92,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         return _list()
     request = request_from(args, TrainRequest)
     if args.resume:
+        for flag, given in (("--out", args.out), ("--compare-solvers", args.compare_solvers)):
+            if given:
+                raise InputError(flag, "cannot be given with --resume: the run continues in its own folder")
         return _report(args, lambda on_round: resume(args.resume, request, on_round), Path(args.resume))
     if args.compare_solvers:
         return _compare(args, request)
@@ -129,7 +133,7 @@ def _report(args: argparse.Namespace, run_it, out: Path | None, rounds: int | No
     if isinstance(outcome, SolveResult):
         print(f"no schedule to train with: {outcome.status} ({outcome.message})")
         return 3 if outcome.status == "infeasible" else 4
-    _print_summary(outcome, args.cost_only, out)
+    _print_summary(outcome, args.cost_only or outcome.cost_only, out)
     if outcome.result.diverged:
         print(f"sched: error: training diverged: {outcome.result.diverged}", file=sys.stderr)
         return EXIT_DIVERGED
@@ -233,7 +237,7 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
             )
         )
     if out is not None:
-        print(f"wrote {out}/rounds.csv, timeline.csv, summary.json, curves.png, checkpoint/")
+        print(f"wrote {out}/rounds.csv, timeline.csv, summary.json, curves.png, report.html, checkpoint/")
 
 
 class _Progress:

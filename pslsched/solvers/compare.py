@@ -36,13 +36,15 @@ def compare(
     time_limit: float | None = 10.0,
     seed: int = 0,
     on_result: Callable[[str], None] | None = None,
+    schedules: dict | None = None,
     **options,
 ) -> pd.DataFrame:
     """One row per solver: status, validity, makespan, the instance's lower bound (the best any solver proved, one
     per instance), the gap to it, runtime, the solver's own bound, and the makespan reduction versus ``random``
     (a column only when random ran); ``options`` go to every solver (e.g. ``workers``). A makespan that meets the
     instance's bound is ``optimal`` whichever solver proved the bound. Every schedule goes through the validator; an
-    invalid one is reported with ``valid = False`` and no makespan."""
+    invalid one is reported with ``valid = False`` and no makespan. ``schedules``, when given, receives each valid
+    schedule by solver name."""
     names = list(solvers) if solvers else sorted(available_solvers())
     rows = []
     for name in names:
@@ -62,6 +64,8 @@ def compare(
             continue
         problems = validate(instance, res.schedule) if res.schedule is not None else []
         valid = res.schedule is not None and not problems
+        if valid and schedules is not None:
+            schedules[name] = res.schedule
         rows.append(
             {
                 "solver": name,

@@ -8,6 +8,7 @@ Output folder::
     DIR/results.csv      one row per point, in the grid's order: parameters and measured outputs
     DIR/timings.csv      wall-clock seconds per point (kept apart: results.csv is the same on every backend)
     DIR/summary.png      the command's main output against the first axis
+    DIR/report.html      every point of every main output, interactive (offline)
 """
 
 from __future__ import annotations
@@ -272,6 +273,13 @@ def write_results(grid: Grid, points: list[Point], done: dict[str, dict], out: P
     _write_csv(pd.DataFrame(timing_rows), out / "timings.csv")
     if len(results):
         plot_summary(grid, results, out / "summary.png")
+        from pslsched.app.report import (
+            sweep_report,
+            write_report,
+        )  # plotly only where a sweep writes its page
+
+        metrics = [m for m in METRICS[grid.command] if m in results and m not in ("clients", "helpers")]
+        write_report(out / "report.html", sweep_report(results, list(grid.axes), metrics, grid.name))
     return results
 
 
