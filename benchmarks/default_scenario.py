@@ -113,7 +113,9 @@ def main() -> None:
     print("\n### Training (digits, splitfed1): time to 90% (virtual s)\n")
     print("| random plan | auto plan | auto saves |")
     print("|---|---|---|")
-    print(f"| {spread(col('tta90_random_s'))} | {spread(col('tta90_auto_s'))} | {spread(col('tta_saved_%'))} % |")
+    print(
+        f"| {spread(col('tta90_random_s'))} | {spread(col('tta90_auto_s'))} | {spread(col('tta_saved_%'))} % |"
+    )
     print("\n### Stragglers (20% of clients 5x slower, psl, global batch 64, auto plan)\n")
     print("| sampler | virtual s per epoch | time to 85% (s) |")
     print("|---|---|---|")

@@ -246,7 +246,13 @@ def test_cli_simulate(tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert "planned makespan" in text and "priority" in text
-    assert {p.name for p in out.iterdir()} == {"timeline.csv", "rounds.csv", "summary.json", "gantt.png", "report.html"}
+    assert {p.name for p in out.iterdir()} == {
+        "timeline.csv",
+        "rounds.csv",
+        "summary.json",
+        "gantt.png",
+        "report.html",
+    }
     assert main(["simulate", "--stragglers", "moon:x", "--out", str(tmp_path / "bad")]) == 2
     assert "--stragglers" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     sched_dir = tmp_path / "solved"

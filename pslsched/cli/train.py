@@ -78,7 +78,9 @@ def add_parser(sub) -> None:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
     add_simulation_args(p.add_argument_group("simulation"))
     p.add_argument(
-        "--out", metavar="DIR", help="rounds.csv, timeline.csv, summary.json, curves.png, report.html, checkpoint/"
+        "--out",
+        metavar="DIR",
+        help="rounds.csv, timeline.csv, summary.json, curves.png, report.html, checkpoint/",
     )
     add_codec_args(p)
     add_verbose_arg(p)
