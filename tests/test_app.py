@@ -190,3 +190,19 @@ def test_a_testbed_scaled_past_its_memory_says_how_many_clients_it_holds(capsys)
     testbed = load_testbed(default_testbed_path())
     assert packs(build(scale_clients(testbed, most)).instance)
     assert not packs(build(scale_clients(testbed, most + 1)).instance)
+
+
+def test_testbed_is_an_alias_of_profile_and_clients_scales_solve_and_simulate(capsys):
+    from pslsched.cli import main
+    from pslsched.core.testbed import default_testbed_path
+
+    path = str(default_testbed_path())
+    assert main(["solve", "--testbed", path, "--solver", "greedy", "--clients", "8", "--baselines", "none"]) == 0
+    assert "(8 clients, 4 helpers)" in capsys.readouterr().out
+    assert main(["simulate", "--clients", "6"]) == 0
+    assert "6 clients" in capsys.readouterr().out
+    assert main(["compare", "--clients", "5", "--solvers", "greedy", "--time-limit", "1"]) == 0
+    assert "(5 clients" in capsys.readouterr().out
+    assert main(["solve", "--clients", "0"]) == 2
+    assert main(["solve", "--instance", "x.json", "--clients", "3"]) == 2
+    assert "--clients" in capsys.readouterr().err

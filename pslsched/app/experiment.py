@@ -21,7 +21,14 @@ from pslsched.app.requests import (
 from pslsched.base.errors import InputError
 from pslsched.core.codecs import Compression, parse_codec
 from pslsched.core.instance import Instance, read_instance
-from pslsched.core.testbed import CompressionSection, Testbed, build, default_testbed_path, load_testbed
+from pslsched.core.testbed import (
+    CompressionSection,
+    Testbed,
+    build,
+    default_testbed_path,
+    load_testbed,
+    scale_clients,
+)
 from pslsched.core.workload import Workload
 from pslsched.simulator import POLICIES, SimConfig, aggregator_index, config_from, parse_stragglers
 from pslsched.solvers import SOLVERS
@@ -71,13 +78,23 @@ def with_compression(options: CodecOptions, testbed: Testbed) -> Testbed:
     return testbed.model_copy(update={"compression": section})
 
 
+def source_testbed(options: SourceOptions) -> Testbed:
+    """The testbed a request names (the bundled default without ``profile``), scaled to ``clients`` if given."""
+    return _testbed(options)
+
+
 def _testbed(options: SourceOptions | TrainRequest) -> Testbed:
-    return with_compression(options, load_testbed(options.profile or default_testbed_path()))
+    testbed = with_compression(options, load_testbed(options.profile or default_testbed_path()))
+    if isinstance(options, SourceOptions) and options.clients is not None:
+        testbed = scale_clients(testbed, options.clients)
+    return testbed
 
 
 def _no_codec_on_json(options: SourceOptions) -> None:
     if options.wants_codec():
         raise InputError("--codec", "needs a testbed (--profile): an instance JSON has no activation sizes")
+    if options.clients is not None:
+        raise InputError("--clients", "needs a testbed (--profile): an instance JSON has its clients")
 
 
 def source_instance(options: SourceOptions) -> Instance:

@@ -95,6 +95,7 @@ class SourceOptions(CodecOptions):
 
     profile: str | None = None
     instance: str | None = None
+    clients: int | None = PositiveInt  # the testbed's client groups scaled to this many
 
 
 DEFAULT_BASELINES = ("random", "greedy", "equid")  # Tirana et al.'s two baselines and Ganian et al.'s EquiD

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pslsched.app.capacity import capacity_hint
-from pslsched.app.experiment import Experiment, check_solver, source_instance
+from pslsched.app.experiment import Experiment, check_solver, source_instance, source_testbed
 from pslsched.app.requests import CompareRequest, SolveRequest
 from pslsched.base.errors import InputError
 from pslsched.core.backend_log import verbosity
@@ -119,6 +119,10 @@ def solve(request: SolveRequest, progress: Progress | None = None) -> SolveOutco
             **solver_options(request.workers, progress),
         )
     violations = validate(instance, result.schedule) if result.schedule is not None else []
+    if result.status == "infeasible" and not request.instance:
+        hint = capacity_hint(source_testbed(request), instance)
+        if hint:
+            result.message = f"{result.message}; {hint}"
     outcome = SolveOutcome(instance, name, result, violations)
     if names and outcome.valid:
         with verbosity(request.verbose):

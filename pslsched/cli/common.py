@@ -16,15 +16,34 @@ from pslsched.base.errors import InputError
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
-    src.add_argument(
-        "--profile",
-        metavar="TESTBED.yaml",
-        help="testbed description (default: the bundled pslsched/profiles/testbed.yaml)",
-    )
+    add_testbed_arg(src)
     src.add_argument(
         "--instance", metavar="INSTANCE.json", help="an instance in the problem.md §2 JSON format"
     )
+    add_clients_arg(parser)
     add_codec_args(parser)
+
+
+def add_testbed_arg(parser) -> None:
+    """``--profile TESTBED.yaml`` (the documented spelling; ``--testbed`` is an alias): a testbed, not a cost CSV."""
+    parser.add_argument(
+        "--profile",
+        "--testbed",
+        dest="profile",
+        metavar="TESTBED.yaml",
+        help="a testbed (devices, links, model, cuts; not a cost profile CSV; default: the bundled "
+        "pslsched/profiles/testbed.yaml); --testbed is the same option",
+    )
+
+
+def add_clients_arg(parser) -> None:
+    """``--clients K``: the testbed's client groups scaled to K clients in proportion."""
+    parser.add_argument(
+        "--clients",
+        type=int,
+        metavar="K",
+        help="scale the testbed's client groups to K clients in proportion (link draws per group)",
+    )
 
 
 def add_codec_args(parser: argparse.ArgumentParser) -> None:

@@ -32,6 +32,17 @@ ROUNDING = {
 }
 
 
+def readable(table):
+    """The table as text cells: ms with thousands separators, fixed decimals, ``-`` where there is no value."""
+    out = table.copy()
+    for column, digits in ROUNDING.items():
+        if column in out:
+            out[column] = [
+                "-" if v != v or v is None else f"{v:,.{digits}f}" for v in table[column].astype(float)
+            ]
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from pslsched.app.report import compare_report, write_report
     from pslsched.app.solving import compare
@@ -43,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         f"instance {instance.name} ({instance.num_clients} clients, {instance.num_helpers} helpers), "
         f"time limit {args.time_limit:g} s per solver\n"
     )
-    print(table.round(ROUNDING).to_string(index=False))
+    print(readable(table).to_string(index=False))
     if args.out:
         with common.atomic_dir(args.out) as tmp:
             table.to_csv(tmp / "compare.csv", index=False)

@@ -18,6 +18,7 @@ from pslsched.profiles import (
     BUNDLED_PROFILES,
     SHIPPED_PROFILES,
     ProfileError,
+    device_label,
     import_workbook,
     load_profile,
 )
@@ -193,7 +194,7 @@ def run_show(args: argparse.Namespace) -> int:
             raise InputError("--device", str(exc)) from None
     print(f"profile {prof.name}: {prof.num_layers} layers, weights {prof.weights_kb.sum() / 1024:.1f} MB")
     _print_meta(meta)
-    print(f"{'device':<12}{'fwd ms':>10}{'bwd+upd ms':>12}  status")
+    print(f"{'device':<30}{'fwd ms':>10}{'bwd+upd ms':>12}  status")
     for name, dev in prof.devices.items():
         if not dev.profiled:
             status = "not profiled (all zeros)"
@@ -202,7 +203,8 @@ def run_show(args: argparse.Namespace) -> int:
         else:
             status = "per layer"
         print(
-            f"{name:<12}{dev.forward(0, prof.num_layers):>10.1f}{dev.backward(0, prof.num_layers):>12.1f}  {status}"
+            f"{device_label(name):<30}{dev.forward(0, prof.num_layers):>10.1f}"
+            f"{dev.backward(0, prof.num_layers):>12.1f}  {status}"
         )
     if layers_of is not None:
         name, dev = layers_of, prof.device(layers_of)

@@ -6,7 +6,15 @@ import argparse
 import sys
 
 from pslsched.app.requests import SimulateRequest
-from pslsched.cli.common import add_codec_args, add_plan_args, add_simulation_args, atomic_dir, request_from
+from pslsched.cli.common import (
+    add_clients_arg,
+    add_codec_args,
+    add_plan_args,
+    add_simulation_args,
+    add_testbed_arg,
+    atomic_dir,
+    request_from,
+)
 from pslsched.core.result import SolveResult
 
 
@@ -17,8 +25,9 @@ def add_parser(sub) -> None:
         description="Execute a schedule in SimPy: planned vs simulated round times.",
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--profile", metavar="TESTBED.yaml", help="testbed (default: the bundled one)")
+    add_testbed_arg(src)
     src.add_argument("--instance", metavar="INSTANCE.json", help="instance JSON (T1..T5 as opaque durations)")
+    add_clients_arg(p)
     add_plan_args(p, "execute")
     add_simulation_args(p)
     p.add_argument("--batches", type=int, default=None, metavar="B", help="batches per round (re-solves)")

@@ -13,6 +13,7 @@ from pslsched.cli.common import (
     add_plan_args,
     add_positive,
     add_simulation_args,
+    add_testbed_arg,
     add_verbose_arg,
     add_workers_arg,
     request_from,
@@ -49,7 +50,7 @@ def add_parser(sub) -> None:
         "testbed.yaml's training: and simulation: sections, overridden by these options.",
     )
     p.add_argument("--list", action="store_true", help="list datasets, models, strategies and partitions")
-    p.add_argument("--profile", metavar="TESTBED.yaml", help="testbed (default: the bundled one)")
+    add_testbed_arg(p)
     plan = add_plan_args(p, "train on")
     plan.add_argument(
         "--compare-solvers",
@@ -111,6 +112,20 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
+def _readable(table):
+    """Times in s with one decimal, accuracies with three, ``-`` where there is none (never reached)."""
+    out = table.copy()
+    for column in table.columns:
+        if column.endswith("_ms"):
+            out[column.removesuffix("_ms") + "_s"] = [
+                "-" if v is None or v != v else f"{v / 1e3:,.1f}" for v in table[column]
+            ]
+            out = out.drop(columns=column)
+        elif column.endswith("accuracy"):
+            out[column] = ["-" if v is None or v != v else f"{v:.3f}" for v in table[column]]
+    return out
+
+
 def _list() -> int:
     from pslsched.app.training import training_catalogue
 
@@ -164,8 +179,8 @@ def _compare(args: argparse.Namespace, request: TrainRequest) -> int:
     table, _ = compare_solvers(request, names, args.out, on_run)
     for bar in bars:
         bar.close()
-    print(f"target accuracy {_target(request):.0%}; times are virtual (ms)")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"target accuracy {_target(request):.0%}; times are virtual (s); - = not reached")
+    print(_readable(table).to_string(index=False))
     if args.out:
         print(f"\nwrote {args.out}/compare.csv, compare.png and one folder per solver")
     return 0

@@ -26,6 +26,7 @@ from pslsched.profiles.profile import (
     ModelProfile,
     ProfileError,
     bundled_path,
+    device_label,
     load_profile,
 )
 from pslsched.profiles.store import read_meta, sidecar_path, write_profile
@@ -42,6 +43,7 @@ __all__ = [
     "bundled_path",
     "calibrate",
     "calibration_error",
+    "device_label",
     "import_workbook",
     "known_models",
     "load_profile",

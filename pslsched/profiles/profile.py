@@ -21,6 +21,21 @@ NUMERIC = COLUMNS[2:]
 BUNDLED_PROFILES = ("resnet101_cifar10", "resnet101_mnist", "vgg19_cifar10", "vgg19_mnist")
 # measured with `sched profile measure` and scaled to the anchor devices (pslsched/profiles/measured/, docs/profiles.md)
 SHIPPED_PROFILES = ("cnn_digits",)
+# What the anchor testbed's device names stand for (Tirana et al.'s measurements, anchor_testbed/SOURCE.md)
+DEVICE_DESCRIPTIONS = {
+    "d1": "Raspberry Pi 4",
+    "d2": "Raspberry Pi 3",
+    "jetson-cpu": "Jetson Nano, CPU",
+    "jetson-gpu": "Jetson Nano, GPU",
+    "VM": "cloud VM",
+    "laptop": "laptop",
+}
+
+
+def device_label(name: str) -> str:
+    """A device name with what it stands for where known: ``d1 (Raspberry Pi 4)``."""
+    what = DEVICE_DESCRIPTIONS.get(name)
+    return name if what is None or what == name else f"{name} ({what})"
 
 
 @dataclass(frozen=True, eq=False)
