@@ -3,6 +3,7 @@
     python benchmarks/mutation.py --deselect-baseline-failures  # 60 mutants, seed 0: ~30 min unloaded, 2 cores
     python benchmarks/mutation.py --mutants 3                   # smoke test (about 3-4 min)
     python benchmarks/mutation.py --list                        # only count the mutants per module and operator
+    python benchmarks/mutation.py --mutants 60 --budget 45      # stop early (a prefix of the draw) after 45 min
 
 Mutants (first order, from ``ast``, every module under ``pslsched/training/``): arithmetic swap (+ -, * /),
 comparison flip (< >=, > <=, == !=, is / is not, in / not in), and <-> or, ``not`` removal, numeric constant
@@ -75,13 +76,11 @@ def _skipped(node: ast.AST) -> bool:
         return True
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         f = node.value.func
-        return (isinstance(f, ast.Name) and f.id == "print") or (
+        return getattr(f, "id", "") == "print" or (
             isinstance(f, ast.Attribute) and ast.unparse(f.value) in QUIET
         )
-    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-    return isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
-        getattr(t, "id", "") == "__all__" for t in targets
-    )
+    names = [getattr(t, "id", "") for t in getattr(node, "targets", [getattr(node, "target", None)])]
+    return isinstance(node, (ast.Assign, ast.AnnAssign)) and "__all__" in names
 
 
 class Mutator:
@@ -122,11 +121,8 @@ class Mutator:
             self.add(node, repr(not node.value), "bool")
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
             v = node.value
-            self.add(
-                node,
-                repr({0: 1, 1: 0}.get(v, v + 1) if type(v) is int else (2.0 if v == 1 else v + 1)),
-                "number",
-            )
+            new = {0: 1, 1: 0}.get(v, v + 1) if type(v) is int else (2.0 if v == 1 else v + 1)
+            self.add(node, repr(new), "number")
         elif isinstance(node, ast.AugAssign) and type(node.op) in ASG:
             self.swap(node, "op", ASG[type(node.op)](), "augassign")
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
@@ -162,12 +158,9 @@ def enumerate_mutants(package: Path) -> list[dict]:
                 pass  # kept: it fails at import, an "error"
             new_lines = mutated.decode().splitlines()
             new = new_lines[l0 - 1 : l1 + len(new_lines) - len(lines)]
-            row = dict(file=str(path.relative_to(package)), line=l0, operator=op)
-            row |= dict(
-                original=" ".join(s.strip() for s in lines[l0 - 1 : l1]),
-                mutated=" ".join(s.strip() for s in new),
-            )
-            mutants.append({**row, "source": mutated})
+            old = " ".join(s.strip() for s in lines[l0 - 1 : l1])
+            row = dict(file=str(path.relative_to(package)), line=l0, operator=op, original=old)
+            mutants.append({**row, "mutated": " ".join(s.strip() for s in new), "source": mutated})
     return mutants
 
 
@@ -224,10 +217,10 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/mutation", help="writes OUT.json and OUT.csv")
     ap.add_argument("--list", action="store_true", help="only count the mutants")
     ap.add_argument("--deselect-baseline-failures", action="store_true", help="instead of aborting")
+    ap.add_argument("--budget", type=float, help="minutes: stop before a mutant that would likely overrun")
     args = ap.parse_args()
-    signal.signal(
-        signal.SIGTERM, lambda *_: sys.exit(143)
-    )  # run the finally blocks: kill the tests, clean up
+    # SIGTERM runs the finally blocks: the tests are killed and the temp dir removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="mutation-"))
     try:
@@ -242,13 +235,14 @@ def main() -> None:
         sources = b"".join(p.read_bytes() for p in sorted((pristine / "training").rglob("*.py")))
         args.snapshot = hashlib.sha256(sources).hexdigest()[:16]  # the sources the mutant indices refer to
         print(
-            f"{len(mutants)} mutants in {len({m['file'] for m in mutants})} modules (sources {args.snapshot})"
+            f"{len(mutants)} mutants in {len({m['file'] for m in mutants})} files (sources {args.snapshot})"
         )
         if args.list:
             for (f, op), n in sorted(Counter((m["file"], m["operator"]) for m in mutants).items()):
                 print(f"  {f:40s} {op:12s} {n}")
             return
-        chosen = sorted(random.Random(args.seed).sample(range(len(mutants)), min(args.mutants, len(mutants))))
+        # run in draw order: every prefix is a uniform sample too (what --budget relies on)
+        chosen = random.Random(args.seed).sample(range(len(mutants)), min(args.mutants, len(mutants)))
         _, code, base_s, base_cpu, probe = run_tests(tmp, TESTS, [])
         failed = probe.get("failed", [])
         print(f"unmutated: exit {code}, {base_s:.1f} s ({base_cpu:.1f} s CPU), failing: {failed}")
@@ -270,6 +264,10 @@ def main() -> None:
         limit = (max(60.0, 3 * base_cpu), max(600.0, 10 * base_s))
         results = []
         for k, i in enumerate(chosen, 1):
+            mean = sum(r["seconds"] for r in results) / max(1, len(results))
+            if args.budget and time.perf_counter() - t_start + mean > 60 * args.budget:
+                print(f"--budget {args.budget} min reached: {len(results)} of {len(chosen)} mutants run")
+                break
             m = mutants[i]
             (tmp / "pslsched" / m["file"]).write_bytes(m["source"])
             tests = TESTS_BY_MODULE.get(m["file"], TESTS)
@@ -279,36 +277,34 @@ def main() -> None:
             by = ";".join(probe.get("failed", []) + probe.get("collect_errors", []))
             times = dict(seconds=round(seconds, 1), cpu_seconds=round(cpu, 1))
             results.append(dict(index=i, **row, outcome=outcome, exit=code, **times, killed_by=by))
-            print(
-                f"[{k}/{len(chosen)}] {outcome:8s} {seconds:5.0f}s {m['file']}:{m['line']} {m['operator']}: "
-                f"{m['original']}  ->  {m['mutated']}",
-                flush=True,
+            where = (
+                f"[{k}/{len(chosen)}] {outcome:8s} {seconds:5.0f}s {m['file']}:{m['line']} {m['operator']}"
             )
+            print(f"{where}: {m['original']}  ->  {m['mutated']}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    meta = dict(command=" ".join(sys.argv), mutants=len(results), enumerated=len(mutants), seed=args.seed)
+    meta = dict(command=" ".join(sys.argv), mutants=len(results), drawn=len(chosen), enumerated=len(mutants))
+    meta["seed"] = args.seed
     meta |= dict(
-        training_sources_sha256=args.snapshot, baseline_s=round(base_s, 1), baseline_cpu_s=round(base_cpu, 1)
+        training_sources_sha256=args.snapshot, baseline_s=round(base_s), baseline_cpu_s=round(base_cpu)
     )
     meta |= dict(timeout_cpu_s=round(limit[0]), timeout_wall_s=round(limit[1]), deselected=failed)
     meta["wall_s"] = round(time.perf_counter() - t_start, 1)
-    report(args, meta, results)
+    report(args, meta, sorted(results, key=lambda r: r["index"]))
 
 
 def report(args, meta: dict, results: list[dict]) -> None:
     by_file: dict[str, list[dict]] = {}
     for r in results:
         by_file.setdefault(r["file"], []).append(r)
-    print(
-        f"\n{meta['mutants']} of {meta['enumerated']} mutants (seed {meta['seed']}, sources "
-        f"{meta['training_sources_sha256']}); wall {meta['wall_s'] / 60:.1f} min\n"
-    )
+    head = f"{meta['mutants']} of {meta['enumerated']} mutants (seed {meta['seed']}"
+    print(f"\n{head}, sources {meta['training_sources_sha256']}); wall {meta['wall_s'] / 60:.1f} min\n")
     print("| module | mutants | killed by a test | timeout | import error | survived | score |")
     print("|---|---|---|---|---|---|---|")
     for f, rs in [*sorted(by_file.items()), ("**all**", results)]:
         n = Counter(r["outcome"] for r in rs)
         row = f"{len(rs)} | {n['killed']} | {n['timeout']} | {n['error']} | {n['survived']}"
-        print(f"| {f} | {row} | {1 - n['survived'] / len(rs):.0%} |")
+        print(f"| {f} | {row} | {1 - n['survived'] / max(1, len(rs)):.0%} |")
     print("\nSurvivors:\n\n| module:line | operator | original | mutated |\n|---|---|---|---|")
     for r in results:
         if r["outcome"] == "survived":

@@ -110,12 +110,14 @@ def write_schedule_csv(schedule: Schedule, path: str | Path) -> None:
 
 
 def draw_gantt(ax, instance: Instance, schedule: Schedule, title: str) -> None:
-    """Draw one Gantt chart on ``ax``: a row per helper, tasks coloured by client, backward passes hatched."""
+    """Draw one Gantt chart on ``ax``: a row per helper, tasks coloured and (where they fit) labelled by client,
+    backward passes hatched; report.html has the interactive one with the clients' own rows."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     helpers = list(instance.helpers)
     cmap = plt.get_cmap("tab20")
+    span = max((t.end for t in schedule.tasks), default=0.0) or 1.0
     for t in schedule.tasks:
         y = helpers.index(t.helper)
         color = cmap(instance.client_index[t.client] % 20)
@@ -129,6 +131,8 @@ def draw_gantt(ax, instance: Instance, schedule: Schedule, title: str) -> None:
             linewidth=0.3,
             hatch="//" if t.phase == "bwd" else None,
         )
+        if t.phase == "fwd" and t.end - t.start > 0.04 * span:  # the client's name where it fits
+            ax.text((t.start + t.end) / 2, y, t.client, ha="center", va="center", fontsize=6, clip_on=True)
     ax.set_yticks(range(len(helpers)), helpers)
     ax.set_ylim(len(helpers) - 0.5, -0.5)
     ax.set_xlabel("time (ms)")
@@ -139,7 +143,12 @@ def draw_gantt(ax, instance: Instance, schedule: Schedule, title: str) -> None:
         handles=[
             Patch(facecolor="lightgray", edgecolor="black", label="body forward"),
             Patch(facecolor="lightgray", edgecolor="black", hatch="//", label="body backward"),
-            Patch(facecolor="white", edgecolor="red", linestyle="--", label="makespan"),
+            Patch(
+                facecolor="white",
+                edgecolor="red",
+                linestyle="--",
+                label="makespan (ends with the\nlast client's tail)",
+            ),
         ],
         loc="upper left",
         bbox_to_anchor=(1.005, 1.0),

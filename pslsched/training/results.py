@@ -181,17 +181,18 @@ def plot_curves(runs: dict[str, TrainResult], path: Path) -> None:
         ok = rounds["test_accuracy"].notna()
         ends = (rounds["start_ms"] + rounds["round_time_ms"])[ok] / 1e3
         acc = rounds["test_accuracy"][ok]
-        ax_t.plot(ends, acc, marker=".", label=label or None)
-        ax_r.plot(rounds["round"][ok] + 1, acc, marker=".", label=label or None)
+        ax_t.plot(ends, acc, marker=".", label=label or "test accuracy")
+        ax_r.plot(rounds["round"][ok] + 1, acc, marker=".", label=label or "test accuracy")
     target = next(iter(runs.values())).config.target_accuracy
     for ax in (ax_t, ax_r):
-        ax.axhline(target, color="grey", lw=0.8, ls="--")
+        ax.axhline(target, color="grey", lw=0.8, ls="--", label=f"target {target:.0%}")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
     ax_t.set_xlabel("virtual time (s)")
+    ax_t.set_title("test accuracy against virtual time")
     ax_r.set_xlabel("round")
-    if len(runs) > 1 or next(iter(runs)):
-        ax_t.legend()
+    ax_r.set_title("test accuracy per round")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
