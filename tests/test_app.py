@@ -197,7 +197,9 @@ def test_testbed_is_an_alias_of_profile_and_clients_scales_solve_and_simulate(ca
     from pslsched.core.testbed import default_testbed_path
 
     path = str(default_testbed_path())
-    assert main(["solve", "--testbed", path, "--solver", "greedy", "--clients", "8", "--baselines", "none"]) == 0
+    assert (
+        main(["solve", "--testbed", path, "--solver", "greedy", "--clients", "8", "--baselines", "none"]) == 0
+    )
     assert "(8 clients, 4 helpers)" in capsys.readouterr().out
     assert main(["simulate", "--clients", "6"]) == 0
     assert "6 clients" in capsys.readouterr().out

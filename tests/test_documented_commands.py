@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_BLOCKS = ("", "bash", "sh", "shell", "console")
 CAP = "rounds=2,time_limit=1,repeats=2"
-SCHED = [sys.executable, "-c", "import sys; from pslsched.cli import main; sys.exit(main())"]
+SCHED = [sys.executable, "-P", "-c", "import sys; from pslsched.cli import main; sys.exit(main())"]
 
 
 def commands(page: Path) -> list[tuple[int, str, str]]:

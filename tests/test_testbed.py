@@ -289,7 +289,13 @@ def test_cli_profile_out_then_validate(tmp_path, capsys):
         )
         == 0
     )
-    assert {p.name for p in out.iterdir()} == {"instance.json", "schedule.json", "schedule.csv", "gantt.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "instance.json",
+        "schedule.json",
+        "schedule.csv",
+        "gantt.png",
+        "report.html",
+    }
     assert main(["validate", "--instance", str(out / "instance.json"), str(out / "schedule.json")]) == 0
     assert "valid" in capsys.readouterr().out
 
