@@ -268,11 +268,11 @@ quoted = f"{r(lds['per_epoch_%'].max())} to {r(lds['per_epoch_%'].min())}% per e
 assert quoted in ours("Sampling", "LDS cuts the time per epoch"), quoted
 moderate = lds[lds.sampler.isin(["lds tilt 0.5", "lds tilt 1"])]["to_accuracy_%"]
 strong_20 = lds[(lds.sampler == "lds tilt 2") & lds.stragglers.str.startswith("20%")]["to_accuracy_%"]
-assert (moderate > 0).sum() == 1 and strong_20.nunique() == 1
+assert (moderate > 0).sum() == 1 and len(strong_20) == 2 and (strong_20 > 0).all()
 quoted = (
     f"{r(moderate[moderate < 0].max())} to {r(moderate.min())}% for moderate tilts "
     f"(one +{r(moderate.max())}%), "
-    f"+{r(strong_20.iloc[0])}% for tilt 2 with 20% stragglers"
+    f"+{r(strong_20.min())} and +{r(strong_20.max())}% for tilt 2 with 20% stragglers"
 )
 assert quoted in ours("Sampling", "LDS cuts the time to accuracy"), quoted
 
@@ -406,12 +406,15 @@ print(
     f"them lie above the published range (+{band[0]} to +{band[1]} points). The direction agrees, the size "
     "does not (a few epochs on MNIST against 100 on CIFAR-10)."
 )
-assert (lds["per_epoch_%"] < 0).all() and lds["per_epoch_%"].min() >= published_cut
+assert (lds["per_epoch_%"] < 0).all(), "LDS's epochs are shorter than UGS's in every setting"
+beyond = int((lds["per_epoch_%"] < published_cut).sum())
+assert 0 < beyond < len(lds), "our largest cuts reach the published one, most stay short of it"
 slower_to_accuracy = lds["to_accuracy_%"] > lds["per_epoch_%"]
 assert slower_to_accuracy.mean() > 0.5
 print(
     f"Per epoch, LDS is faster than UGS in every setting ({r(lds['per_epoch_%'].max())}% to "
-    f"{r(lds['per_epoch_%'].min())}%, against the published up to {r(published_cut)}%). "
+    f"{r(lds['per_epoch_%'].min())}%, against the published up to {r(published_cut)}%; {beyond} of "
+    f"{len(lds)} settings cut more than that). "
     f"Until 85% accuracy it gains less: in {slower_to_accuracy.sum()} of {len(lds)} settings the time to "
     f"accuracy falls by less than the epoch time, and {(lds['to_accuracy_%'] > 0).sum()} settings are "
     "slower than UGS (the first LDS epoch is drawn before any delay is observed)."
@@ -425,6 +428,5 @@ print(
 # simulator. The sizes rarely match, because our runs are scaled down to a CPU (MNIST-sized data, small CNNs
 # and a few epochs, against the papers' CIFAR-10 and 100-200 epochs). The claims that fail are the ones about
 # the scaling strategies' accuracy and latency, and the document traces each to a cause (SGLR's `N^p` server
-# rate at our learning rates; a synchronous step that waits for the slowest client). Some numbers in the
-# headline table were measured before the round-end correction listed at the end of the document; their rows
-# say so.
+# rate at our learning rates; a synchronous step that waits for the slowest client). The sampling rows, first
+# measured before the round-end correction listed at the end of the document, come from a re-run after it.
