@@ -72,9 +72,11 @@ def skip_reason(command: str) -> str | None:
     return None
 
 
-def workspace(tmp: Path) -> Path:
-    """A folder with what the documented commands read: the bundled profiles and sweeps, a user's workbook."""
-    shutil.copytree(ROOT / "pslsched" / "profiles", tmp / "pslsched" / "profiles")
+def workspace(tmp: Path, page: Path) -> Path:
+    """A folder with what the documented commands read: the bundled profiles (a copy, where the page names them),
+    the sweeps and a user's workbook."""
+    if "pslsched/profiles" in " ".join(c for _, c, _ in commands(page)):
+        shutil.copytree(ROOT / "pslsched" / "profiles", tmp / "pslsched" / "profiles")
     shutil.copytree(ROOT / "sweeps", tmp / "sweeps")
     import openpyxl
 
@@ -90,7 +92,15 @@ def workspace(tmp: Path) -> Path:
 
 
 def run(command: str, cwd: Path, timeout: float = 600) -> tuple[int, str, float]:
-    env = {**os.environ, "PSLSCHED_CAP": CAP, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    # PYTHONSAFEPATH: no process (Ray's workers included) puts the workspace on sys.path, where its copy of
+    # pslsched/profiles would shadow the package as a namespace package
+    env = {
+        **os.environ,
+        "PSLSCHED_CAP": CAP,
+        "OMP_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "PYTHONSAFEPATH": "1",
+    }
     t0 = time.perf_counter()
     done = subprocess.run(
         SCHED + shlex.split(command)[1:],
@@ -113,7 +123,7 @@ def test_the_pages_have_commands():
 
 @pytest.mark.parametrize("page", [p for p in PAGES if commands(p)], ids=lambda p: p.name)
 def test_every_documented_command_runs(page, tmp_path):
-    cwd = workspace(tmp_path)
+    cwd = workspace(tmp_path, page)
     failures = []
     for line, command, comment in commands(page):
         if skip_reason(command):
@@ -131,7 +141,7 @@ if __name__ == "__main__":  # every command, its exit code and its time
 
     for page in PAGES:
         with tempfile.TemporaryDirectory() as tmp:
-            cwd = workspace(Path(tmp))
+            cwd = workspace(Path(tmp), page)
             for line, command, comment in commands(page):
                 reason = skip_reason(command)
                 if reason:
