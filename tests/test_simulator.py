@@ -304,3 +304,17 @@ def test_policies_and_straggler_distributions_are_registries():
         InputError, match=r"--stragglers: unknown distribution 'zipf' \(known: fixed, gaussian"
     ):
         parse_stragglers("client:zipf")
+
+
+def test_batches_that_the_instance_does_not_have_are_refused():
+    """SimConfig(batches=2) on a one-batch instance and schedule would silently run one batch: it is refused."""
+    from pslsched.base.errors import InputError
+    from pslsched.core.testbed import build, default_testbed_path, load_testbed
+    from pslsched.solvers import solve as run
+
+    built = build(load_testbed(default_testbed_path()))
+    schedule = run(built.instance, "greedy").schedule
+    with pytest.raises(InputError) as info:
+        simulate(built.instance, schedule, SimConfig(batches=2), workload=built.workload)
+    assert info.value.field == "simulation.batches"
+    assert simulate(built.instance, schedule, SimConfig(batches=1), workload=built.workload).makespans

@@ -39,6 +39,12 @@ class Simulation:
         durations: DurationSource | None = None,
         plan: PlanFn | None = None,
     ) -> None:
+        if config.batches is not None and config.batches != instance.batches:
+            raise InputError(
+                "simulation.batches",
+                f"is {config.batches}, but the instance (and its schedule) has {instance.batches} batch(es) per "
+                "round: give the instance those batches and plan it again (sched simulate --batches does)",
+            )
         self.instance, self.schedule, self.config = instance, schedule, config
         self.plan_fn = plan
         sizes = {"client": instance.num_clients, "helper": instance.num_helpers, "link": instance.num_clients}
