@@ -1,6 +1,6 @@
 """Mutation testing of the training room: how many small bugs in ``pslsched/training/`` do its tests catch?
 
-    python benchmarks/mutation.py --deselect-baseline-failures  # 60 mutants, seed 0: ~30 min unloaded, 2 cores
+    python benchmarks/mutation.py --deselect-baseline-failures  # 60 mutants, seed 0: 33 min on the 2-core box
     python benchmarks/mutation.py --mutants 3                   # smoke test (about 3-4 min)
     python benchmarks/mutation.py --list                        # only count the mutants per module and operator
     python benchmarks/mutation.py --mutants 60 --budget 45      # stop early (a prefix of the draw) after 45 min
