@@ -79,3 +79,16 @@ def test_a_fractional_synthetic_size_is_refused():
     with pytest.raises(InputError) as info:
         load_dataset("synthetic:size=8.5")
     assert "size" in str(info.value)
+
+
+def test_a_testbed_sampling_mapping_sets_the_sampler_its_knobs_and_the_global_batch():
+    from pslsched.training import train_config_from
+
+    cfg = train_config_from(
+        {"sampling": {"sampler": "lds", "tilt": 2, "global_batch": 64, "steps_per_round": 7}}
+    )
+    assert (cfg.sampler, cfg.global_batch, cfg.steps_per_round) == ("lds:tilt=2", 64, 7)
+    assert train_config_from({"sampling": "ugs"}).sampler == "ugs"
+    with pytest.raises(InputError) as info:
+        train_config_from({"sampling": {"tilt": 2}})
+    assert info.value.field == "training.sampling.tilt"
