@@ -269,6 +269,13 @@ def test_psl_steps_are_synchronous():
     assert res.metrics["test_accuracy"].notna().all()
 
 
+def _stopped_and_resumed(built, schedule, sim, cfg, out):
+    """The run stopped after its first round, then resumed to ``sim.rounds``."""
+    one = sim.model_copy(update={"rounds": 1})
+    run_training(built.instance, built.workload, schedule, one, cfg, out=out)
+    return run_training(built.instance, built.workload, schedule, sim, cfg, out=out, resume=True)
+
+
 def test_same_seed_same_bits_other_seed_differs_and_resume(tmp_path):
     built = tiny(clients=3)
     schedule = greedy(built)
@@ -281,17 +288,7 @@ def test_same_seed_same_bits_other_seed_differs_and_resume(tmp_path):
     assert a.record.makespans == b.record.makespans
     assert a.metrics["test_loss"].tolist() != c.metrics["test_loss"].tolist()
     # stop after one round, resume to three: the same run
-    run_training(
-        built.instance,
-        built.workload,
-        schedule,
-        sim.model_copy(update={"rounds": 1}),
-        cfg,
-        out=tmp_path / "r",
-    )
-    resumed = run_training(
-        built.instance, built.workload, schedule, sim, cfg, out=tmp_path / "r", resume=True
-    )
+    resumed = _stopped_and_resumed(built, schedule, sim, cfg, tmp_path / "r")
     assert resumed.metrics["test_loss"].tolist() == a.metrics["test_loss"].tolist()
     assert resumed.record.makespans == a.record.makespans
     assert max_diff(params(resumed.parts), params(a.parts)) == 0.0
@@ -310,17 +307,7 @@ def test_resume_continues_the_optimizer_state_that_lives_across_rounds(tmp_path,
     cfg = TrainConfig(dataset=SYN, model="mlp", strategy=strategy, optimizer="adam", batch_size=8)
     sim = SimConfig(rounds=3, seed=4)
     whole = run_training(built.instance, built.workload, schedule, sim, cfg, out=tmp_path / "a")
-    run_training(
-        built.instance,
-        built.workload,
-        schedule,
-        sim.model_copy(update={"rounds": 1}),
-        cfg,
-        out=tmp_path / "r",
-    )
-    resumed = run_training(
-        built.instance, built.workload, schedule, sim, cfg, out=tmp_path / "r", resume=True
-    )
+    resumed = _stopped_and_resumed(built, schedule, sim, cfg, tmp_path / "r")
     assert max_diff(params(resumed.parts), params(whole.parts)) == 0.0
     assert resumed.metrics["test_loss"].tolist() == whole.metrics["test_loss"].tolist()
 
