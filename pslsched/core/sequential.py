@@ -67,4 +67,8 @@ def sequential_result(instance: Instance, merged: SolveResult) -> SolveResult:
     if merged.schedule is None:
         return merged
     schedule = expand(instance, merged.schedule)
-    return dataclasses.replace(merged, schedule=schedule, makespan=schedule.makespan)
+    status = merged.status
+    if schedule.makespan <= merged.lower_bound * (1 + 1e-9):  # the expansion met the bound: proved
+        status = "optimal"
+    schedule = dataclasses.replace(schedule, status=status)
+    return dataclasses.replace(merged, schedule=schedule, makespan=schedule.makespan, status=status)
