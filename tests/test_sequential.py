@@ -128,3 +128,16 @@ def test_a_sequential_helper_without_a_template_holds_for_its_client(policy):
         workload=built.workload,
     )
     assert validate(inst, plain.round_schedule(0)) != []  # the same policy interleaves when it may
+
+
+def test_a_dropout_releases_the_helper_that_holds_for_it():
+    """A client that drops out after its forward never sends its backward: the helper stops holding for it, so
+    no other client is left waiting until the round's timeout."""
+    built = build(load_testbed(default_testbed_path()))
+    inst = dataclasses.replace(built.instance, sequential=True)
+    schedule = solve(inst, "greedy").schedule
+    rec = simulate(
+        inst, schedule, SimConfig(policy="fcfs", dropout=0.5, rounds=3, seed=3), workload=built.workload
+    )
+    assert rec.rounds["dropped"].sum() > 0
+    assert rec.rounds["timed_out"].sum() == 0
