@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pslsched.app.cut_planning import CutChoice, choose_cut, parse_cuts, with_cuts_option
 from pslsched.app.requests import (
     SIMULATION_OVERRIDES,
     CodecOptions,
@@ -19,8 +20,14 @@ from pslsched.app.requests import (
     TrainRequest,
 )
 from pslsched.base.errors import InputError
+from pslsched.base.limits import check_client_batches
 from pslsched.core.codecs import Compression, parse_codec
 from pslsched.core.instance import Instance, read_instance
+from pslsched.core.result import SolveResult
+from pslsched.core.round_model import for_strategy, round_model
+from pslsched.core.schedule import read_schedule
+from pslsched.core.testbed.cut_choice import with_cut
+from pslsched.core.testbed.schema import Cut
 from pslsched.core.testbed import (
     CompressionSection,
     Testbed,
@@ -87,7 +94,49 @@ def _testbed(options: SourceOptions | TrainRequest) -> Testbed:
     testbed = with_compression(options, load_testbed(options.profile or default_testbed_path()))
     if isinstance(options, SourceOptions) and options.clients is not None:
         testbed = scale_clients(testbed, options.clients)
+    if isinstance(options, SourceOptions):
+        testbed, _ = with_cuts_option(testbed, parse_cuts(options.cuts))
     return testbed
+
+
+def given_cut(options: SourceOptions) -> tuple[int, int] | None:
+    """The testbed's own global cut (what ``--cuts auto`` is measured against), if it fixes one."""
+    testbed = load_testbed(options.profile or default_testbed_path())
+    return (testbed.cuts.a, testbed.cuts.b) if isinstance(testbed.cuts, Cut) else None
+
+
+def fix_cuts(
+    testbed: Testbed,
+    strategy: str | None,
+    *,
+    solver: str,
+    time_limit: float | None,
+    seed: int = 0,
+    given: tuple[int, int] | None = None,
+    schedule: str | None = None,
+    options: dict | None = None,
+) -> tuple[Testbed, CutChoice | None, SolveResult | None]:
+    """The testbed with every cut fixed: as it is; at a schedule's cuts (``schedule``); or chosen with the plan
+    (the choice and the solver's answer at the chosen cut)."""
+    if not testbed.chooses_cuts:
+        return testbed, None, None
+    if schedule is not None:
+        cuts = set((read_schedule(schedule).cuts or {}).values())
+        if len(cuts) != 1:
+            raise InputError(
+                schedule, "the testbed's cut is chosen by the planner, and this schedule names none"
+            )
+        return with_cut(testbed, cuts.pop()), None, None
+
+    def instance_of(built) -> Instance:
+        return strategy_instance(built.instance, built.workload, strategy, built.testbed.simulation)
+
+    fixed, choice, result = choose_cut(
+        testbed, instance_of, solver=solver, time_limit=time_limit, seed=seed, given=given, options=options
+    )
+    if result.schedule is not None:
+        result.schedule.cuts = {c: choice.cut for c in result.schedule.assignment}
+    return fixed, choice, result
 
 
 def _no_codec_on_json(options: SourceOptions) -> None:
@@ -98,11 +147,33 @@ def _no_codec_on_json(options: SourceOptions) -> None:
 
 
 def source_instance(options: SourceOptions) -> Instance:
-    """The instance named by ``instance`` or ``profile`` (the bundled default testbed when neither is given)."""
+    """The instance named by ``instance`` or ``profile`` (the bundled default testbed when neither is given); a
+    testbed's is the round of the request's ``strategy`` (SplitFed V1's by default): its round-end exchange and
+    its memory model (problem.md §1)."""
+    strategy = getattr(options, "strategy", None)
+    model = round_model(strategy)  # an unknown strategy fails before anything is built
     if options.instance:
         _no_codec_on_json(options)
+        if strategy is not None:
+            raise InputError(
+                "--strategy", "needs a testbed (--profile): an instance JSON states its own round"
+            )
         return read_instance(options.instance)
-    return build(_testbed(options)).instance
+    testbed, _, _ = fix_cuts(_testbed(options), model.strategy, solver="greedy", time_limit=None)
+    built = build(testbed)
+    return strategy_instance(built.instance, built.workload, model.strategy, built.testbed.simulation)
+
+
+def strategy_instance(
+    instance: Instance, workload: Workload | None, strategy: str | None, section: dict | None = None
+) -> Instance:
+    """A testbed's instance as ``strategy``'s round: its exchange (aggregator and averaging time from the
+    simulation ``section``) and memory model."""
+    sim = config_from(section)
+    aggregator = aggregator_index(instance, sim.aggregator)
+    return for_strategy(
+        instance, workload, round_model(strategy), aggregator=aggregator, aggregate_ms=sim.aggregate_ms
+    )
 
 
 def check_solver(name: str, field: str = "--solver") -> str:
@@ -131,12 +202,27 @@ def simulation_experiment(request: SimulateRequest) -> Experiment:
         exp = Experiment(instance=read_instance(request.instance))
         section = None
     else:
-        built = build(_testbed(request))
+        testbed, _, _ = fix_cuts(
+            _testbed(request),
+            None,
+            solver=request.solver or "greedy",
+            time_limit=request.time_limit,
+            seed=request.seed or 0,
+            schedule=request.schedule,
+        )
+        built = build(testbed)
         exp = Experiment(instance=built.instance, testbed=built.testbed, workload=built.workload)
         section = built.testbed.simulation
     exp.sim = sim_config(section, request)
-    aggregator_index(exp.instance, exp.sim.aggregator)
+    aggregator = aggregator_index(exp.instance, exp.sim.aggregator)
+    if exp.workload is not None:  # the clock federates the clients' weights at each round's end
+        model = round_model(None)
+        exp.instance = for_strategy(
+            exp.instance, exp.workload, model, aggregator=aggregator, aggregate_ms=exp.sim.aggregate_ms
+        )
     batches = request.batches or exp.sim.batches
+    field = "--batches" if request.batches else "batches"
+    check_client_batches(field, exp.instance.num_clients, batches or exp.instance.batches)
     if batches and batches != exp.instance.batches:
         exp.instance = dataclasses.replace(exp.instance, batches=batches)
     if not request.schedule:

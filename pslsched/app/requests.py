@@ -15,9 +15,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import MAX_BATCHES, MAX_SEED
 
 Positive = Field(default=None, gt=0, allow_inf_nan=False)
 PositiveInt = Field(default=None, ge=1)
+SEED_RANGE = {"ge": 0, "le": MAX_SEED}  # seeds: whole numbers in [0, 2^63)
 Links = Literal["dedicated", "shared"]
 
 
@@ -96,6 +98,7 @@ class SourceOptions(CodecOptions):
     profile: str | None = None
     instance: str | None = None
     clients: int | None = PositiveInt  # the testbed's client groups scaled to this many
+    cuts: str | None = None  # ``auto`` or ``A,B``: the cost profile's cuts (auto: chosen with the plan)
 
 
 DEFAULT_BASELINES = ("random", "greedy", "equid")  # Tirana et al.'s two baselines and Ganian et al.'s EquiD
@@ -105,8 +108,9 @@ class SolveRequest(SourceOptions):
     """``sched solve``: one solver on one instance."""
 
     solver: str | None = None  # default: auto
+    strategy: str | None = None  # whose round is planned (exchange, memory): default SplitFed V1's
     time_limit: float | None = Positive
-    seed: int = 0
+    seed: int = Field(default=0, **SEED_RANGE)
     workers: int | None = PositiveInt
     verbose: bool = False
     # the published baselines the answer is measured against ("none": none)
@@ -127,8 +131,9 @@ class CompareRequest(SourceOptions):
     """``sched compare``: several solvers on one instance."""
 
     solvers: list[str] | None = None  # default: every registered solver
+    strategy: str | None = None  # whose round is planned (exchange, memory): default SplitFed V1's
     time_limit: float = Field(default=10.0, gt=0, allow_inf_nan=False)
-    seed: int = 0
+    seed: int = Field(default=0, **SEED_RANGE)
     workers: int | None = PositiveInt
     verbose: bool = False
 
@@ -159,10 +164,10 @@ class SimulationOptions(Request):
     links: Links | None = None
     rounds: int | None = PositiveInt
     stragglers: str | None = None
-    dropout: float | None = Field(default=None, ge=0, le=1)
+    dropout: float | None = Field(default=None, ge=0, lt=1)  # 1: every client drops out, nothing runs
     round_timeout: float | None = Positive
     aggregator: str | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, **SEED_RANGE)
 
 
 class SimulateRequest(SourceOptions, SimulationOptions):
@@ -171,7 +176,7 @@ class SimulateRequest(SourceOptions, SimulationOptions):
     schedule: str | None = None
     solver: str | None = None  # default: greedy
     time_limit: float = Field(default=10.0, gt=0, allow_inf_nan=False)
-    batches: int | None = PositiveInt
+    batches: int | None = Field(default=None, ge=1, le=MAX_BATCHES)
 
 
 class TrainRequest(CodecOptions, SimulationOptions):

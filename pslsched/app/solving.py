@@ -13,13 +13,23 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pslsched.app.capacity import capacity_hint
-from pslsched.app.experiment import Experiment, check_solver, source_instance, source_testbed
+from pslsched.app.cut_planning import CutChoice
+from pslsched.app.experiment import (
+    Experiment,
+    check_solver,
+    fix_cuts,
+    given_cut,
+    source_instance,
+    source_testbed,
+    strategy_instance,
+)
 from pslsched.app.requests import CompareRequest, SolveRequest
 from pslsched.base.errors import InputError
 from pslsched.core.backend_log import verbosity
 from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 from pslsched.core.schedule import Schedule, read_schedule
+from pslsched.core.testbed import build
 from pslsched.core.validate import validate
 from pslsched.solvers import SOLVERS
 from pslsched.solvers import solve as run_solver
@@ -42,6 +52,7 @@ class SolveOutcome:
     result: SolveResult
     violations: list[str] = field(default_factory=list)
     baselines: pd.DataFrame | None = None  # the baselines' compare table (None: none asked)
+    cut_choice: CutChoice | None = None  # where the cut was chosen with the plan: the candidates and what-ifs
 
     def comparison(self) -> pd.DataFrame | None:
         """The baselines' table with this answer's row first, on the instance's one lower bound."""
@@ -49,14 +60,15 @@ class SolveOutcome:
             return None
         r = self.result
         row = {"solver": self.solver, "status": r.status, "valid": True, "makespan_ms": r.makespan}
+        if "round_ms" in self.baselines:
+            row["round_ms"] = r.round_time
         table = pd.concat(
             [pd.DataFrame([{**row, "own_bound_ms": r.lower_bound}]), self.baselines], ignore_index=True
         )
         best = float(table["own_bound_ms"].max())
         table["lower_bound_ms"] = best
-        table["gap_%"] = (
-            (100 * (table["makespan_ms"] - best) / best).clip(lower=0) if best > 0 else float("nan")
-        )
+        obj = "round_ms" if "round_ms" in table else "makespan_ms"
+        table["gap_%"] = (100 * (table[obj] - best) / best).clip(lower=0) if best > 0 else float("nan")
         return table
 
     def savings(self) -> list[tuple[str, float | None, float | None]]:
@@ -64,9 +76,10 @@ class SolveOutcome:
         if self.baselines is None or self.result.makespan is None:
             return []
         out = []
-        for row in self.baselines.itertuples():
-            ms = None if row.makespan_ms != row.makespan_ms else float(row.makespan_ms)
-            out.append((row.solver, ms, None if ms is None else 100 * (1 - self.result.makespan / ms)))
+        key = "round_ms" if "round_ms" in self.baselines else "makespan_ms"
+        for row in self.baselines.to_dict("records"):
+            ms = None if row[key] != row[key] else float(row[key])
+            out.append((row["solver"], ms, None if ms is None else 100 * (1 - self.result.objective / ms)))
         return out
 
     @property
@@ -83,6 +96,7 @@ class SolveOutcome:
             "helpers": self.instance.num_helpers,
             "status": r.status,
             "makespan_ms": r.makespan,
+            "round_ms": r.objective,
             "lower_bound_ms": r.lower_bound,
             "gap": r.gap,
             "solver_runtime_s": r.runtime_s,
@@ -106,24 +120,40 @@ def check_solve(request: SolveRequest) -> tuple[Instance, str]:
 
 def solve(request: SolveRequest, progress: Progress | None = None) -> SolveOutcome:
     """Run the requested solver on the requested instance and validate its schedule."""
-    instance, name = check_solve(request)
+    name = check_solver(request.solver or default_solver())
     names = [b for b in request.baselines if b != name]
     for b in names:
         check_solver(b, "--baselines")
-    with verbosity(request.verbose):
-        result = run_solver(
-            instance,
-            name,
+    choice = None
+    if request.instance:
+        instance = source_instance(request)
+    else:
+        testbed, choice, result = fix_cuts(
+            source_testbed(request),
+            request.strategy,
+            solver=name,
             time_limit=request.time_limit,
             seed=request.seed,
-            **solver_options(request.workers, progress),
+            given=given_cut(request),
+            options=solver_options(request.workers),
         )
+        built = build(testbed)
+        instance = strategy_instance(built.instance, built.workload, request.strategy, testbed.simulation)
+    if choice is None:
+        with verbosity(request.verbose):
+            result = run_solver(
+                instance,
+                name,
+                time_limit=request.time_limit,
+                seed=request.seed,
+                **solver_options(request.workers, progress),
+            )
     violations = validate(instance, result.schedule) if result.schedule is not None else []
     if result.status == "infeasible" and not request.instance:
         hint = capacity_hint(source_testbed(request), instance)
         if hint:
             result.message = f"{result.message}; {hint}"
-    outcome = SolveOutcome(instance, name, result, violations)
+    outcome = SolveOutcome(instance, name, result, violations, cut_choice=choice)
     if names and outcome.valid:
         with verbosity(request.verbose):
             outcome.baselines = compare_table(

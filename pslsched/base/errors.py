@@ -13,3 +13,9 @@ class InputError(ValueError):
 
 class ProfileError(ValueError):
     """A profile that cannot be used; the message names the file, device or field."""
+
+
+class InfeasibleInput(InputError):
+    """Input that is well-formed but admits no plan (e.g. no cut a client can hold): exit code 3, not 2."""
+
+    exit_code = 3

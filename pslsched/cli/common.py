@@ -21,7 +21,18 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
         "--instance", metavar="INSTANCE.json", help="an instance in the problem.md §2 JSON format"
     )
     add_clients_arg(parser)
+    add_cuts_arg(parser)
     add_codec_args(parser)
+
+
+def add_cuts_arg(parser) -> None:
+    """``--cuts auto|A,B``: the cost profile's cuts for every client (auto: chosen with the plan)."""
+    parser.add_argument(
+        "--cuts",
+        metavar="auto|A,B",
+        help="the cost profile's cut points for every client: A,B, or auto (chosen with the plan among the "
+        "profile's meaningful cuts; see docs/solvers.md)",
+    )
 
 
 def add_testbed_arg(parser) -> None:
@@ -179,3 +190,14 @@ def add_simulation_args(parser) -> None:
         "--aggregator", default=None, metavar="HELPER", help="helper that averages the weights"
     )
     parser.add_argument("--seed", type=int, default=None)
+
+
+def add_strategy_arg(parser: argparse.ArgumentParser) -> None:
+    """``--strategy NAME``: whose round is planned (its round-end exchange and memory model, problem.md §1)."""
+    parser.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="plan this training strategy's round: splitfed1 (default), splitfed2, locsplitfed, locfedmix "
+        "(weights exchanged at the round's end), psl, sglr (no exchange); splitfed2, locfedmix, psl and sglr keep "
+        "one shared body per helper",
+    )

@@ -11,6 +11,7 @@ from pslsched.cli import common
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="run several solvers on one instance: makespan, bound, gap, runtime")
     common.add_source_args(p)
+    common.add_strategy_arg(p)
     p.add_argument("--solvers", default=None, help="comma-separated solver names (default: all registered)")
     common.add_positive(
         p, "--time-limit", default=10.0, metavar="S", help="time limit per solver (default 10 s)"

@@ -8,6 +8,7 @@ import sys
 from pslsched.app.requests import SimulateRequest
 from pslsched.cli.common import (
     add_clients_arg,
+    add_cuts_arg,
     add_codec_args,
     add_plan_args,
     add_simulation_args,
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
     add_testbed_arg(src)
     src.add_argument("--instance", metavar="INSTANCE.json", help="instance JSON (T1..T5 as opaque durations)")
     add_clients_arg(p)
+    add_cuts_arg(p)
     add_plan_args(p, "execute")
     add_simulation_args(p)
     p.add_argument("--batches", type=int, default=None, metavar="B", help="batches per round (re-solves)")

@@ -8,6 +8,7 @@ import sys
 from pslsched.app.requests import SolveRequest
 from pslsched.cli.common import (
     add_positive,
+    add_strategy_arg,
     add_source_args,
     add_verbose_arg,
     add_workers_arg,
@@ -23,12 +24,14 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "solve",
         help="solve an instance or testbed and report makespan, bound and gap",
-        description="Assign clients to helpers and order helper tasks to minimise the makespan.",
+        description="Assign clients to helpers and order helper tasks to minimise the round time (the makespan "
+        "plus the round-end weight exchange of the strategy planned for).",
     )
     add_source_args(p)
     p.add_argument(
         "--solver", default=None, help="registered solver name (default: auto if registered, else greedy)"
     )
+    add_strategy_arg(p)
     add_positive(p, "--time-limit", default=None, metavar="S", help="time limit in seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_workers_arg(p)
@@ -57,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     outcome = solve(request_from(args, SolveRequest), _print_progress if args.progress else None)
     instance, result = outcome.instance, outcome.result
     print(summary_text(instance, result))
+    if outcome.cut_choice is not None and result.objective is not None:
+        print(outcome.cut_choice.what_if(result.objective))
     if result.schedule is None:
         return 3 if result.status == "infeasible" else 4
     if outcome.violations:  # a solver bug: never write an invalid schedule as if it were an answer

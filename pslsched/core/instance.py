@@ -13,6 +13,7 @@ import numpy as np
 
 from pslsched.base.errors import InputError
 from pslsched.base.limits import MAX_MB, MAX_MS
+from pslsched.core.exchange import Exchange
 from pslsched.core.json_io import check_keys, load_json, write_json
 
 MATRICES = ("release", "fwd", "delay", "bwd", "tail")
@@ -27,6 +28,8 @@ _KEYS = {
     "batches",
     "local",
     "sequential",
+    "exchange",
+    "body_memory",
 }
 
 
@@ -37,6 +40,10 @@ class Instance:
     ``local[j]`` (NaN = no local option) is the time in ms for client j to train one batch on its own device.
     ``sequential`` (problem.md §1, SplitFed V2 as published): a helper serves one client step at a time, its
     forward and then its backward, before it starts another forward.
+    ``exchange`` (problem.md §1, "The round"): the round-end weight exchange; the planned quantity is then the
+    round time (``pslsched.core.exchange.round_time``), not the makespan alone.
+    ``body_memory[i]`` (problem.md §1, "Memory"; None = a body per client, SplitFed V1's model): helper i keeps one
+    shared body of that many MB while it serves anyone, and ``demand[j]`` is then client j's activations only.
     """
 
     name: str
@@ -52,6 +59,8 @@ class Instance:
     batches: int = 1
     local: np.ndarray | None = None
     sequential: bool = False
+    exchange: Exchange | None = None
+    body_memory: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +107,16 @@ class Instance:
                 raise InputError("local", f"must be a list of {k} numbers or null, got shape {arr.shape}")
             _check_nonneg("local", arr, allow_nan=True)
             object.__setattr__(self, "local", _frozen(arr) if not np.isnan(arr).all() else None)
+        if self.exchange is not None:
+            if not isinstance(self.exchange, Exchange):
+                raise InputError("exchange", f"must be an Exchange, got {type(self.exchange).__name__}")
+            object.__setattr__(self, "exchange", self.exchange.check(k, h))
+        if self.body_memory is not None:
+            arr = np.array(self.body_memory, dtype=float)
+            if arr.shape != (h,):
+                raise InputError("body_memory", f"must be a list of {h} numbers, got shape {arr.shape}")
+            _check_nonneg("body_memory", arr, allow_nan=False, high=MAX_MB)
+            object.__setattr__(self, "body_memory", _frozen(arr))
 
     @property
     def num_clients(self) -> int:
@@ -113,9 +132,16 @@ class Instance:
         return _frozen(~np.isnan(self.fwd))
 
     @cached_property
+    def free_capacity(self) -> np.ndarray:
+        """H: the memory left for the clients' demands (the capacity less a shared body, if any)."""
+        if self.body_memory is None:
+            return self.capacity
+        return _frozen(self.capacity - self.body_memory)
+
+    @cached_property
     def fits(self) -> np.ndarray:
         """K x H bool: reachable and client j alone fits in helper i's memory."""
-        return _frozen(self.reachable & (self.demand[:, None] <= self.capacity[None, :]))
+        return _frozen(self.reachable & (self.demand[:, None] <= self.free_capacity[None, :]))
 
     @cached_property
     def can_local(self) -> np.ndarray:
@@ -165,6 +191,10 @@ class Instance:
             out["local"] = [_num(v) for v in self.local]
         if self.sequential:
             out["sequential"] = True
+        if self.exchange is not None:
+            out["exchange"] = self.exchange.to_dict()
+        if self.body_memory is not None:
+            out["body_memory"] = [float(v) for v in self.body_memory]
         return out
 
     @classmethod
@@ -195,6 +225,14 @@ class Instance:
         sequential = data.get("sequential", False)
         if not isinstance(sequential, bool):
             raise InputError(f"{source}.sequential", f"must be true or false, got {sequential!r}")
+        exchange = None
+        if data.get("exchange") is not None:
+            exchange = Exchange.from_dict(data["exchange"], f"{source}.exchange").check(
+                k, h, f"{source}.exchange"
+            )
+        body = None
+        if data.get("body_memory") is not None:
+            body = _vector(f"{source}.body_memory", data["body_memory"], h, allow_null=False)
         return cls(
             name=name,
             clients=clients,
@@ -204,6 +242,8 @@ class Instance:
             batches=batches,
             local=local,
             sequential=sequential,
+            exchange=exchange,
+            body_memory=body,
             **mats,
         )
 

@@ -22,6 +22,8 @@ def helper_table(instance: Instance, schedule: Schedule) -> pd.DataFrame:
     for i, h in enumerate(instance.helpers):
         members = [c for c, a in schedule.assignment.items() if a == h]
         mem = float(sum(instance.demand[instance.client_index[c]] for c in members))
+        if instance.body_memory is not None and members:
+            mem += float(instance.body_memory[i])  # the one shared body
         rows.append(
             {
                 "helper": h,
@@ -58,7 +60,13 @@ def summary_text(instance: Instance, result: SolveResult) -> str:
     ]
     if result.makespan is not None:
         lines.append(f"makespan   {result.makespan:.3f} ms  ({result.makespan / 1000:.3f} s)")
-    lines.append(f"lower bnd  {result.lower_bound:.3f} ms  ({_bound_parts(result)})")
+    if result.round_time is not None:
+        lines.append(
+            f"exchange   {result.exchange_ms:.3f} ms  (round-end weights: upload, averaging, download)"
+        )
+        lines.append(f"round      {result.round_time:.3f} ms  ({result.round_time / 1000:.3f} s)")
+    on = " on the round" if instance.exchange is not None else ""
+    lines.append(f"lower bnd  {result.lower_bound:.3f} ms{on}  ({_bound_parts(result)})")
     if result.gap is not None:
         lines.append(f"gap        {100 * result.gap:.2f} %")
     lines.append(f"runtime    {result.runtime_s:.3f} s")
@@ -67,6 +75,8 @@ def summary_text(instance: Instance, result: SolveResult) -> str:
     if result.schedule is not None and result.schedule.tasks is not None:
         table = helper_table(instance, result.schedule)
         lines.append("")
+        if instance.body_memory is not None:
+            lines.append("memory     one shared body per helper + each client's activations")
         lines.append(f"{'helper':<16}{'clients':>8}{'memory MB':>14}{'load ms':>14}{'util':>8}")
         for row in table.itertuples():
             cap = "" if np.isnan(row.capacity_mb) else f"/{row.capacity_mb:.0f}"

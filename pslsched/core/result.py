@@ -25,10 +25,25 @@ class SolveResult:
     options: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # the round time (problem.md §1, "The round") where the instance has a round-end exchange; the bound is then
+    # a bound on it
+    round_time: float | None = None
+
+    @property
+    def objective(self) -> float | None:
+        """What was planned: the round time where the instance has an exchange, else the makespan."""
+        return self.round_time if self.round_time is not None else self.makespan
+
+    @property
+    def exchange_ms(self) -> float | None:
+        """The round time less the makespan (None without an exchange)."""
+        if self.round_time is None or self.makespan is None:
+            return None
+        return self.round_time - self.makespan
 
     @property
     def gap(self) -> float | None:
-        """(makespan - LB) / LB, or None without a makespan or a positive bound."""
-        if self.makespan is None or self.lower_bound <= 0:
+        """(objective - LB) / LB, or None without an answer or a positive bound."""
+        if self.objective is None or self.lower_bound <= 0:
             return None
-        return max(0.0, (self.makespan - self.lower_bound) / self.lower_bound)
+        return max(0.0, (self.objective - self.lower_bound) / self.lower_bound)

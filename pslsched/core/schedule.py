@@ -13,7 +13,18 @@ from pslsched.core.json_io import check_keys, load_json, write_json
 
 STATUSES = ("optimal", "feasible", "infeasible", "unknown")
 PHASES = ("fwd", "bwd")
-_KEYS = {"instance", "solver", "status", "makespan", "lower_bound", "runtime_s", "assignment", "tasks"}
+_KEYS = {
+    "instance",
+    "solver",
+    "status",
+    "makespan",
+    "round_time",
+    "lower_bound",
+    "runtime_s",
+    "assignment",
+    "tasks",
+    "cuts",
+}
 _TASK_KEYS = {"client", "helper", "phase", "start", "end", "batch"}
 
 
@@ -41,6 +52,10 @@ class Schedule:
     runtime_s: float
     assignment: dict[str, str | None] = field(default_factory=dict)
     tasks: list[Task] = field(default_factory=list)
+    round_time: float | None = None  # problem.md §1 "The round": makespan + round-end exchange (None: none)
+    cuts: dict[str, tuple[int, int]] | None = (
+        None  # each client's cut points (a, b), where the planner chose them
+    )
 
     def to_dict(self) -> dict[str, Any]:
         with_batch = any(t.batch != 0 for t in self.tasks)
@@ -57,9 +72,15 @@ class Schedule:
             "solver": self.solver,
             "status": self.status,
             "makespan": _opt(self.makespan),
+            **({} if self.round_time is None else {"round_time": float(self.round_time)}),
             "lower_bound": _opt(self.lower_bound),
             "runtime_s": float(self.runtime_s),
             "assignment": dict(self.assignment),
+            **(
+                {}
+                if self.cuts is None
+                else {"cuts": {c: [int(a), int(b)] for c, (a, b) in self.cuts.items()}}
+            ),
             "tasks": tasks,
         }
 
@@ -88,6 +109,8 @@ class Schedule:
             runtime_s=_opt_number(f"{source}.runtime_s", data.get("runtime_s", 0.0)) or 0.0,
             assignment=dict(assignment),
             tasks=tasks,
+            round_time=_opt_number(f"{source}.round_time", data.get("round_time")),
+            cuts=_cuts(f"{source}.cuts", data.get("cuts")),
         )
 
 
@@ -100,6 +123,20 @@ def read_schedule(path: str | Path) -> Schedule:
 def write_schedule(schedule: Schedule, path: str | Path) -> None:
     """Write a schedule JSON file atomically."""
     write_json(schedule.to_dict(), path)
+
+
+def _cuts(field_name: str, value: Any) -> dict[str, tuple[int, int]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError(field_name, "must map client names to [a, b]")
+    out = {}
+    for client, cut in value.items():
+        ok = isinstance(cut, list) and len(cut) == 2 and all(type(v) is int and v >= 0 for v in cut)
+        if not ok or cut[0] >= cut[1]:
+            raise InputError(f"{field_name}.{client}", f"must be [a, b] with 0 <= a < b, got {cut!r}")
+        out[str(client)] = (cut[0], cut[1])
+    return out
 
 
 def _opt(v: float | None) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from pslsched.core.exchange import round_time
 from pslsched.core.instance import Instance
 from pslsched.core.schedule import STATUSES, Schedule
 from pslsched.core.timing import completion_times
@@ -39,9 +40,29 @@ def validate(instance: Instance, schedule: Schedule) -> list[str]:
         schedule.makespan, makespan, rel_tol=REL_TOL, abs_tol=ABS_TOL
     ):
         errors.append(f"makespan is {schedule.makespan}, but the tasks give {makespan}")
-    if schedule.lower_bound is not None and schedule.lower_bound > makespan + _tol(makespan):
-        errors.append(f"lower_bound {schedule.lower_bound} exceeds the makespan {makespan}")
+    objective, what = makespan, "makespan"
+    if instance.exchange is not None:  # problem.md §1 "The round": the planned quantity is the round time
+        assign = [_helper_index(instance, schedule.assignment[c]) for c in instance.clients]
+        objective, what = round_time(instance, assign, completion), "round time"
+        if schedule.round_time is not None and not math.isclose(
+            schedule.round_time, objective, rel_tol=REL_TOL, abs_tol=ABS_TOL
+        ):
+            errors.append(
+                f"round_time is {schedule.round_time}, but the tasks and the exchange give {objective}"
+            )
+    elif schedule.round_time is not None and not math.isclose(
+        schedule.round_time, makespan, rel_tol=REL_TOL, abs_tol=ABS_TOL
+    ):
+        errors.append(
+            f"round_time is {schedule.round_time}, but the instance has no exchange: it is the makespan"
+        )
+    if schedule.lower_bound is not None and schedule.lower_bound > objective + _tol(objective):
+        errors.append(f"lower_bound {schedule.lower_bound} exceeds the {what} {objective}")
     return errors
+
+
+def _helper_index(instance: Instance, helper: str | None) -> int:
+    return -1 if helper is None else instance.helper_index[helper]
 
 
 def _check_assignment(instance: Instance, schedule: Schedule) -> list[str]:
@@ -154,15 +175,22 @@ def _check_sequential(schedule: Schedule) -> list[str]:
 
 
 def _check_memory(instance: Instance, schedule: Schedule) -> list[str]:
+    """problem.md §1 "Memory": a body per client (demand = body + activations), or one shared body per serving
+    helper plus each client's activations."""
     used = defaultdict(float)
     for name, helper in schedule.assignment.items():
         if helper is not None:
             used[helper] += float(instance.demand[instance.client_index[name]])
     errors = []
     for helper, mb in used.items():
-        cap = float(instance.capacity[instance.helper_index[helper]])
+        i = instance.helper_index[helper]
+        cap = float(instance.capacity[i])
+        what = "bodies"
+        if instance.body_memory is not None:
+            mb += float(instance.body_memory[i])
+            what = "its shared body and the clients' activations"
         if mb > cap + _tol(cap):
-            errors.append(f"helper {helper!r} holds {mb:.3f} MB of bodies, its capacity is {cap:.3f} MB")
+            errors.append(f"helper {helper!r} holds {mb:.3f} MB of {what}, its capacity is {cap:.3f} MB")
     return errors
 
 

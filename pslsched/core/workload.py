@@ -45,6 +45,9 @@ class Workload:
     up_routes: tuple[tuple[tuple[str, ...], ...], ...] = ()
     down_routes: tuple[tuple[tuple[str, ...], ...], ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
+    # what client j's body holds on a helper, in MB: its weights and its activations (None: not known)
+    body_weights_mb: np.ndarray | None = None
+    body_activations_mb: np.ndarray | None = None
 
     @property
     def grad_a(self) -> np.ndarray:
@@ -59,6 +62,16 @@ class Workload:
     def up_ms(self, j: int, i: int, size_bytes: float) -> float:
         """Dedicated-link time of an upload of ``size_bytes`` from client j to helper i."""
         return float(transfer_ms(size_bytes, self.uplink_mbps[j, i], self.latency_ms[j, i]))
+
+    def exchange_hop(self, j: int, helper: int, aggregator: int) -> int | None:
+        """The helper whose link client j's round-end weights cross (``helper`` = its own, -1 = local): the
+        aggregator's, else its own helper's, else the first it reaches (None: a client with no link at all)."""
+        if not np.isnan(self.uplink_mbps[j, aggregator]):
+            return aggregator
+        if helper >= 0:
+            return helper
+        reachable = np.flatnonzero(~np.isnan(self.uplink_mbps[j]))
+        return int(reachable[0]) if len(reachable) else None
 
     def down_ms(self, j: int, i: int, size_bytes: float) -> float:
         """Dedicated-link time of a download of ``size_bytes`` from helper i to client j."""

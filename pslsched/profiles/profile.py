@@ -160,7 +160,7 @@ def load_profile(name_or_path: str | Path) -> ModelProfile:
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"profile {text!r}: not a readable CSV ({exc})") from None
+        raise ProfileError(f"profile {text!r}: not a readable CSV ({str(exc).strip()})") from None
     return profile_from_frame(frame, name=name, source=text)
 
 

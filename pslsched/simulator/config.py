@@ -10,7 +10,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pslsched.base.errors import InputError
-from pslsched.base.limits import capped
+from pslsched.base.limits import (
+    MAX_ALPHA,
+    MAX_BATCHES,
+    MAX_FACTOR,
+    MAX_SEED,
+    MAX_SIGMA,
+    MIN_ALPHA,
+    MIN_FACTOR,
+    capped,
+)
 from pslsched.base.registry import Registry, as_number, parse_spec
 from pslsched.simulator.distributions import STRAGGLER_DISTRIBUTIONS
 from pslsched.simulator.policies import POLICIES, PolicySettings
@@ -39,15 +48,16 @@ class StragglerSpec(BaseModel):
     target: Literal["client", "helper", "link"] = "client"
     per: Literal["run", "round", "task"] = "task"  # run: drawn once, the same entities slow in every round
     dist: str | None = None
-    sigma: float | None = Field(default=None, ge=0)
-    mean: float | None = Field(default=None, gt=0)
-    median: float | None = Field(default=None, gt=0)
-    alpha: float | None = Field(default=None, gt=0)
-    scale: float | None = Field(default=None, gt=0)
-    value: float | None = Field(default=None, gt=0)
+    # the documented ranges (docs/simulator.md): a factor beyond them makes virtual time infinite or meaningless
+    sigma: float | None = Field(default=None, ge=0, le=MAX_SIGMA)
+    mean: float | None = Field(default=None, ge=MIN_FACTOR, le=MAX_FACTOR)
+    median: float | None = Field(default=None, ge=MIN_FACTOR, le=MAX_FACTOR)
+    alpha: float | None = Field(default=None, ge=MIN_ALPHA, le=MAX_ALPHA)
+    scale: float | None = Field(default=None, ge=MIN_FACTOR, le=MAX_FACTOR)
+    value: float | None = Field(default=None, ge=MIN_FACTOR, le=MAX_FACTOR)
     path: str | None = None
     p: float | None = Field(default=None, ge=0, le=1)
-    factor: float | None = Field(default=None, gt=0)
+    factor: float | None = Field(default=None, ge=MIN_FACTOR, le=MAX_FACTOR)
 
     @model_validator(mode="after")
     def _one_model(self):
@@ -69,11 +79,11 @@ class SimConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rounds: int = Field(default=1, ge=1)
-    batches: int | None = Field(default=None, ge=1)  # None: the instance's batches
+    batches: int | None = Field(default=None, ge=1, le=MAX_BATCHES)  # None: the instance's batches
     policy: str = "static"  # a registered dispatch policy (pslsched.simulator.policies)
     links: Literal["dedicated", "shared"] = "dedicated"
     stragglers: list[StragglerSpec] = Field(default_factory=list)
-    dropout: float = Field(default=0.0, ge=0, le=1)  # probability a client drops out during a round
+    dropout: float = Field(default=0.0, ge=0, lt=1)  # probability a client drops out during a round
     round_timeout_ms: float | None = Field(default=None, gt=0)  # default with dropouts: 3 x planned makespan
     aggregator: str | None = (
         None  # helper that averages head+tail weights at round end (default: first helper)
@@ -81,7 +91,7 @@ class SimConfig(BaseModel):
     aggregate_ms: float = Field(default=0.0, ge=0)  # the averaging compute itself
     replan_solver: str = "auto"
     replan_time_limit: float = Field(default=2.0, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @field_validator("policy")
     @classmethod
@@ -134,9 +144,10 @@ def _spec(data: dict, source: str) -> StragglerSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(
-            f"{source}.{loc}" if loc else source, err["msg"].removeprefix("Value error, ")
-        ) from None
+        msg = err["msg"].removeprefix("Value error, ")
+        if loc and "input" in err and not isinstance(err["input"], dict):
+            msg = f"{msg}, got {err['input']!r}"
+        raise InputError(f"{source}.{loc}" if loc else source, msg) from None
 
 
 def config_from(section: dict | None, **overrides) -> SimConfig:

@@ -1,7 +1,9 @@
 """Straggler distributions: each draws multiplicative slow-down factors (1.0 = as profiled).
 
 Every distribution is an entry of ``STRAGGLER_DISTRIBUTIONS`` (one ``Registry``): a factory that takes the spec's
-parameters and returns a ``Draw``, a callable ``draw(rng, n)`` giving n factors > 0.
+parameters and returns a ``Draw``, a callable ``draw(rng, n)`` giving n factors > 0. Parameters and drawn factors
+lie in the documented ranges (docs/simulator.md): a drawn factor is clipped to [1e-6, 1e6], so no slow-down makes
+virtual time infinite.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import MAX_FACTOR, MIN_FACTOR
 from pslsched.base.registry import Registry
 
 Draw = Callable[[np.random.Generator, int], np.ndarray]
@@ -61,8 +64,10 @@ def _trace(path: str) -> Draw:
         values = np.loadtxt(file, dtype=float, ndmin=1)
     except ValueError as exc:
         raise InputError("stragglers.trace", f"{path!r} must hold one number per line ({exc})") from None
-    if len(values) == 0 or not np.isfinite(values).all() or (values <= 0).any():
-        raise InputError("stragglers.trace", f"{path!r} must hold positive finite factors")
+    if len(values) == 0 or not ((values >= MIN_FACTOR) & (values <= MAX_FACTOR)).all():
+        raise InputError(
+            "stragglers.trace", f"{path!r} must hold factors in [{MIN_FACTOR:g}, {MAX_FACTOR:g}]"
+        )
     return lambda rng, n: values[rng.integers(0, len(values), n)]
 
 
@@ -77,7 +82,12 @@ def make_distribution(name: str, **params) -> Distribution:
         if value < 0 or (key in ("alpha", "median", "scale", "value") and value <= 0):
             raise InputError(f"stragglers.{key}", f"must be > 0, got {value!r}")
     try:
-        draw = factory(**params)
+        raw = factory(**params)
     except TypeError as exc:
         raise InputError("stragglers", f"bad parameters for {name!r}: {exc}") from None
+
+    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+        with np.errstate(over="ignore"):  # an overflow to inf is clipped like any factor past the range
+            return np.clip(raw(rng, n), MIN_FACTOR, MAX_FACTOR)
+
     return Distribution(name, dict(params), draw)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pslsched.base import strict_json
 from pslsched.core.instance import Instance
 from pslsched.core.report import draw_gantt
 from pslsched.core.schedule import Schedule, Task
@@ -83,7 +83,7 @@ class RunRecord:
         """timeline.csv, rounds.csv, summary.json and gantt.png into ``out`` (an existing folder)."""
         self.timeline.to_csv(out / "timeline.csv", index=False)
         self.rounds.to_csv(out / "rounds.csv", index=False)
-        (out / "summary.json").write_text(json.dumps(self.summary(), indent=1) + "\n")
+        (out / "summary.json").write_text(strict_json.dumps(self.summary(), indent=1) + "\n")
         plot_planned_vs_actual(self, out / "gantt.png")
 
 

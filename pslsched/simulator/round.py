@@ -12,7 +12,7 @@ import numpy as np
 import simpy
 
 from pslsched.core.sequential import sequential_orders
-from pslsched.simulator.aggregation import aggregate
+from pslsched.simulator.aggregation import aggregate, upload, weights_move
 from pslsched.simulator.helper_queue import HelperQueue
 from pslsched.simulator.orders import Order, orders_for_plan
 from pslsched.simulator.round_plan import RoundPlan
@@ -62,6 +62,8 @@ class Round:
         ]
         self.barriers: StepBarriers | None = None
         self.gates: BroadcastGates | None = None
+        self.uploads = weights_move(self.runner)
+        self.uploaded = np.full(instance.num_clients, np.nan)
 
     def _drop(self, j: int, i: int, t: int) -> None:
         """Client j drops out in step t: its helper stops waiting for it (its connection closes); the round
@@ -153,6 +155,9 @@ class Round:
         if unfinished:
             yield self.env.all_of(unfinished)  # the helper's last backward passes belong to the round
         self.completion[j] = self.env.now
+        if self.uploads:  # the weights leave as soon as the chain is done (problem.md §1, "The round")
+            yield self.env.process(upload(self.runner, j, i))
+            self.uploaded[j] = self.env.now
         self.pending -= 1
         if self.pending == 0 and not self.all_done.triggered:
             self.all_done.succeed()
@@ -200,7 +205,11 @@ class Round:
             makespan = max(makespan, float(timeout_ms))  # the round closed at its timeout
         completion, busy, tasks = self.completion.copy(), self.busy.copy(), list(self.tasks)
         members = [j for j in range(k) if not np.isnan(completion[j])]
-        round_end = aggregate(self.runner, self.assign, makespan, members)
+        # closed at its timeout with uploads under way: they are sent again after the close (no step of a late
+        # client may run after it)
+        resend = [j for j in members if self.uploads and np.isnan(self.uploaded[j])]
+        close = max([makespan, *(float(self.uploaded[j]) for j in members if not np.isnan(self.uploaded[j]))])
+        round_end = aggregate(self.runner, self.assign, close, members, resend)
         return RoundResult(
             start=0.0,
             makespan_ms=makespan,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pslsched.base.limits import capped
 from pslsched.base.registry import Entry, Registry
 from pslsched.core.instance import Instance
+from pslsched.core.reduction import answer_for, is_extended, solver_view
 from pslsched.core.result import SolveResult
 from pslsched.core.sequential import merged_instance, sequential_result
 
@@ -39,9 +40,13 @@ def solve(
     instance: Instance, solver: str = "greedy", *, time_limit: float | None = None, seed: int = 0, **options
 ) -> SolveResult:
     """Run the solver registered as ``solver`` on ``instance`` (a ``sequential`` one through its merged instance,
-    which every solver and bound of the interleaved model serves)."""
+    which every solver and bound of the interleaved model serves; an exchange or a shared body through the
+    published-model instance they reduce to, ``pslsched.core.reduction``)."""
     fn = get_solver(solver)
     time_limit = capped("time_limit", time_limit)  # PSLSCHED_CAP (quick runs); unchanged without it
+    if is_extended(instance):
+        view = solver_view(instance)
+        return answer_for(instance, view, solve(view, solver, time_limit=time_limit, seed=seed, **options))
     if instance.sequential:
         merged = fn(merged_instance(instance), time_limit=time_limit, seed=seed, **options)
         return sequential_result(instance, merged)

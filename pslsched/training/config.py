@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import (
+    MAX_BATCHES,
+    MAX_GROUP,
+    MAX_PROFILE_BATCH,
+    MAX_SPEED,
+    MIN_PROFILE_BATCH,
+    MIN_SPEED,
+)
 
 
 class CutPoints(BaseModel):
@@ -27,9 +36,13 @@ class TrainConfig(BaseModel):
     cuts: CutPoints | None = None  # cut points of the trained model (None: the model's default)
     strategy: str = "splitfed1"
     partition: str = "iid"
-    clients: int | None = Field(default=None, ge=1)  # scale the testbed's client groups to this many clients
+    clients: int | None = Field(
+        default=None, ge=1, le=MAX_GROUP
+    )  # scale the testbed's client groups to this many clients
     batch_size: int = Field(default=16, ge=1)
-    batches_per_round: int | None = Field(default=None, ge=1)  # None: a round is one local epoch
+    batches_per_round: int | None = Field(
+        default=None, ge=1, le=MAX_BATCHES
+    )  # None: a round is one local epoch
     sampler: str | None = None  # fls | fpls | ugs | lds[:tilt=..,c=..]; None: local epochs of batch_size
     global_batch: int | None = Field(default=None, ge=1)  # a sampler's B (default batch_size x clients)
     steps_per_round: int | None = Field(default=None, ge=1)  # with a sampler (default: one epoch per round)
@@ -40,13 +53,44 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(default=1, ge=1)
     target_accuracy: float = Field(default=0.9, gt=0, le=1)
     # the batch the profile's costs are for (None: the testbed's model.batch, 128 by default)
-    profile_batch: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    profile_batch: float | None = Field(default=None, ge=MIN_PROFILE_BATCH, le=MAX_PROFILE_BATCH)
     clock: Literal["profile", "measured"] = "profile"
-    speed: float = Field(default=1.0, gt=0, allow_inf_nan=False)  # measured clock: simulated ms per wall ms
+    speed: float = Field(default=1.0, ge=MIN_SPEED, le=MAX_SPEED)  # measured clock: simulated ms per wall ms
     device: str = "cpu"
     # torch threads; None: 1, the fastest for a run's small steps (one client's batch through part of a model; 4x
     # faster than torch's default of all cores on 2 cores); raise it for large models or splitfed1:batched=true
     threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        return check_device(value)
+
+
+def check_device(name: str) -> str:
+    """``name`` if it is a torch device this machine can train on (``cpu``, an available ``cuda[:N]`` or ``mps``);
+    a ``ValueError`` saying which devices there are otherwise (``meta`` holds no data: nothing can train on it)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        device = None
+    known = ["cpu"]
+    if torch.cuda.is_available():
+        known += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        known.append("mps")
+    ok = device is not None and (
+        device.type == "cpu"
+        or (
+            device.type == "cuda"
+            and torch.cuda.is_available()
+            and (device.index or 0) < torch.cuda.device_count()
+        )
+        or (device.type == "mps" and "mps" in known)
+    )
+    if not ok:
+        raise ValueError(f"unknown or unavailable torch device {name!r} (available here: {', '.join(known)})")
+    return name
 
 
 def train_config_from(section: dict | None, **overrides) -> TrainConfig:
@@ -69,7 +113,8 @@ def train_config_from(section: dict | None, **overrides) -> TrainConfig:
             data["sampler"] = name
     elif sampling is not None:
         raise InputError("training.sampling", f"expected a sampler name or a mapping, got {sampling!r}")
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    data.update(given)
     if isinstance(data.get("cuts"), str):
         data["cuts"] = _parse_cuts(data["cuts"])
     try:
@@ -80,7 +125,9 @@ def train_config_from(section: dict | None, **overrides) -> TrainConfig:
         if err["type"] == "extra_forbidden":
             raise InputError(f"training.{loc}", "unknown key") from None
         msg = err["msg"].removeprefix("Value error, ")
-        raise InputError(f"training.{loc}", f"{msg} (got {err.get('input')!r})") from None
+        key = str(err["loc"][0]) if err["loc"] else ""
+        field = "--" + key.replace("_", "-") if key in given else f"training.{loc}"  # an option: its flag
+        raise InputError(field, f"{msg} (got {err.get('input')!r})") from None
     if cfg.sampler is None and (cfg.steps_per_round or cfg.global_batch):
         key = "--steps-per-round" if cfg.steps_per_round else "--global-batch"
         raise InputError(key, "applies to a sampler: give --sampler fls|fpls|ugs|lds")

@@ -29,8 +29,10 @@ import numpy as np
 import torch
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import MAX_DATASET_VALUES, human_bytes
 from pslsched.base.registry import Registry, as_number, parse_spec
 from pslsched.training.file_formats import CIFAR_EXPECTS, find_cifar_batches, find_file, read_idx
+from pslsched.training.synthetic import synthetic_arrays
 
 Loader = Callable[..., "Dataset"]
 
@@ -104,6 +106,18 @@ def _check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InputError("--seed", f"must be a non-negative whole number, got {seed!r}")
     return int(seed)
+
+
+def check_values(name: str, values: int, field: str, what: str) -> None:
+    """Refuse a dataset of more than ``MAX_DATASET_VALUES`` pixel values (train + test) before it is built; the
+    message gives the estimate (8 bytes a value: the float64 draw or the float32 copies of the raw bytes)."""
+    if values > MAX_DATASET_VALUES:
+        raise InputError(
+            field,
+            f"{name}: {what} are {values:,} pixel values and would need ~{human_bytes(8 * values)}; the limit "
+            f"is {MAX_DATASET_VALUES:,} values (~{human_bytes(4 * MAX_DATASET_VALUES)} as float32, "
+            "docs/training.md, Data)",
+        )
 
 
 def _data_dir(name: str, data_dir: str | Path | None, expects: str) -> Path:
@@ -227,6 +241,7 @@ _MNIST_FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
+_MNIST_CLASSES = 10
 _MNIST_EXPECTS = (
     "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
     "t10k-labels-idx1-ubyte[.gz] (the IDX files from the MNIST site; also looked for in DIR/MNIST/raw)"
@@ -269,12 +284,24 @@ def load_mnist(data_dir: str | Path | None = None, seed: int = 0, **options: Any
             )
         if len(y) == 0:
             raise InputError("--data-dir", f"{paths[f'y_{part}']} holds no samples")
+        rows, cols = x.shape[1:]
+        if rows == 0 or cols == 0:
+            raise InputError("--data-dir", f"{paths[f'x_{part}']} holds {rows}x{cols} images: no pixels")
+        bad = np.flatnonzero(y >= _MNIST_CLASSES)
+        if bad.size:
+            raise InputError(
+                "--data-dir",
+                f"{paths[f'y_{part}']} has label {int(y[bad[0]])} at index {int(bad[0])}: MNIST labels are "
+                f"0..{_MNIST_CLASSES - 1}",
+            )
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise InputError(
             "--data-dir",
             f"images in {paths['x_train']} are {arrays['x_train'].shape[1:]} but in {paths['x_test']} "
             f"{arrays['x_test'].shape[1:]}",
         )
+    values = arrays["x_train"].size + arrays["x_test"].size
+    check_values("mnist", values, "--data-dir", f"the images in {str(root)!r}")
     classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
     return _make(
         "mnist",
@@ -312,6 +339,8 @@ def load_cifar10(data_dir: str | Path | None = None, seed: int = 0, **options: A
             raise InputError(
                 "--data-dir", f"{str(folder / name)!r} has labels outside 0..9: not a CIFAR-10 batch"
             )
+    values = sum(x.size for x, _ in batches)
+    check_values("cifar10", values, "--data-dir", f"the batches in {str(folder)!r}")
     x_train = np.concatenate([x for x, _ in batches[:5]])
     y_train = np.concatenate([y for _, y in batches[:5]])
     x_test, y_test = batches[5]
@@ -321,30 +350,6 @@ def load_cifar10(data_dir: str | Path | None = None, seed: int = 0, **options: A
 # ---------------------------------------------------------------------------------------------------- synthetic
 
 _SYNTHETIC_OPTIONS = ("n", "test", "classes", "size", "channels", "noise")
-_GRID = 4  # prototype knots per side: smooth enough for a CNN that pools to 2x2 to tell classes apart
-
-
-def _interpolation_matrix(size: int, grid: int) -> np.ndarray:
-    """``(size, grid)`` linear-interpolation weights from ``grid`` evenly spaced knots to ``size`` pixels."""
-    if grid == 1:
-        return np.ones((size, 1))
-    pos = np.linspace(0.0, grid - 1.0, size)
-    low = np.minimum(np.floor(pos).astype(int), grid - 2)
-    frac = pos - low
-    m = np.zeros((size, grid))
-    m[np.arange(size), low] = 1.0 - frac
-    m[np.arange(size), low + 1] = frac
-    return m
-
-
-def _smooth_prototypes(rng: np.random.Generator, classes: int, channels: int, size: int) -> np.ndarray:
-    """One image per class: gaussian knots on a coarse grid, bilinearly upsampled, scaled to unit pixel std."""
-    grid = max(1, min(size, _GRID))
-    knots = rng.standard_normal((classes, channels, grid, grid))
-    m = _interpolation_matrix(size, grid)
-    protos = np.einsum("hi,kcij,wj->kchw", m, knots, m)
-    std = float(protos.std())
-    return protos / std if std > 1e-8 else protos
 
 
 @DATASETS.register(
@@ -372,17 +377,10 @@ def load_synthetic(data_dir: str | Path | None = None, seed: int = 0, **options:
     size = int(_option("synthetic", "size", options.get("size", 8), integer=True, low=1, high=1024))
     channels = int(_option("synthetic", "channels", options.get("channels", 1), integer=True, low=1, high=64))
     noise = float(_option("synthetic", "noise", options.get("noise", 1.0), low=0))
-    if n * channels * size * size > 2**31:
-        raise InputError("--dataset", f"synthetic: n={n} samples of {channels}x{size}x{size} is too large")
-
-    proto_rng, train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    protos = _smooth_prototypes(proto_rng, classes, channels, size)
-
-    def draw(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.permutation(np.arange(count, dtype=np.int64) % classes)
-        x = protos[y] + noise * rng.standard_normal((count, channels, size, size))
-        return x.astype(np.float32), y
-
-    x_train, y_train = draw(train_rng, n)
-    x_test, y_test = draw(test_rng, n_test)
-    return _make("synthetic", x_train, y_train, x_test, y_test, classes)
+    check_values(
+        "synthetic",
+        (n + n_test) * channels * size * size,
+        "--dataset",
+        f"n={n} + test={n_test} samples of {channels}x{size}x{size}",
+    )
+    return _make("synthetic", *synthetic_arrays(seed, n, n_test, classes, size, channels, noise), classes)

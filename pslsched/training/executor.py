@@ -6,6 +6,15 @@ the head backward on the client; what crosses a link is a detached tensor (the c
 activations, their gradients), exactly what a real deployment would send. The strategy says which copies to use
 and when they step. Opaque instance runs (T1/T3/T5 only) map release -> head forward, delay -> tail, tail -> head
 backward.
+
+A strategy with ``batched_steps`` (PSL, SGLR: one shared client model, a barrier per step) has its split clients'
+steps **deferred**: each is recorded in event order and, at the step's barrier (``sync``), the whole step is
+computed as one batch (``strategies.sync_batched.run_step``) when every participant ran its full chain; otherwise
+(a client dropped out mid-step, an opaque run) and for a step whose barrier never opened (a round timeout) the
+recorded steps are replayed client after client, in their order, before anything reads the result. Nothing steps
+between a step's tasks and its barrier, so either way the arithmetic is the per-client path's. Per client it stays
+(``path``, ``path_reason``) under ``clock: measured`` (every step's own wall time is measured) and under a codec
+that draws random numbers (its draws follow the per-client event order).
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ from pslsched.core.codecs import Compression
 from pslsched.simulator import RoundPlan, TaskEvent
 from pslsched.training.errors import Diverged
 from pslsched.training.strategies.base import Strategy
-from pslsched.training.transfer import received
+from pslsched.training.strategies.sync_batched import run_step
+from pslsched.training.transfer import draws_random, received
 
 
 @dataclass
@@ -38,6 +48,10 @@ class _InFlight:
     grad_a: torch.Tensor | None = None
     snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
 
+
+CHAIN = ("head_fwd", "body_fwd", "tail", "body_bwd", "head_bwd")  # a split client's full step
+# the steps of split clients that a batched synchronous step defers to its barrier
+DEFERRED = {*CHAIN, "release", "delay", "tail_opaque", "broadcast"}
 
 COMPUTE_KINDS = {
     "head_fwd",
@@ -85,6 +99,26 @@ class TrainingHooks:
         self.loss_sum = 0.0
         self.loss_samples = 0
         self.compute_s = 0.0
+        self.path, self.path_reason = self._step_path()
+        self.pending: dict[
+            int, list[TaskEvent]
+        ] = {}  # step -> its deferred split-client steps, in event order
+
+    def _step_path(self) -> tuple[str, str]:
+        """How synchronous steps are computed: ``batched`` or ``per-client``, and why."""
+        s = self.strategy
+        if not s.sync:
+            return "per-client", f"{s.name} has no barrier per step"
+        if not s.batched_steps:
+            return (
+                "per-client",
+                f"{s.name} computes its steps client after client (path=per-client or no shared model)",
+            )
+        if self.measure:
+            return "per-client", "clock measured: every step's own wall time is measured"
+        if self.compression is not None and draws_random(self.compression.codec):
+            return "per-client", f"codec {self.compression.codec.spec} draws random numbers in event order"
+        return "batched", "one batch per step at its barrier"
 
     # --- round boundaries (called by the engine) --------------------------------------------------------------
     def begin_round(self, r: int, plan: RoundPlan | None, assign: np.ndarray) -> None:
@@ -92,6 +126,7 @@ class TrainingHooks:
             raise ValueError("training needs a RoundPlan (samples per step and client)")
         self.r, self.plan = r, plan
         self.flight.clear()
+        self.pending.clear()
         self.generator.manual_seed(int(np.random.SeedSequence([self.seed, r, 29]).generate_state(1)[0]))
         self.loss_sum, self.loss_samples = 0.0, 0
         need = plan.samples.sum(axis=0).astype(np.int64)
@@ -133,6 +168,8 @@ class TrainingHooks:
         return received(self.compression, x, what, self.generator)
 
     def end_round(self, r: int, members: list[int]) -> None:
+        for t in sorted(self.pending):  # a step whose barrier never opened (timeout): client after client
+            self._flush(t, batched=False)
         self.strategy.end_round(members)
 
     def round_loss(self) -> float:
@@ -148,6 +185,13 @@ class TrainingHooks:
     def run(self, step: TaskEvent) -> float | None:
         handler = _HANDLERS.get(step.kind)
         if handler is None or (self.precomputed and step.kind != "sync"):
+            return None
+        if (
+            self.path == "batched"
+            and step.kind in DEFERRED
+            and (step.kind == "broadcast" or self.strategy.assign[step.client] >= 0)
+        ):
+            self.pending.setdefault(step.batch, []).append(step)  # computed at the step's barrier
             return None
         t0 = time.perf_counter()
         handler(self, step)
@@ -230,7 +274,62 @@ class TrainingHooks:
         self.strategy.after_local(j, t, len(y))
 
     def _sync(self, s: TaskEvent) -> None:
+        self._flush(s.batch)
         self.strategy.on_sync(s.batch)
+
+    # --- batched synchronous steps ------------------------------------------------------------------------------
+    def _flush(self, t: int, batched: bool = True) -> None:
+        """Compute step t's deferred steps: as one batch if every participant ran its full chain, else replayed."""
+        events = self.pending.pop(t, [])
+        if not events:
+            return
+        clients = self._full_chains(t, events) if batched else None
+        if clients is None:
+            for ev in events:
+                _HANDLERS[ev.kind](self, ev)
+            return
+        assign = self.strategy.assign
+        clients = clients[np.lexsort((clients, assign[clients]))]  # by helper, then index
+        counts = self.plan.samples[t, clients]
+        idx = np.concatenate([self.order[j][self.offsets[t, j] : self.offsets[t + 1, j]] for j in clients])
+        sel = torch.from_numpy(idx)
+        tails = {ev.client: q for q, ev in enumerate(events) if ev.kind == "tail"}
+
+        def check(values: np.ndarray) -> None:
+            bad = [(tails[int(j)], int(j), v) for j, v in zip(clients, values) if not np.isfinite(v)]
+            if bad:  # the client whose tail ran first, as the per-client path would stop
+                _, j, v = min(bad)
+                raise Diverged.at(self.r, t, self.names[j], v)
+
+        broadcast = {ev.helper for ev in events if ev.kind == "broadcast"}
+        self.loss_sum += run_step(
+            self.strategy,
+            t,
+            clients,
+            counts,
+            self.x[sel],
+            self.y[sel],
+            self.plan.samples,
+            self._send,
+            broadcast,
+            check,
+        )
+        self.loss_samples += int(counts.sum())
+
+    def _full_chains(self, t: int, events: list[TaskEvent]) -> np.ndarray | None:
+        """Step t's split participants if each ran exactly its full chain (None: replay client after client)."""
+        assign = self.strategy.assign
+        clients = np.flatnonzero((self.plan.samples[t] > 0) & (assign >= 0))
+        seen: dict[int, list[str]] = {}
+        for ev in events:
+            if ev.kind != "broadcast":
+                seen.setdefault(ev.client, []).append(ev.kind)
+        if len(seen) != len(clients) or not len(clients):
+            return None
+        for j in clients.tolist():
+            if tuple(seen.get(j, ())) != CHAIN:
+                return None
+        return clients
 
     def _broadcast(self, s: TaskEvent) -> None:
         """Helper s.helper's participants of step s.batch all have their cut-a gradient: the strategy may replace

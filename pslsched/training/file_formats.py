@@ -1,7 +1,10 @@
 """File formats the dataset loaders read: IDX (MNIST), CIFAR-10 binary and python batches, and a safe unpickler.
 
 Every reader takes a path and returns numpy arrays, or raises ``InputError("--data-dir", ...)`` naming the file and
-what was expected. CIFAR-10's python batches are pickles: ``ArrayUnpickler`` rebuilds plain containers and numpy
+what was expected. Nothing is allocated past what the file really holds: a file (or a ``.gz`` file's decompressed
+content, read in a stream) of more than ``MAX_DATA_FILE_BYTES`` is refused, IDX dims are multiplied in Python
+integers and checked against the file's size before the data is read, and a pickled array must be backed by bytes
+present in the file. CIFAR-10's python batches are pickles: ``ArrayUnpickler`` rebuilds plain containers and numpy
 arrays only, so nothing in the file is executed.
 """
 
@@ -9,54 +12,106 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import MAX_DATA_FILE_BYTES, human_bytes
 
 IDX_MAGIC = {2051: 3, 2049: 1}  # images: 3 dims (N, rows, cols); labels: 1 dim (N,)
+_CHUNK = 1 << 20
 
 
-def read_bytes(path: Path, what: str) -> bytes:
-    """The file's content, gunzipped when it ends in ``.gz``; ``InputError`` naming the file otherwise."""
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+
+
+def _unreadable(path: Path, what: str, exc: BaseException) -> InputError:
+    return InputError("--data-dir", f"cannot read {str(path)!r} ({what}): {exc}")
+
+
+def _too_large(path: Path, size: str) -> InputError:
+    return InputError(
+        "--data-dir",
+        f"{str(path)!r} {size}; the limit for one data file is {human_bytes(MAX_DATA_FILE_BYTES)} "
+        "(docs/training.md, Data)",
+    )
+
+
+def read_bytes(path: Path, what: str, limit: int | None = None) -> bytes:
+    """The file's content, gunzipped in a stream when it ends in ``.gz``; ``InputError`` naming the file when it
+    cannot be read or holds more than ``limit`` bytes (default ``MAX_DATA_FILE_BYTES``)."""
+    limit = MAX_DATA_FILE_BYTES if limit is None else limit
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
+        if path.suffix != ".gz":
+            size = path.stat().st_size
+            if size > limit:
+                raise _too_large(path, f"holds {human_bytes(size)}")
+            return path.read_bytes()
+        parts: list[bytes] = []
+        total = 0
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise _too_large(path, f"decompresses to more than {human_bytes(limit)}")
+                parts.append(chunk)
+        return b"".join(parts)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError("--data-dir", f"cannot read {str(path)!r} ({what}): {exc}") from None
+        raise _unreadable(path, what, exc) from None
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """An IDX file of unsigned bytes: big-endian int32 magic (2051 images / 2049 labels), dims, then the data."""
+    """An IDX file of unsigned bytes: big-endian int32 magic (2051 images / 2049 labels), dims, then the data.
+
+    The dims' product (Python integers, no overflow) is checked against ``MAX_DATA_FILE_BYTES`` and the file's
+    real size before the data is read; a ``.gz`` file is decompressed only as far as the header says, plus one byte.
+    """
     ndim = IDX_MAGIC[magic]
     kind = "images" if magic == 2051 else "labels"
     expected = f"an IDX {kind} file (big-endian magic number {magic}, {ndim} dims, unsigned bytes)"
-    raw = read_bytes(path, f"expected {expected}")
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise InputError("--data-dir", f"{str(path)!r} is too short ({len(raw)} bytes) for {expected}")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise InputError(
-            "--data-dir",
-            f"{str(path)!r} has magic number {found}, expected {expected}; is it the right file?",
-        )
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    size = int(np.prod(dims, dtype=np.int64))
-    if len(raw) != header + size:
-        raise InputError(
-            "--data-dir",
-            f"{str(path)!r}: header says dims {dims} ({size} data bytes) but the file has "
-            f"{len(raw) - header} data bytes; expected {expected}",
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    try:
+        with _open(path) as fh:
+            head = fh.read(header)
+            if len(head) < header:
+                raise InputError(
+                    "--data-dir", f"{str(path)!r} is too short ({len(head)} bytes) for {expected}"
+                )
+            found = int.from_bytes(head[:4], "big")
+            if found != magic:
+                raise InputError(
+                    "--data-dir",
+                    f"{str(path)!r} has magic number {found}, expected {expected}; is it the right file?",
+                )
+            dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+            size = math.prod(dims)
+            if header + size > MAX_DATA_FILE_BYTES:
+                raise _too_large(path, f"declares dims {dims} ({size:,} data bytes)")
+            if path.suffix != ".gz" and path.stat().st_size != header + size:
+                data_bytes = path.stat().st_size - header
+                raise _size_mismatch(path, dims, size, data_bytes, expected)
+            data = fh.read(size + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, f"expected {expected}", exc) from None
+    if len(data) != size:
+        present = f"more than {size}" if len(data) > size else len(data)
+        raise _size_mismatch(path, dims, size, present, expected)
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _size_mismatch(path: Path, dims: list[int], size: int, present: object, expected: str) -> InputError:
+    return InputError(
+        "--data-dir",
+        f"{str(path)!r}: header says dims {dims} ({size} data bytes) but the file has {present} data bytes; "
+        f"expected {expected}",
+    )
 
 
 def find_file(folders: list[Path], name: str) -> Path | None:
@@ -101,12 +156,61 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     return allowed
 
 
+def _declared_bytes(shape: Any, dtype: Any) -> int:
+    """The bytes an array of ``shape`` and ``dtype`` holds, multiplied in Python integers (no overflow)."""
+    dims = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+    if not all(isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise pickle.UnpicklingError(f"an array's shape must be whole numbers >= 0, got {shape!r}")
+    return math.prod(int(d) for d in dims) * np.dtype(dtype).itemsize
+
+
 class ArrayUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays only: any other global (functions, classes) is refused."""
+    """Unpickles plain containers and numpy arrays only: any other global (functions, classes) is refused.
+
+    An array may declare no more bytes than ``budget`` (the size of the file it comes from), and one built on a
+    buffer no more than the buffer holds: a small file cannot declare a large array (``np.ndarray(shape, "u1",
+    b"\\0", 0, (0, 0))``, a view of one byte with a huge shape, is refused before anything is allocated).
+    """
 
     _allowed = _numpy_globals()
 
+    def __init__(self, file: IO[bytes], *, budget: int, **kwargs: Any):
+        super().__init__(file, **kwargs)
+        self.budget = int(budget)
+        self.ndarray = (
+            self._ndarray
+        )  # what ``numpy.ndarray`` names in this file (a constructor and a subtype)
+
+    def _check(self, shape: Any, dtype: Any) -> int:
+        need = _declared_bytes(shape, dtype)
+        if need > self.budget:
+            raise pickle.UnpicklingError(
+                f"an array of shape {tuple(np.atleast_1d(shape).tolist())} declares {need:,} bytes "
+                f"but the file holds only {self.budget:,}"
+            )
+        return need
+
+    def _ndarray(self, shape: Any, dtype: Any = float, buffer: Any = None, offset: int = 0, *rest: Any):
+        need = self._check(shape, dtype)
+        if buffer is not None:
+            have = memoryview(buffer).nbytes - int(offset)
+            if need > have:
+                raise pickle.UnpicklingError(
+                    f"an array of {need:,} bytes is declared on a buffer of {max(have, 0):,} bytes"
+                )
+        return np.ndarray(shape, dtype, buffer, offset, *rest)
+
+    def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        if subtype is not self.ndarray and subtype is not np.ndarray:
+            raise pickle.UnpicklingError(f"only numpy.ndarray may be rebuilt, got {subtype!r}")
+        self._check(shape, dtype)
+        return self._allowed[("numpy.core.multiarray", "_reconstruct")](np.ndarray, shape, dtype)
+
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("numpy", "ndarray"):
+            return self.ndarray
+        if name == "_reconstruct" and (module, name) in self._allowed:
+            return self._reconstruct
         try:
             return self._allowed[(module, name)]
         except KeyError:
@@ -120,11 +224,10 @@ def read_cifar_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A CIFAR-10 python batch: a pickled dict {b"data": uint8 (N, 3072), b"labels": [N ints]}, safely."""
     expected = 'a CIFAR-10 python batch (a pickled dict with b"data": uint8 N x 3072 and b"labels": N ints)'
     raw = read_bytes(path, f"expected {expected}")
+    # untrusted bytes: any failure (refused global, an array larger than the file, truncation) is bad input
     try:
-        obj = ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except (
-        Exception
-    ) as exc:  # untrusted bytes: any failure (refused global, truncation, bad args) is bad input
+        obj = ArrayUnpickler(io.BytesIO(raw), budget=len(raw), encoding="bytes").load()
+    except Exception as exc:
         raise InputError(
             "--data-dir", f"{str(path)!r} is not {expected}: {type(exc).__name__}: {exc}"
         ) from None
@@ -140,6 +243,14 @@ def read_cifar_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     ):
         got = f"{data.dtype} array {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise InputError("--data-dir", f'{str(path)!r}: b"data" is {got}, expected {expected}')
+    declared = (
+        math.prod(data.shape) * data.itemsize
+    )  # a view larger than the file: refused when built, and here
+    if declared > len(raw):
+        raise InputError(
+            "--data-dir",
+            f'{str(path)!r}: b"data" declares {declared:,} bytes but the file holds {len(raw):,}',
+        )
     ok = isinstance(labels, list | np.ndarray) and len(labels) == len(data)
     if ok:
         labels = np.asarray(labels)

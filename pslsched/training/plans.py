@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from pslsched.base.limits import check_client_batches
 from pslsched.core.instance import Instance
 from pslsched.core.workload import Workload, instance_times
 from pslsched.simulator import RoundPlan
@@ -40,8 +41,11 @@ def make_plan(
 ) -> RoundPlan:
     """The plan of one round (the same every round: the data order changes, the counts do not)."""
     if batches_per_round is None:
+        steps = max((-(-int(n) // batch_size) for n in sizes), default=0)  # the largest client's batches
+        check_client_batches("--batch-size", len(sizes), steps, per_client=False)
         samples = epoch_samples(sizes, batch_size)
     else:
+        check_client_batches("--batches-per-round", len(sizes), batches_per_round)
         samples = fixed_samples(len(sizes), batch_size, batches_per_round)
     return RoundPlan(samples=samples, unit=float(unit), sync=sync)
 

@@ -3,7 +3,6 @@ summary, the files it writes (``rounds.csv``, ``timeline.csv``, ``summary.json``
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from pslsched.base import strict_json
 from pslsched.simulator import RoundPlan, RunRecord
 from pslsched.training.checkpoints import write_atomically
 from pslsched.training.config import TrainConfig
@@ -147,7 +147,7 @@ class TrainResult:
         write_atomically(out / "rounds.csv", lambda p: self.rounds.to_csv(p, index=False))
         write_atomically(out / "timeline.csv", lambda p: self.record.timeline.to_csv(p, index=False))
         write_atomically(
-            out / "summary.json", lambda p: p.write_text(json.dumps(self.summary(), indent=1) + "\n")
+            out / "summary.json", lambda p: p.write_text(strict_json.dumps(self.summary(), indent=1) + "\n")
         )
         if curves and len(self.metrics):
             write_atomically(out / "curves.png", lambda p: plot_curves({"": self}, p))

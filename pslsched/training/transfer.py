@@ -25,6 +25,14 @@ def roundtrip(
     return codec.decode(payload), payload.bits
 
 
+def draws_random(codec: Codec) -> bool:
+    """Whether ``codec``'s encoding draws from its generator (probed once on a small random batch)."""
+    probe = torch.Generator().manual_seed(0)
+    before = probe.get_state()
+    codec.encode(torch.randn(4, 64, generator=torch.Generator().manual_seed(1)), probe)
+    return not torch.equal(before, probe.get_state())
+
+
 def received(
     compression: Compression | None, x: torch.Tensor, what: Crossing, generator: torch.Generator | None = None
 ) -> torch.Tensor:

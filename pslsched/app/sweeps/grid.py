@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import MAX_SEED
 
 COMMANDS = ("solve", "simulate", "train")
 TOP_KEYS = ("command", "base", "axes", "seed", "seed_by", "name")
@@ -125,8 +126,8 @@ def parse_grid(data: Any) -> Grid:
         clean_axes[_normal(key)] = values
     clean_base = {_normal(k): v for k, v in base.items()}
     seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InputError("seed", f"must be a whole number >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InputError("seed", f"must be a whole number in [0, 2^63), got {seed!r}")
     seed_by = data.get("seed_by")
     if seed_by is not None:
         if seed_by in ("all", "*"):

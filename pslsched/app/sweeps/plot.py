@@ -46,7 +46,11 @@ def plot_summary(grid: Grid, results: pd.DataFrame, path: Path) -> None:
             reached = stats.dropna()
             if categorical:
                 pos = [order.index(k) + (g - (len(groups) - 1) / 2) * width for k in reached.index]
-                err = [reached["mean"] - reached["min"], reached["max"] - reached["mean"]]
+                # equal values' mean can sit an ulp outside them: no negative error bars
+                err = [
+                    (reached["mean"] - reached["min"]).clip(lower=0),
+                    (reached["max"] - reached["mean"]).clip(lower=0),
+                ]
                 ax.errorbar(pos, reached["mean"], yerr=err, fmt="o", ls="none", capsize=3, label=name)
             elif not reached.empty:
                 x = list(reached.index)

@@ -37,6 +37,7 @@ def build(testbed: Testbed, compression: Compression | None = None) -> Built:
     head_f, head_b, tail_f, tail_b = (np.zeros(k) for _ in range(4))
     body_f, body_b = np.zeros((k, h)), np.zeros((k, h))
     act_a, act_b, weights, demand, local = (np.zeros(k) for _ in range(5))
+    body_weights, body_acts = np.zeros(k), np.zeros(k)
     n_layers = profile.num_layers
     for j, (dev_name, (a, b)) in enumerate(zip(clients.devices, clients.cuts)):
         dev = profile.device(dev_name)
@@ -45,6 +46,8 @@ def build(testbed: Testbed, compression: Compression | None = None) -> Built:
         act_a[j], act_b[j] = profile.segment_bytes(a - 1), profile.segment_bytes(b - 1)
         weights[j] = float(profile.weights_kb[:a].sum() + profile.weights_kb[b:].sum()) * 1024.0
         demand[j] = profile.body_memory_mb(a, b)
+        body_weights[j] = float(profile.weights_kb[a:b].sum()) / 1024.0
+        body_acts[j] = demand[j] - body_weights[j]
         local[j] = dev.forward(0, n_layers) + dev.backward(0, n_layers) if clients.can_local[j] else math.nan
         for i, hdev in enumerate(helpers.devices):
             body_f[j, i] = profile.devices[hdev].forward(a, b)
@@ -99,6 +102,8 @@ def build(testbed: Testbed, compression: Compression | None = None) -> Built:
         up_routes=links.up_routes,
         down_routes=links.down_routes,
         resources=links.resources,
+        body_weights_mb=body_weights,
+        body_activations_mb=np.maximum(body_acts, 0.0),
     )
     instance = Instance(
         name=testbed.name,

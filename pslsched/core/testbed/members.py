@@ -13,7 +13,7 @@ import numpy as np
 from pslsched.base.errors import InputError
 from pslsched.base.limits import MAX_GROUP, MAX_MBPS, MAX_MS, MIN_MBPS
 from pslsched.core.instance import check_unique
-from pslsched.core.testbed.schema import ClientGroup, Testbed
+from pslsched.core.testbed.schema import ClientGroup, Cut, Testbed
 from pslsched.profiles import ModelProfile, ProfileError
 
 
@@ -72,6 +72,12 @@ def expand_clients(testbed: Testbed, profile: ModelProfile, helpers: list[str]) 
         field = f"clients[{g}]"
         _check_device(profile, f"{field}.device", group.device)
         cut = group.cut or testbed.cuts
+        if not isinstance(cut, Cut):
+            raise InputError(
+                f"{field}.cut" if group.cut else "cuts",
+                "is chosen by the planner: run sched solve/simulate/train/compare on this testbed "
+                "(or give --cuts A,B)",
+            )
         try:
             profile.check_cut(group.device, cut.a, cut.b)
         except ProfileError as exc:

@@ -6,7 +6,7 @@ named ``<name>-<k>`` (k from 0). Link rates and latencies are ``Rate``-s (``psls
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -28,6 +28,16 @@ class Cut(Strict):
         if self.a >= self.b:
             raise ValueError(f"a ({self.a}) must be < b ({self.b})")
         return self
+
+
+class CutSet(Strict):
+    """``cuts: {allowed: [{a, b}, ...]}``: the cuts the planner may choose among."""
+
+    allowed: list[Cut] = Field(min_length=1)
+
+
+# a fixed cut, a set to choose from, or ``auto``: every cut the profile makes meaningful (docs/solvers.md)
+CutSpec = Cut | CutSet | Literal["auto"]
 
 
 class Model(Strict):
@@ -100,7 +110,8 @@ class ClientGroup(Strict):
     uplink_mbps: Rate
     downlink_mbps: Rate | None = None  # default: the drawn uplink rate
     latency_ms: Rate = Number(0.0)
-    cut: Cut | None = None
+    cut: CutSpec | None = None
+    memory_mb: MemoryMB | None = None  # what a client device can hold (head + tail); default unbounded
     local: bool = False  # may train the whole model on its own device (hybrid split/federated)
     attach: str | None = None  # topology node the client's access link connects to
     helpers: list[str] | None = None  # restrict to these helpers (member or group names)
@@ -128,7 +139,7 @@ class Testbed(Strict):
     name: str = "testbed"
     seed: int = 0
     model: Model
-    cuts: Cut | None = None
+    cuts: CutSpec | None = None
     batches: int = Field(default=1, ge=1)
     helpers: list[HelperGroup] = Field(min_length=1)
     clients: list[ClientGroup] = Field(min_length=1)
@@ -142,3 +153,8 @@ class Testbed(Strict):
         if self.cuts is None and any(c.cut is None for c in self.clients):
             raise ValueError("cuts: give global cut points (cuts: {a, b}) or a cut for every client group")
         return self
+
+    @property
+    def chooses_cuts(self) -> bool:
+        """Some client group's cut is to be chosen (``auto`` or a set of allowed cuts)."""
+        return any(not isinstance(g.cut or self.cuts, Cut) for g in self.clients)

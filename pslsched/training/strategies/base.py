@@ -122,6 +122,9 @@ class Strategy(ABC):
     # a strategy whose clients are independent within a round may compute the whole round when it begins
     # (None: the steps compute, in event order)
     precompute: Precompute | None = None
+    # one shared client model and a barrier per step: the executor may compute a step at its barrier as one batch
+    # over its clients (``strategies.sync_batched``); False: client after client, in event order
+    batched_steps = False
 
     def __init__(self, settings: StrategySettings | None = None, /, **options: str):
         if options:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pslsched.base.errors import InputError
 from pslsched.training.strategies.base import (
     STRATEGIES,
     Contributions,
     Strategy,
+    StrategySettings,
     load_state,
     parameters_of,
     step_optimizer,
 )
+
+PATHS = ("batched", "per-client")  # how a synchronous step is computed (strategies.sync_batched)
 
 
 @STRATEGIES.register(
@@ -26,10 +30,21 @@ class PSL(Strategy):
     Client j's loss is its summed per-sample loss divided by the step's total samples, so the summed gradients on
     the one shared head + tail are the gradient of the global mean loss; each helper's body gets its clients'
     part and is rescaled to the mean over its own clients' samples before it steps (one helper: the global mean).
+
+    Option ``path`` (``batched``): compute each step at its barrier as one batch over its clients
+    (``pslsched.training.strategies.sync_batched``) where that applies, else client after client; ``per-client``
+    always computes client after client, in event order (the reference).
     """
 
     name = "psl"
     sync = True
+
+    def __init__(self, settings: StrategySettings | None = None, /, path: str = "batched", **options: str):
+        super().__init__(settings, **options)
+        if path not in PATHS:
+            raise InputError("--strategy.path", f"must be one of {', '.join(PATHS)}, got {path!r}")
+        self.path = path
+        self.batched_steps = path == "batched"  # the step executor may compute a step as one batch
 
     def plan_flags(self, r: int) -> dict:
         # the clients already share one head + tail: nothing of theirs to exchange at the round's end

@@ -1,0 +1,266 @@
+"""The whole round as the plan (problem.md §1, "The round" and "Memory"): the exchange, the shared body, the cut."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from solver_instances import random_instance
+
+from pslsched.base.errors import InfeasibleInput, InputError
+from pslsched.core.exchange import Exchange, round_time
+from pslsched.core.instance import Instance
+from pslsched.core.round_model import ROUND_MODELS, for_strategy, round_model
+from pslsched.core.testbed import build, default_testbed_path, load_testbed
+from pslsched.core.testbed import parse_testbed as parse_mapping
+from pslsched.core.testbed.cut_choice import candidate_cuts
+from pslsched.core.timing import earliest_schedule
+from pslsched.core.validate import validate
+from pslsched.solvers import solve
+
+VGG_LAB = """
+name: vgg19-pi-lab
+seed: 3
+model: {profile: vgg19_cifar10}
+cuts: {a: 3, b: 20}
+helpers:
+  - {name: jetson, device: jetson-gpu, memory_mb: 4096}
+  - {name: laptop, device: laptop, memory_mb: 4096}
+clients:
+  - {name: rpi, count: 4, device: d1, uplink_mbps: {dist: uniform, low: 1, high: 4}, latency_ms: 5}
+"""
+
+
+def parse_testbed(text: str):
+    return parse_mapping(yaml.safe_load(text))
+
+
+def with_exchange(inst: Instance, seed: int, down_per_helper: bool = False) -> Instance:
+    """A random exchange; the download per client only (an aggregator every client reaches) unless asked."""
+    rng = np.random.default_rng(seed)
+    k, h = inst.num_clients, inst.num_helpers
+    up = np.where(inst.reachable, rng.uniform(0, 30, (k, h)), np.nan)
+    per = rng.uniform(0, 30, (k, h)) if down_per_helper else np.repeat(rng.uniform(0, 30, (k, 1)), h, axis=1)
+    down = np.where(inst.reachable, per, np.nan)
+    return dataclasses.replace(
+        inst, exchange=Exchange(up=up, down=down, aggregate_ms=float(rng.uniform(0, 5)))
+    )
+
+
+def brute_round(inst: Instance) -> float:
+    """The least round time over every assignment and per-helper forward order (one batch, tiny instances)."""
+    best = math.inf
+    k, h = inst.num_clients, inst.num_helpers
+    for assign in itertools.product(range(h), repeat=k):
+        if any(
+            inst.demand[[j for j in range(k) if assign[j] == i]].sum() > inst.capacity[i] for i in range(h)
+        ):
+            continue
+        if any(not inst.reachable[j, assign[j]] for j in range(k)):
+            continue
+        per = [[j for j in range(k) if assign[j] == i] for i in range(h)]
+        for fwd in itertools.product(*(itertools.permutations(p) for p in per)):
+            for bwd in itertools.product(*(itertools.permutations(p) for p in per)):
+                orders = [[(j, "fwd", 0) for j in f] + [(j, "bwd", 0) for j in b] for f, b in zip(fwd, bwd)]
+                _, completion = earliest_schedule(inst, list(assign), orders)
+                best = min(best, round_time(inst, np.array(assign), completion))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_solvers_plan_the_round_not_the_makespan(seed):
+    inst = with_exchange(random_instance(4, 2, seed), seed)
+    optimum = brute_round(inst)
+    for name in ("cpsat", "milp"):
+        res = solve(inst, name, time_limit=20, seed=0, workers=1)
+        assert validate(inst, res.schedule) == []
+        assert res.round_time == pytest.approx(optimum, rel=1e-6), name
+        assert res.status == "optimal"
+        assert res.lower_bound <= res.round_time + 1e-6
+
+
+def test_a_download_that_depends_on_the_helper_is_never_claimed_optimal_beyond_its_bound():
+    for seed in range(6):
+        inst = with_exchange(random_instance(4, 2, seed), seed, down_per_helper=True)
+        optimum = brute_round(inst)
+        res = solve(inst, "cpsat", time_limit=20, seed=0, workers=1)
+        assert validate(inst, res.schedule) == []
+        assert res.lower_bound <= optimum + 1e-6 <= res.round_time + 2e-6
+        if res.status == "optimal":
+            assert res.round_time == pytest.approx(optimum, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_solver_bound_is_below_its_validated_round(seed):
+    inst = with_exchange(
+        random_instance(6, 3, 100 + seed, batches=1 + seed % 2), seed, down_per_helper=seed % 3 == 0
+    )
+    for name in ("greedy", "equid", "lns", "auto"):
+        res = solve(inst, name, time_limit=2, seed=0, workers=1)
+        assert validate(inst, res.schedule) == [], name
+        assert res.schedule.round_time == pytest.approx(res.round_time)
+        assert res.lower_bound <= res.round_time * (1 + 1e-9) + 1e-6, name
+
+
+def test_the_validator_checks_the_round_time_and_a_bound_on_it():
+    inst = with_exchange(random_instance(5, 2, 7), 7)
+    res = solve(inst, "greedy")
+    good = res.schedule
+    assert validate(inst, good) == []
+    assert any(
+        "round_time" in p for p in validate(inst, dataclasses.replace(good, round_time=good.round_time - 1))
+    )
+    too_high = dataclasses.replace(good, lower_bound=good.round_time + 1)
+    assert any("exceeds the round time" in p for p in validate(inst, too_high))
+
+
+def test_exchange_and_body_memory_round_trip_through_json():
+    inst = dataclasses.replace(
+        with_exchange(random_instance(4, 2, 3), 3), body_memory=np.array([5.0, 7.0]), demand=np.ones(4)
+    )
+    back = Instance.from_dict(json.loads(json.dumps(inst.to_dict())))
+    assert np.allclose(back.exchange.up, inst.exchange.up, equal_nan=True)
+    assert back.exchange.aggregate_ms == inst.exchange.aggregate_ms
+    assert list(back.body_memory) == [5.0, 7.0]
+    bad = inst.to_dict()
+    bad["exchange"]["up"] = [[1.0]]
+    with pytest.raises(InputError, match="exchange.up"):
+        Instance.from_dict(bad)
+
+
+def test_a_shared_body_holds_what_a_body_per_client_cannot():
+    built = build(load_testbed(default_testbed_path()))
+    agg = 0
+    per_client = for_strategy(built.instance, built.workload, ROUND_MODELS["splitfed1"], aggregator=agg)
+    shared = for_strategy(built.instance, built.workload, ROUND_MODELS["psl"], aggregator=agg)
+    # 4x the clients: the bodies per client no longer fit, one body per helper does
+    many = {m: np.repeat(getattr(shared, m), 4, axis=0) for m in ("release", "fwd", "delay", "bwd", "tail")}
+    names = tuple(f"c{j}" for j in range(4 * shared.num_clients))
+    big_shared = dataclasses.replace(shared, clients=names, demand=np.repeat(shared.demand, 4), **many)
+    big_per_client = dataclasses.replace(big_shared, demand=np.repeat(per_client.demand, 4), body_memory=None)
+    assert solve(big_per_client, "greedy").status == "infeasible"
+    res = solve(big_shared, "greedy")
+    assert res.schedule is not None and validate(big_shared, res.schedule) == []
+    # the validator rejects an over-full helper under the shared-body model
+    tight = dataclasses.replace(big_shared, body_memory=big_shared.capacity - 1e-3)
+    assert any("shared body" in p for p in validate(tight, res.schedule))
+
+
+@pytest.mark.parametrize("strategy", sorted(ROUND_MODELS))
+def test_each_strategys_clock_charges_the_exchange_the_planner_plans(strategy):
+    """A cost-only training round of every strategy: the planned instance carries an exchange exactly where the
+    clock charges one, and the plan's round time is the clock's (iid digits: equal per-client counts)."""
+    pytest.importorskip("torch")
+    from pslsched.app.requests import TrainRequest
+    from pslsched.app.training import train
+
+    request = TrainRequest(
+        dataset="digits", rounds=1, threads=1, cost_only=True, solver="greedy", strategy=strategy, clients=8
+    )
+    outcome = train(request)
+    planned = outcome.experiment.planned_instance
+    rounds = outcome.result.rounds
+    exchange = float(rounds["round_time_ms"].iloc[0] - rounds["makespan_ms"].iloc[0])
+    assert (planned.exchange is not None and float(np.nanmax(planned.exchange.up)) > 0) == (exchange > 0)
+    assert (planned.body_memory is not None) == round_model(strategy).shared_body
+    assert validate(planned, outcome.schedule) == [] or outcome.experiment.instance.sequential
+    if strategy == "splitfed1":  # the others' clocks add barriers or skip the gradient return the plan has
+        assert float(rounds["round_time_ms"].iloc[0]) == pytest.approx(outcome.schedule.round_time, rel=0.05)
+
+
+def test_simulate_of_a_solved_plan_is_the_planned_round(tmp_path):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(VGG_LAB)
+    for extra in ([], ["--cuts", "auto"]):
+        out = tmp_path / f"plan{len(extra)}"
+        cmd = [sys.executable, "-m", "pslsched.cli", "solve", "--profile", str(lab), "--time-limit", "2"]
+        subprocess.run(
+            [*cmd, "--baselines", "none", "--out", str(out), *extra], check=True, capture_output=True
+        )
+        plan = json.loads((out / "schedule.json").read_text())
+        sim = tmp_path / f"sim{len(extra)}"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pslsched.cli",
+                "simulate",
+                "--profile",
+                str(lab),
+                "--schedule",
+                str(out / "schedule.json"),
+                "--rounds",
+                "1",
+                "--out",
+                str(sim),
+                *extra,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        rounds = (sim / "rounds.csv").read_text().splitlines()
+        header, row = rounds[0].split(","), rounds[1].split(",")
+        simulated = float(row[header.index("round_time_ms")])
+        assert simulated == pytest.approx(plan["round_time"], rel=1e-9)
+
+
+def test_cuts_auto_beats_the_given_cut_and_never_loses_to_it():
+    testbed = parse_testbed(VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: auto"))
+    cands = candidate_cuts(testbed)
+    assert (3, 20) in cands and len(cands) > 10
+    from pslsched.app.cut_planning import choose_cut
+    from pslsched.app.experiment import strategy_instance
+
+    def instance_of(b):
+        return strategy_instance(b.instance, b.workload, None, b.testbed.simulation)
+
+    fixed, choice, res = choose_cut(testbed, instance_of, solver="greedy", time_limit=1, given=(3, 20))
+    at_given = solve(instance_of(build(parse_testbed(VGG_LAB))), "greedy")
+    assert res.round_time <= at_given.round_time
+    assert res.round_time < 0.2 * at_given.round_time  # VGG's fully connected layers off the clients
+    assert choice.bound <= res.round_time
+    assert validate(instance_of(build(fixed)), res.schedule) == []
+
+
+def test_bad_cuts_are_one_clear_error():
+    with pytest.raises(InputError, match="not meaningful"):
+        candidate_cuts(
+            parse_testbed(
+                VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: {allowed: [{a: 3, b: 20}]}")
+                .replace("device: d1", "device: d2")
+                .replace("{a: 3, b: 20}]", "{a: 4, b: 20}]")
+            )
+        )
+    small = VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: auto").replace(
+        "latency_ms: 5}", "latency_ms: 5, memory_mb: 1}"
+    )
+    with pytest.raises(InfeasibleInput, match=r"clients\[0\].memory_mb"):
+        candidate_cuts(parse_testbed(small))
+
+
+def test_cuts_auto_with_no_cut_a_client_can_hold_exits_3(tmp_path):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(VGG_LAB.replace("latency_ms: 5}", "latency_ms: 5, memory_mb: 1}"))
+    p = subprocess.run(
+        [sys.executable, "-m", "pslsched.cli", "solve", "--profile", str(lab), "--cuts", "auto"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 3
+    assert p.stderr.strip().count("\n") == 0 and "memory_mb" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(InputError, match="--strategy"):
+        round_model("nosuch")
+
+
+assert Path  # noqa: B018 (used in type positions by pytest's tmp_path)
