@@ -11,14 +11,17 @@ gap is to the best round any global cut could give.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from pslsched.base.errors import InfeasibleInput, InputError
+from pslsched.core.cut_options import compose, envelope
 from pslsched.core.result import SolveResult
 from pslsched.core.testbed import Testbed, build
-from pslsched.core.testbed.cut_choice import candidate_cuts, with_cut
+from pslsched.core.testbed.cut_choice import candidate_cuts, with_client_cuts, with_cut
 from pslsched.core.testbed.schema import Cut
 from pslsched.solvers import solve as run_solver
 
@@ -28,25 +31,36 @@ DEFAULT_LIMIT_S = 10.0
 
 @dataclass
 class CutChoice:
-    """The chosen cut and what choosing it bought: each candidate's round and bound, and the given cut's."""
+    """The chosen cut(s) and what choosing bought: each candidate's round and bound, the given cut's round."""
 
-    cut: tuple[int, int]
+    cut: tuple[int, int]  # the best global cut
     table: pd.DataFrame  # one row per candidate: a, b, round_ms (greedy), solved_round_ms, bound_ms
-    bound: float  # a lower bound on the round over every candidate
+    bound: float  # a lower bound on the round over every option searched (global cuts, and per client)
+    global_round: float = math.inf  # the best global cut's round (the solver's)
+    global_bound: float = 0.0  # a lower bound on the round over every global cut
     given: tuple[int, int] | None = None
     given_round: float | None = None
-    notes: list[str] = field(default_factory=list)
+    client_cuts: dict[str, tuple[int, int]] | None = None  # per client, where that beat the best global cut
 
     def what_if(self, chosen_round: float) -> str:
-        """One line: the chosen cut's round against the given cut's."""
-        a, b = self.cut
-        text = (
-            f"cuts       chose a={a}, b={b} of {len(self.table)} candidates (one cut for the chosen groups)"
-        )
+        """Two lines: what was chosen, and its round against the best global cut's and the given cut's."""
+        n = len(self.table)
+        if self.client_cuts is not None:
+            counts = pd.Series([f"a={a},b={b}" for a, b in self.client_cuts.values()]).value_counts()
+            mix = ", ".join(f"{k} x{v}" for k, v in counts.items())
+            text = f"cuts       chose per client ({mix}) among {n} candidates"
+        else:
+            text = f"cuts       chose a={self.cut[0]}, b={self.cut[1]} for every chosen client among {n} candidates"
+        parts = []
+        if self.client_cuts is not None and math.isfinite(self.global_round):
+            a, b = self.cut
+            parts.append(f"best global cut a={a}, b={b}: round {self.global_round:,.1f} ms")
         if self.given is not None and self.given_round is not None:
             ga, gb = self.given
             saved = 100 * (1 - chosen_round / self.given_round) if self.given_round > 0 else 0.0
-            text += f"; the given a={ga}, b={gb}: round {self.given_round:,.1f} ms ({saved:.1f}% saved)"
+            parts.append(f"the given a={ga}, b={gb}: round {self.given_round:,.1f} ms ({saved:.1f}% saved)")
+        if parts:
+            text += "\n           " + "; ".join(parts)
         return text
 
 
@@ -85,10 +99,14 @@ def choose_cut(
     seed: int = 0,
     given: tuple[int, int] | None = None,
     options: dict | None = None,
+    per_client: bool = False,
 ) -> tuple[Testbed, CutChoice, SolveResult]:
-    """The testbed at the best candidate cut, the choice and the solver's answer there. ``instance_of(built)`` is
-    the strategy's round of a built testbed (exchange and memory model)."""
+    """The testbed at the best cut(s), the choice and the solver's answer there. ``instance_of(built)`` is the
+    strategy's round of a built testbed (exchange and memory model). ``per_client`` (a body per client) lets
+    each client take its own cut where that shortens the round (a local search over the finalists' cuts)."""
     options = options or {}
+    total = time_limit or DEFAULT_LIMIT_S
+    t0 = time.perf_counter()
     cands = candidate_cuts(testbed)
     rows, quick = [], {}
     for cut in cands:
@@ -105,26 +123,100 @@ def choose_cut(
     ]
     if given in quick and given not in finalists:
         finalists.append(given)
-    each = (time_limit or DEFAULT_LIMIT_S) / len(finalists)
+    search = per_client and len(finalists) > 1 and quick[finalists[0]][0].num_clients > 1
+    each = total * (0.5 if search else 1.0) / len(finalists)
     solved: dict[tuple[int, int], SolveResult] = {}
     for cut in finalists:
         solved[cut] = run_solver(quick[cut][0], solver, time_limit=each, seed=seed, **options)
-    table["solved_round_ms"] = [
-        _objective(solved[c]) if c in solved else math.nan for c in zip(table["a"], table["b"])
-    ]
+    pairs = list(zip(table["a"], table["b"]))
+    table["solved_round_ms"] = [_objective(solved[c]) if c in solved else math.nan for c in pairs]
     table["bound_ms"] = [
-        max(solved[c].lower_bound, b) if c in solved else b
-        for c, b in zip(zip(table["a"], table["b"]), table["bound_ms"])
+        max(solved[c].lower_bound, b) if c in solved else b for c, b in zip(pairs, table["bound_ms"])
     ]
     best = min(finalists, key=lambda c: (_objective(solved[c]), c))
-    choice = CutChoice(cut=best, table=table, bound=float(table["bound_ms"].min()), given=given)
+    global_bound = float(table["bound_ms"].min())
+    choice = CutChoice(
+        cut=best,
+        table=table,
+        bound=global_bound,
+        global_round=_objective(solved[best]),
+        global_bound=global_bound,
+        given=given,
+    )
     if given in solved:
         choice.given_round = _objective(solved[given])
-    result = solved[best]
+    result, fixed = solved[best], with_cut(testbed, best)
+    if per_client:
+        feasible = [quick[c][0] for c in cands if math.isfinite(_objective(quick[c][1]))]
+        everything = run_solver(envelope(feasible), "greedy", seed=seed).lower_bound
+        choice.bound = min(global_bound, max(everything, option_chain_bound(feasible)))
+    if search:
+        insts = [quick[c][0] for c in finalists]
+        picks = _client_search(insts, finalists.index(best), seed, t0 + 0.75 * total)
+        if picks is not None:
+            remaining = max(0.2, total - (time.perf_counter() - t0))
+            mine = run_solver(compose(insts, picks), solver, time_limit=remaining, seed=seed, **options)
+            if _objective(mine) < _objective(result) * (1 - 1e-9):
+                names = quick[best][0].clients
+                choice.client_cuts = {c: finalists[int(k)] for c, k in zip(names, picks)}
+                result, fixed = mine, with_client_cuts(testbed, choice.client_cuts)
     result.lower_bound = min(choice.bound, _objective(result))
     if result.schedule is not None:
         result.schedule.lower_bound = result.lower_bound
         if result.status == "optimal" and _objective(result) > result.lower_bound * (1 + 1e-9):
             result.status = result.schedule.status = "feasible"  # optimal at its cut, not over all cuts
     result.extra = {**result.extra, "cut": list(best)}
-    return with_cut(testbed, best), choice, result
+    return fixed, choice, result
+
+
+def option_chain_bound(insts) -> float:
+    """A bound on the round over every per-client choice among ``insts``: the client whose shortest option
+    (cut and helper: its chains and its upload) is longest, plus the averaging and the largest least download."""
+    k = insts[0].num_clients
+    shortest, least_down = np.full(k, np.inf), np.full(k, np.inf)
+    for x in insts:
+        up = np.zeros((k, x.num_helpers)) if x.exchange is None else np.nan_to_num(x.exchange.up)
+        opts = np.where(x.reachable, x.batches * x.chain + up, np.inf)
+        down = np.zeros((k, x.num_helpers)) if x.exchange is None else np.nan_to_num(x.exchange.down)
+        downs = np.where(x.reachable, down, np.inf)
+        if x.local is not None:
+            loc = x.batches * np.where(x.can_local, x.local, np.inf)
+            ex = x.exchange
+            if ex is not None and ex.local_up is not None:
+                loc = loc + np.nan_to_num(ex.local_up)
+            loc_down = np.zeros(k) if ex is None or ex.local_down is None else np.nan_to_num(ex.local_down)
+            opts = np.column_stack([opts, loc])
+            downs = np.column_stack([downs, np.where(x.can_local, loc_down, np.inf)])
+        shortest = np.minimum(shortest, opts.min(axis=1))
+        least_down = np.minimum(least_down, downs.min(axis=1))
+    if not np.isfinite(shortest).all():
+        return 0.0
+    base = insts[0].exchange
+    if base is None:
+        return float(shortest.max())
+    return float(
+        shortest.max() + base.aggregate_ms + np.where(np.isfinite(least_down), least_down, 0.0).max()
+    )
+
+
+def _client_search(insts, start: int, seed: int, deadline: float) -> np.ndarray | None:
+    """First-improvement local search over each client's cut among ``insts`` (greedy plans as the measure),
+    from every client at ``start``; the better choice, or None when none beats the start."""
+    k = insts[0].num_clients
+    picks = np.full(k, start)
+    best = _objective(run_solver(insts[start], "greedy", seed=seed))
+    found = False
+    for _ in range(3):
+        improved = False
+        for j in range(k):
+            for c in range(len(insts)):
+                if c == picks[j] or time.perf_counter() > deadline:
+                    continue
+                trial = picks.copy()
+                trial[j] = c
+                value = _objective(run_solver(compose(insts, trial), "greedy", seed=seed))
+                if value < best * (1 - 1e-9):
+                    best, picks, improved, found = value, trial, True, True
+        if not improved or time.perf_counter() > deadline:
+            break
+    return picks if found else None

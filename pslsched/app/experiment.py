@@ -26,8 +26,6 @@ from pslsched.core.instance import Instance, read_instance
 from pslsched.core.result import SolveResult
 from pslsched.core.round_model import for_strategy, round_model
 from pslsched.core.schedule import read_schedule
-from pslsched.core.testbed.cut_choice import with_cut
-from pslsched.core.testbed.schema import Cut
 from pslsched.core.testbed import (
     CompressionSection,
     Testbed,
@@ -36,6 +34,8 @@ from pslsched.core.testbed import (
     load_testbed,
     scale_clients,
 )
+from pslsched.core.testbed.cut_choice import with_client_cuts
+from pslsched.core.testbed.schema import Cut
 from pslsched.core.workload import Workload
 from pslsched.simulator import POLICIES, SimConfig, aggregator_index, config_from, parse_stragglers
 from pslsched.solvers import SOLVERS
@@ -121,21 +121,29 @@ def fix_cuts(
     if not testbed.chooses_cuts:
         return testbed, None, None
     if schedule is not None:
-        cuts = set((read_schedule(schedule).cuts or {}).values())
-        if len(cuts) != 1:
+        cuts = read_schedule(schedule).cuts
+        if not cuts:
             raise InputError(
                 schedule, "the testbed's cut is chosen by the planner, and this schedule names none"
             )
-        return with_cut(testbed, cuts.pop()), None, None
+        return with_client_cuts(testbed, cuts), None, None
 
     def instance_of(built) -> Instance:
         return strategy_instance(built.instance, built.workload, strategy, built.testbed.simulation)
 
     fixed, choice, result = choose_cut(
-        testbed, instance_of, solver=solver, time_limit=time_limit, seed=seed, given=given, options=options
+        testbed,
+        instance_of,
+        solver=solver,
+        time_limit=time_limit,
+        seed=seed,
+        given=given,
+        options=options,
+        per_client=not round_model(strategy).shared_body,
     )
     if result.schedule is not None:
-        result.schedule.cuts = {c: choice.cut for c in result.schedule.assignment}
+        own = choice.client_cuts or {}
+        result.schedule.cuts = {c: own.get(c, choice.cut) for c in result.schedule.assignment}
     return fixed, choice, result
 
 

@@ -170,13 +170,23 @@ class CompareOutcome:
 
 
 def compare(request: CompareRequest) -> CompareOutcome:
-    """Every listed (default: registered) solver on one instance: makespan, bound, gap, runtime per solver."""
+    """Every listed (default: registered) solver on one instance: makespan (round time where the strategy
+    exchanges weights), bound, gap, runtime per solver; from a testbed, the cut each plan runs (a column)."""
     if request.solvers is not None:
         if not request.solvers:
             raise InputError("--solvers", "expected a comma-separated list of solvers")
         for name in request.solvers:
             check_solver(name, "--solvers")
-    instance = source_instance(request)
+    cut = None
+    if request.instance:
+        instance = source_instance(request)
+    else:
+        testbed, _, _ = fix_cuts(
+            source_testbed(request), request.strategy, solver="greedy", time_limit=None, seed=request.seed
+        )
+        built = build(testbed)
+        instance = strategy_instance(built.instance, built.workload, request.strategy, testbed.simulation)
+        cut = testbed_cut(testbed)
     schedules: dict[str, Schedule] = {}
     with verbosity(request.verbose):
         table = compare_table(
@@ -187,7 +197,15 @@ def compare(request: CompareRequest) -> CompareOutcome:
             schedules=schedules,
             **solver_options(request.workers),
         )
+    if cut is not None:
+        table.insert(1, "cut", cut)
     return CompareOutcome(instance, table, schedules)
+
+
+def testbed_cut(testbed) -> str:
+    """The cut points a testbed's clients run, as ``a,b`` (``a,b;a,b`` where client groups differ)."""
+    pairs = dict.fromkeys(f"{(g.cut or testbed.cuts).a},{(g.cut or testbed.cuts).b}" for g in testbed.clients)
+    return ";".join(pairs)
 
 
 def read_plan(path: str, *instances: Instance) -> Schedule:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from pslsched.app.experiment import Experiment, check_solver, sim_config, with_compression
+from pslsched.app.experiment import Experiment, check_solver, fix_cuts, sim_config, with_compression
 from pslsched.app.requests import TrainRequest, flag_of
 from pslsched.app.solving import plan
 from pslsched.base.errors import InputError
@@ -132,6 +132,18 @@ def training_experiment(
     sim = sim_config(section, request, stored=stored is not None)
     if stored is None and request.rounds is None and not (section or {}).get("rounds"):
         sim = sim.model_copy(update={"rounds": DEFAULT_TRAINING_ROUNDS})
+    name = cfg.strategy.split(":", 1)[0].strip()
+    if (
+        testbed.chooses_cuts
+    ):  # the clock's cut: the schedule's, else chosen with the plan of this strategy's round
+        testbed, _, _ = fix_cuts(
+            testbed,
+            name if name in ROUND_MODELS else None,
+            solver=request.solver or "greedy",
+            time_limit=request.time_limit,
+            seed=sim.seed,
+            schedule=request.schedule,
+        )
     built = build(testbed)
     aggregator = aggregator_index(built.instance, sim.aggregator)
     instance = for_strategy(
@@ -139,7 +151,7 @@ def training_experiment(
         built.workload,
         # a strategy the planner has no entry for (a plug-in) is planned as SplitFed V1; an unknown one is named by
         # the training settings' own check below
-        ROUND_MODELS.get(cfg.strategy.split(":", 1)[0].strip(), round_model(None)),
+        ROUND_MODELS.get(name, round_model(None)),
         aggregator=aggregator,
         aggregate_ms=sim.aggregate_ms,
     )

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         f"instance   {instance.name}  ({instance.num_clients} clients, {instance.num_helpers} helpers, "
         f"{instance.batches} batch(es)/round)"
     )
-    print(f"schedule   {schedule.solver}: planned makespan {schedule.makespan:.1f} ms")
+    rt = "" if schedule.round_time is None else f", round {schedule.round_time:.1f} ms"
+    print(f"schedule   {schedule.solver}: planned makespan {schedule.makespan:.1f} ms{rt}")
     print(
         f"simulated  policy {config.policy}, {config.links} links, {config.rounds} round(s), seed {config.seed}"
     )

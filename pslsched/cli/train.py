@@ -190,6 +190,19 @@ def _target(request: TrainRequest) -> float:
     return request.target_accuracy if request.target_accuracy is not None else 0.9
 
 
+def _clock_cuts(testbed) -> str:
+    """Which cuts the clock's costs come from, beside the trained model's own (the two models differ)."""
+    cuts = sorted({(g.cut or testbed.cuts).a for g in testbed.clients}), sorted(
+        {(g.cut or testbed.cuts).b for g in testbed.clients}
+    )
+    a = ",".join(str(v) for v in cuts[0])
+    b = ",".join(str(v) for v in cuts[1])
+    return (
+        f"costs of {testbed.model.profile or testbed.model.measure} cut at a={a}, b={b} (the cost profile's layers; "
+        "the trained model's cut above is in its own blocks)"
+    )
+
+
 def _batching(cfg, clients: int) -> str:
     """How a step's samples are set: the local batch, or (with a sampler) the global batch it splits."""
     if not cfg.sampler:
@@ -205,8 +218,9 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
     print(f"instance   {inst.name}  ({inst.num_clients} clients, {inst.num_helpers} helpers)")
     source = f" (from {outcome.schedule_source})" if outcome.schedule_source else ""
     if outcome.planned_for_round:
+        rt = "" if schedule.round_time is None else f", round {schedule.round_time:.1f} ms"
         print(
-            f"schedule   {schedule.solver}{source}: planned makespan {schedule.makespan:.1f} ms "
+            f"schedule   {schedule.solver}{source}: planned makespan {schedule.makespan:.1f} ms{rt} "
             "for one round as planned"
         )
     else:
@@ -227,6 +241,7 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
         f"{result.cuts[0]},{result.cuts[1]}, {_batching(cfg, inst.num_clients)}, {cfg.optimizer} lr {cfg.lr}"
         + ("  [cost only]" if cost_only else "")
     )
+    print(f"clock      {_clock_cuts(outcome.experiment.testbed)}")
     if result.note:
         print(f"note       {cfg.strategy}: {result.note}")
     if cfg.sampler and s["rounds"]:  # a run that diverged in its first round has no rounds to describe

@@ -86,3 +86,13 @@ def with_cut(testbed: Testbed, cut: tuple[int, int]) -> Testbed:
     ]
     cuts = testbed.cuts if isinstance(testbed.cuts, Cut) else chosen
     return testbed.model_copy(update={"cuts": cuts, "clients": clients})
+
+
+def with_client_cuts(testbed: Testbed, cuts: dict[str, tuple[int, int]]) -> Testbed:
+    """The testbed with each named client member at its own cut (the most common one as the groups' cut, the
+    others in ``client_cuts``)."""
+    values = list(cuts.values())
+    common = max(set(values), key=lambda c: (values.count(c), c))
+    fixed = with_cut(testbed, common)
+    own = {m: Cut(a=c[0], b=c[1]) for m, c in cuts.items() if c != common}
+    return fixed.model_copy(update={"client_cuts": {**(testbed.client_cuts or {}), **own} or None})

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pslsched.base.errors import InputError
+from pslsched.base.errors import InfeasibleInput, InputError
 from pslsched.base.limits import MAX_GROUP, MAX_MBPS, MAX_MS, MIN_MBPS
 from pslsched.core.instance import check_unique
+from pslsched.core.testbed.cut_choice import client_memory_mb
 from pslsched.core.testbed.schema import ClientGroup, Cut, Testbed
 from pslsched.profiles import ModelProfile, ProfileError
 
@@ -41,6 +42,19 @@ class Clients:
     latency: np.ndarray
     can_local: np.ndarray  # K bool
     allowed: np.ndarray  # K x H bool: the helpers the member may use
+
+
+def _check_client_memory(profile: ModelProfile, field: str, group: ClientGroup, cut: Cut) -> None:
+    """A client group's ``memory_mb`` holds its head + tail at ``cut`` (InfeasibleInput, exit 3, otherwise)."""
+    if group.memory_mb is None:
+        return
+    need = client_memory_mb(profile, cut.a, cut.b)
+    if need > group.memory_mb:
+        raise InfeasibleInput(
+            f"{field}.memory_mb",
+            f"client group {group.name!r} holds {group.memory_mb:g} MB, its head + tail at cuts "
+            f"(a={cut.a}, b={cut.b}) need {need:.1f} MB",
+        )
 
 
 def members(name: str, count: int) -> list[str]:
@@ -103,9 +117,16 @@ def expand_clients(testbed: Testbed, profile: ModelProfile, helpers: list[str]) 
         if (lats > MAX_MS).any():
             raise InputError(f"{field}.latency_ms", f"drawn latencies must be at most {MAX_MS:g} ms")
         for k, member in enumerate(members(group.name, n)):
+            own = (testbed.client_cuts or {}).get(member, cut)
+            if own is not cut:
+                try:
+                    profile.check_cut(group.device, own.a, own.b)
+                except ProfileError as exc:
+                    raise InputError(f"client_cuts.{member}", str(exc)) from None
+            _check_client_memory(profile, field, group, own)
             names.append(member)
             devices.append(group.device)
-            cuts.append((cut.a, cut.b))
+            cuts.append((own.a, own.b))
             groups.append(group)
             up.append(ups[k])
             down.append(downs[k])
@@ -113,6 +134,9 @@ def expand_clients(testbed: Testbed, profile: ModelProfile, helpers: list[str]) 
             can_local.append(group.local)
             allowed_rows.append(allowed)
     check_unique("clients", names)
+    unknown = sorted(set(testbed.client_cuts or {}) - set(names))
+    if unknown:
+        raise InputError(f"client_cuts.{unknown[0]}", "is not a client member of this testbed")
     overlap = set(names) & set(helpers)
     if overlap:
         raise InputError("clients", f"name {sorted(overlap)[0]!r} is used by a helper too")

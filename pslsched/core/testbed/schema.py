@@ -140,6 +140,9 @@ class Testbed(Strict):
     seed: int = 0
     model: Model
     cuts: CutSpec | None = None
+    # a cut per client member (``rpi-3: {a, b}``), over its group's: what the planner writes when it chooses the
+    # cut per client (docs/problem.md §1)
+    client_cuts: dict[str, Cut] | None = None
     batches: int = Field(default=1, ge=1)
     helpers: list[HelperGroup] = Field(min_length=1)
     clients: list[ClientGroup] = Field(min_length=1)
