@@ -20,7 +20,9 @@ epoch, ``time.perf_counter``, medians over the repeats, after ``--warmup`` untim
 first calls of each shape are slower); "hook s" is the part inside the training hook
 (``TrainingHooks.compute_s``: the arithmetic and its bookkeeping), the rest is the simulator's. "max abs diff" is the largest absolute difference between
 the batched and per-client paths' final global parameters (head, body and tail); ``--noise-floor`` adds how far the
-per-client path moves from itself with one more torch thread (Adam on 63 steps amplifies float rounding). The plain loop equals psl only with
+per-client path moves from itself with one more torch thread (Adam on 63 steps amplifies float rounding), and
+``--float64`` the difference of the two paths when both train in float64 (model and data; not timed): what is left
+once float32 rounding is out of the way. The plain loop equals psl only with
 one helper (the default testbed has 4: each body steps on its own clients' mean, so it is a timing reference only).
 ``torch.set_num_threads(--threads)`` (default 1).
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import statistics
 import sys
 import time
@@ -152,6 +155,8 @@ def bench(k: int, args, dataset) -> dict:
         row["per-client / plain"] = round(med["per-client"] / med["plain"], 2)
         row["max abs diff"] = f"{max(float((a[n] - b[n]).abs().max()) for n in a):.1e}"
         row["same timeline"] = bool(timelines["batched"].equals(timelines["per-client"]))
+        if args.float64:  # the same two runs in float64: what is left is the paths' difference, not rounding
+            row["max abs diff, float64"] = f"{float64_diff(built, schedule, base, dataset, args.seed):.1e}"
         if args.noise_floor:  # how far the per-client path moves by itself with one more torch thread
             cfg = TrainConfig(strategy=VARIANTS["per-client"], **{**base, "threads": args.threads + 1})
             c = simulated(built, schedule, cfg, dataset, args.seed)[2]
@@ -160,6 +165,24 @@ def bench(k: int, args, dataset) -> dict:
                 f"{max(float((b[n] - c[n]).abs().max()) for n in b):.1e}"
             )
     return row
+
+
+def float64_diff(built, schedule, base: dict, dataset, seed: int) -> float:
+    """Max abs difference of the batched and per-client paths' final parameters, both trained in float64."""
+    from pslsched.training import TrainConfig
+
+    wide = dataclasses.replace(dataset, x_train=dataset.x_train.double(), x_test=dataset.x_test.double())
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        runs = [
+            simulated(built, schedule, TrainConfig(strategy=s, **base), wide, seed)[2]
+            for s in VARIANTS.values()
+        ]
+    finally:
+        torch.set_default_dtype(before)
+    a, b = runs
+    return max(float((a[n] - b[n]).abs().max()) for n in a)
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -181,6 +204,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument(
         "--no-per-client", dest="per_client", action="store_false", help="skip the reference path"
+    )
+    ap.add_argument(
+        "--float64",
+        action="store_true",
+        help="also train both paths in float64 (not timed): their difference without float32 rounding",
     )
     ap.add_argument(
         "--noise-floor",

@@ -234,7 +234,11 @@ def test_generate_refuses_helpers_and_seeds_out_of_range(tmp_path: Path, capsys)
 @pytest.mark.parametrize(
     "argv, field, needles",
     [
-        (["train", "--batches-per-round", "1000000"], "--batches-per-round", ("less than or equal to 10000",)),
+        (
+            ["train", "--batches-per-round", "1000000"],
+            "--batches-per-round",
+            ("less than or equal to 10000",),
+        ),
         (
             ["train", "--batches-per-round", "10000", "--clients", "200"],
             "--batches-per-round",

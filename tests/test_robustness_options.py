@@ -204,7 +204,8 @@ def test_warnings_raised_before_an_input_error_are_not_printed(monkeypatch, caps
         raise InputError("--instance", "bad input")
 
     monkeypatch.setattr(validate, "run", warn_then_refuse)
-    with warnings.catch_warnings(record=True) as shown:  # what the command shows, it shows through showwarning
+    # what the command shows, it shows through showwarning: recorded here
+    with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
         refused(capsys, ["validate", "--instance", "x.json", "y.json"], "--instance", "bad input")
     assert not shown, [str(w.message) for w in shown]

@@ -264,3 +264,43 @@ def test_unknown_strategy_is_refused():
 
 
 assert Path  # noqa: B018 (used in type positions by pytest's tmp_path)
+
+
+def test_a_per_client_cut_beats_every_global_cut_where_clients_differ():
+    """Two candidate cuts, each better for one half of the clients: the search mixes them, the mix's round is
+    below both global cuts', and the option bounds stay below the validated round."""
+    from pslsched.app.cut_planning import _client_search, option_chain_bound
+    from pslsched.core.cut_options import compose, envelope
+
+    base = with_exchange(random_instance(6, 2, 11), 11)
+    half = np.arange(6) < 3
+    scale0 = np.where(half, 0.3, 1.0)[:, None]
+    scale1 = np.where(half, 1.0, 0.3)[:, None]
+
+    def scaled(f):
+        return dataclasses.replace(base, **{m: getattr(base, m) * f for m in ("release", "delay", "tail")})
+
+    insts = [scaled(scale0), scaled(scale1)]
+    rounds = [solve(x, "greedy").round_time for x in insts]
+    picks = _client_search(insts, int(np.argmin(rounds)), 0, math.inf)
+    assert picks is not None and len(set(picks.tolist())) == 2
+    mixed = compose(insts, picks)
+    res = solve(mixed, "cpsat", time_limit=10, workers=1)
+    assert validate(mixed, res.schedule) == []
+    assert res.round_time < min(rounds) - 1e-6
+    for bound in (solve(envelope(insts), "greedy").lower_bound, option_chain_bound(insts)):
+        for choice in itertools.product(range(2), repeat=6):
+            x = compose(insts, np.array(choice))
+            assert bound <= solve(x, "greedy").round_time + 1e-6
+
+
+def test_client_cuts_in_a_testbed_and_a_schedule_run_on_the_clock(tmp_path):
+    text = VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: {a: 3, b: 20}\nclient_cuts: {rpi-1: {a: 6, b: 24}}")
+    built = build(parse_testbed(text))
+    plain = build(parse_testbed(VGG_LAB))
+    assert built.instance.demand[1] != plain.instance.demand[1]
+    assert built.instance.demand[0] == plain.instance.demand[0]
+    with pytest.raises(InputError, match="client_cuts.nosuch"):
+        build(parse_testbed(text.replace("rpi-1:", "nosuch:")))
+    with pytest.raises(InputError, match="client_cuts.rpi-1"):
+        build(parse_testbed(text.replace("{a: 6, b: 24}}", "{a: 6, b: 99}}")))

@@ -130,7 +130,7 @@ def test_every_step_is_batched_and_sglr_broadcasts_the_same_average(monkeypatch)
     assert got.keys() == ref.keys() and len(got) > 0
     for key in ref:
         assert float((got[key] - ref[key]).abs().max()) <= 1e-6
-    for r, t, out in strategies["batched"].broadcasts:
+    for _, _, out in strategies["batched"].broadcasts:
         longest = max(out.values(), key=len)
         for g in out.values():  # one average per helper and step, cut to each client's samples
             assert torch.equal(g, longest[: g.shape[0]])

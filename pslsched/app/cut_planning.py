@@ -20,12 +20,13 @@ import pandas as pd
 from pslsched.base.errors import InfeasibleInput, InputError
 from pslsched.core.cut_options import compose, envelope
 from pslsched.core.result import SolveResult
-from pslsched.core.testbed import Testbed, build
+from pslsched.core.testbed import Testbed, build, scale_clients
 from pslsched.core.testbed.cut_choice import candidate_cuts, with_client_cuts, with_cut
 from pslsched.core.testbed.schema import Cut
 from pslsched.solvers import solve as run_solver
 
 FINALISTS = 6  # candidates solved with the requested solver
+SCREEN_CLIENTS = 200  # above: candidates ranked on a proportional sample of this many clients
 DEFAULT_LIMIT_S = 10.0
 
 
@@ -41,6 +42,7 @@ class CutChoice:
     given: tuple[int, int] | None = None
     given_round: float | None = None
     client_cuts: dict[str, tuple[int, int]] | None = None  # per client, where that beat the best global cut
+    scope: str = ""  # what the bound covers when not every candidate ("": every candidate, and per client)
 
     def what_if(self, chosen_round: float) -> str:
         """Two lines: what was chosen, and its round against the best global cut's and the given cut's."""
@@ -59,6 +61,8 @@ class CutChoice:
             ga, gb = self.given
             saved = 100 * (1 - chosen_round / self.given_round) if self.given_round > 0 else 0.0
             parts.append(f"the given a={ga}, b={gb}: round {self.given_round:,.1f} ms ({saved:.1f}% saved)")
+        if self.scope:
+            parts.append(f"the bound covers {self.scope}")
         if parts:
             text += "\n           " + "; ".join(parts)
         return text
@@ -108,9 +112,12 @@ def choose_cut(
     total = time_limit or DEFAULT_LIMIT_S
     t0 = time.perf_counter()
     cands = candidate_cuts(testbed)
+    clients = sum(g.count for g in testbed.clients)
+    screen = clients > SCREEN_CLIENTS  # rank on a proportional sample, solve the finalists at full size
+    ranked_on = scale_clients(testbed, SCREEN_CLIENTS) if screen else testbed
     rows, quick = [], {}
     for cut in cands:
-        inst = instance_of(build(with_cut(testbed, cut)))
+        inst = instance_of(build(with_cut(ranked_on, cut)))
         res = run_solver(inst, "greedy", seed=seed)
         quick[cut] = (inst, res)
         rows.append({"a": cut[0], "b": cut[1], "round_ms": _objective(res), "bound_ms": res.lower_bound})
@@ -123,18 +130,23 @@ def choose_cut(
     ]
     if given in quick and given not in finalists:
         finalists.append(given)
-    search = per_client and len(finalists) > 1 and quick[finalists[0]][0].num_clients > 1
+    search = per_client and not screen and len(finalists) > 1 and clients > 1
     each = total * (0.5 if search else 1.0) / len(finalists)
     solved: dict[tuple[int, int], SolveResult] = {}
+    full: dict[tuple[int, int], object] = {}
     for cut in finalists:
-        solved[cut] = run_solver(quick[cut][0], solver, time_limit=each, seed=seed, **options)
+        full[cut] = instance_of(build(with_cut(testbed, cut))) if screen else quick[cut][0]
+        solved[cut] = run_solver(full[cut], solver, time_limit=each, seed=seed, **options)
     pairs = list(zip(table["a"], table["b"]))
     table["solved_round_ms"] = [_objective(solved[c]) if c in solved else math.nan for c in pairs]
-    table["bound_ms"] = [
-        max(solved[c].lower_bound, b) if c in solved else b for c, b in zip(pairs, table["bound_ms"])
-    ]
+    if screen:  # the sample's bounds are not the testbed's: only the finalists' count
+        table["bound_ms"] = [solved[c].lower_bound if c in solved else math.nan for c in pairs]
+    else:
+        table["bound_ms"] = [
+            max(solved[c].lower_bound, b) if c in solved else b for c, b in zip(pairs, table["bound_ms"])
+        ]
     best = min(finalists, key=lambda c: (_objective(solved[c]), c))
-    global_bound = float(table["bound_ms"].min())
+    global_bound = float(table["bound_ms"].min())  # NaN-skipping: over the finalists when screened
     choice = CutChoice(
         cut=best,
         table=table,
@@ -142,11 +154,14 @@ def choose_cut(
         global_round=_objective(solved[best]),
         global_bound=global_bound,
         given=given,
+        scope=f"the {len(finalists)} finalists (ranked on a {SCREEN_CLIENTS}-client sample)"
+        if screen
+        else "",
     )
     if given in solved:
         choice.given_round = _objective(solved[given])
     result, fixed = solved[best], with_cut(testbed, best)
-    if per_client:
+    if per_client and not screen:
         feasible = [quick[c][0] for c in cands if math.isfinite(_objective(quick[c][1]))]
         everything = run_solver(envelope(feasible), "greedy", seed=seed).lower_bound
         choice.bound = min(global_bound, max(everything, option_chain_bound(feasible)))

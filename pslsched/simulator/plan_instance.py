@@ -52,7 +52,20 @@ def scaled_instance(instance: Instance, f: float, batches: int, workload: Worklo
             },
         )
         times = instance_times(scaled)
-    return dataclasses.replace(instance, batches=batches, local=local, **times)
+    return dataclasses.replace(
+        instance, batches=batches, local=local, demand=_scaled_demand(instance, f, workload), **times
+    )
+
+
+def _scaled_demand(instance: Instance, f: float, workload: Workload | None) -> np.ndarray:
+    """The helpers' memory demand at ``f`` times the profile's batch: activations scale, weights do not (with a
+    shared body the demand is the activations alone; a body per client needs the workload's split to scale)."""
+    if instance.body_memory is not None:
+        return instance.demand * f
+    if workload is not None and workload.body_weights_mb is not None:
+        acts = np.minimum(workload.body_activations_mb, instance.demand)
+        return instance.demand - acts + acts * f
+    return instance.demand
 
 
 def round_instance(instance: Instance, plan: RoundPlan, workload: Workload | None = None) -> Instance:

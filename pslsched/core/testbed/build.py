@@ -39,6 +39,7 @@ def build(testbed: Testbed, compression: Compression | None = None) -> Built:
     act_a, act_b, weights, demand, local = (np.zeros(k) for _ in range(5))
     body_weights, body_acts = np.zeros(k), np.zeros(k)
     n_layers = profile.num_layers
+    body_rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     for j, (dev_name, (a, b)) in enumerate(zip(clients.devices, clients.cuts)):
         dev = profile.device(dev_name)
         head_f[j], head_b[j] = dev.forward(0, a), dev.backward(0, a)
@@ -49,9 +50,13 @@ def build(testbed: Testbed, compression: Compression | None = None) -> Built:
         body_weights[j] = float(profile.weights_kb[a:b].sum()) / 1024.0
         body_acts[j] = demand[j] - body_weights[j]
         local[j] = dev.forward(0, n_layers) + dev.backward(0, n_layers) if clients.can_local[j] else math.nan
-        for i, hdev in enumerate(helpers.devices):
-            body_f[j, i] = profile.devices[hdev].forward(a, b)
-            body_b[j, i] = profile.devices[hdev].backward(a, b)
+        key = (a, b)
+        if key not in body_rows:  # one row per distinct cut: a 10,000-client testbed has a handful
+            body_rows[key] = (
+                np.array([profile.devices[hdev].forward(a, b) for hdev in helpers.devices]),
+                np.array([profile.devices[hdev].backward(a, b) for hdev in helpers.devices]),
+            )
+        body_f[j], body_b[j] = body_rows[key]
     links = pair_links(testbed, clients, helpers)
     rates_up, rates_down, latency = links.uplink_mbps, links.downlink_mbps, links.latency_ms
     unreachable = ~clients.allowed | np.isnan(rates_up)
