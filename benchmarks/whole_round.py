@@ -2,7 +2,7 @@
 
 For the four anchor profiles (ResNet-101 and VGG-19 on CIFAR-10 and MNIST), the anchor device mix (d1, d2,
 jetson-cpu, jetson-gpu clients; VM and laptop helpers, one per 10 clients, memory 1.3x the bodies at the default
-cut) and two link families (Tirana et al.'s rate classes, 1-20 Mbit/s; a fast uniform 50-100 Mbit/s), K = 20-200,
+cut, or 8 GB each) and two link families (Tirana et al.'s rate classes, 1-20 Mbit/s; a fast uniform 50-100 Mbit/s), K = 20-200,
 plus the two bundled testbeds, every case is planned as SplitFed V1's round (the weights exchange included):
 
 * ``default``: ``auto`` at the profile's default cut (the generators' fixed cut), and the published heuristics
@@ -55,13 +55,16 @@ LINKS = {
 LIMIT_S = 4.0
 
 
-def testbed_for(profile: str, k: int, links: str, seed: int, helpers: int | None = None) -> dict:
-    """The anchor mix at ``k`` clients (a quarter per device) with helpers that hold 1.3x the bodies."""
+def testbed_for(
+    profile: str, k: int, links: str, seed: int, helpers: int | None = None, memory: str = "scaled"
+) -> dict:
+    """The anchor mix at ``k`` clients (a quarter per device) with helpers that hold 1.3x the bodies at the default
+    cut (``scaled``, as the generators size them) or 8 GB each (``ample``)."""
     a, b = DEFAULT_CUTS[profile]
     prof = load_profile(profile)
     h = helpers or max(2, k // 10)
     body = prof.body_memory_mb(a, b)
-    memory = round(1.3 * k * body / h, 1)
+    memory_mb = round(1.3 * k * body / h, 1) if memory == "scaled" else 8192.0
     groups = [
         {
             "name": dev,
@@ -78,8 +81,8 @@ def testbed_for(profile: str, k: int, links: str, seed: int, helpers: int | None
         "model": {"profile": profile},
         "cuts": {"a": a, "b": b},
         "helpers": [
-            {"name": "vm", "count": (h + 1) // 2, "device": "VM", "memory_mb": memory},
-            {"name": "laptop", "count": h // 2, "device": "laptop", "memory_mb": memory},
+            {"name": "vm", "count": (h + 1) // 2, "device": "VM", "memory_mb": memory_mb},
+            {"name": "laptop", "count": h // 2, "device": "laptop", "memory_mb": memory_mb},
         ],
         "clients": [g for g in groups if g["count"] > 0],
     }
@@ -152,7 +155,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scale", action="store_true")
     args = parser.parse_args()
-    sizes = (20,) if args.quick else (20, 50, 100, 200)
+    sizes = (20,) if args.quick else (20, 100, 200)
     profiles = PROFILES[::2] if args.quick else PROFILES
     print(
         "| case | greedy / equid at default cut (s) | auto at default cut (s) | best global cut (s) | cuts: auto (s) "
@@ -160,10 +163,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for profile in profiles:
-        for links in LINKS:
+        for links, memory in (("tirana", "scaled"), ("fast", "scaled"), ("tirana", "ample")):
             for k in sizes:
-                tb = parse_testbed(testbed_for(profile, k, links, seed=k))
-                print_row(f"{profile} {links} K={k}", case(tb, DEFAULT_CUTS[profile]))
+                tb = parse_testbed(testbed_for(profile, k, links, seed=k, memory=memory))
+                print_row(f"{profile} {links} {memory} K={k}", case(tb, DEFAULT_CUTS[profile]))
     default = load_testbed(default_testbed_path())
     print_row("bundled default (24 x 4)", case(default, (default.cuts.a, default.cuts.b)))
     lab = load_testbed(ROOT / "pslsched/profiles/examples/vgg19_pi_lab.yaml")

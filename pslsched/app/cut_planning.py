@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pslsched.base.errors import InfeasibleInput, InputError
-from pslsched.core.cut_options import compose, envelope
+from pslsched.core.cut_options import compose, options_bound
 from pslsched.core.result import SolveResult
 from pslsched.core.testbed import Testbed, build, scale_clients
 from pslsched.core.testbed.cut_choice import candidate_cuts, with_client_cuts, with_cut
@@ -90,6 +90,11 @@ def with_cuts_option(testbed: Testbed, spec: str | Cut | None) -> tuple[Testbed,
     return testbed.model_copy(update={"cuts": spec, "clients": clients}), given
 
 
+def _bound(result: SolveResult) -> float:
+    """A solver's bound on its instance's round (infinite where it proved the instance infeasible)."""
+    return math.inf if result.status == "infeasible" else result.lower_bound
+
+
 def _objective(result: SolveResult) -> float:
     return math.inf if result.objective is None else float(result.objective)
 
@@ -120,7 +125,9 @@ def choose_cut(
         inst = instance_of(build(with_cut(ranked_on, cut)))
         res = run_solver(inst, "greedy", seed=seed)
         quick[cut] = (inst, res)
-        rows.append({"a": cut[0], "b": cut[1], "round_ms": _objective(res), "bound_ms": res.lower_bound})
+        # a cut proved infeasible (no assignment fits the memory) bounds nothing
+        bound = math.inf if res.status == "infeasible" else res.lower_bound
+        rows.append({"a": cut[0], "b": cut[1], "round_ms": _objective(res), "bound_ms": bound})
     table = pd.DataFrame(rows)
     if not table["round_ms"].map(math.isfinite).any():
         raise InfeasibleInput("cuts", f"no candidate cut of {len(cands)} gives a memory-feasible plan")
@@ -131,19 +138,29 @@ def choose_cut(
     if given in quick and given not in finalists:
         finalists.append(given)
     search = per_client and not screen and len(finalists) > 1 and clients > 1
-    each = total * (0.5 if search else 1.0) / len(finalists)
+    share = total * (0.5 if search else 1.0)  # of the time limit for the global cuts
+    each = 0.4 * share / len(finalists)
     solved: dict[tuple[int, int], SolveResult] = {}
     full: dict[tuple[int, int], object] = {}
     for cut in finalists:
         full[cut] = instance_of(build(with_cut(testbed, cut))) if screen else quick[cut][0]
         solved[cut] = run_solver(full[cut], solver, time_limit=each, seed=seed, **options)
+    # the two best get the rest of the share: a time-limited solver's answer improves with its time
+    for cut in sorted(finalists, key=lambda c: (_objective(solved[c]), c))[:2]:
+        if solved[cut].status in ("optimal", "infeasible"):
+            continue
+        again = run_solver(full[cut], solver, time_limit=0.3 * share, seed=seed, **options)
+        if _objective(again) < _objective(solved[cut]) or (
+            _objective(again) == _objective(solved[cut]) and again.lower_bound > solved[cut].lower_bound
+        ):
+            solved[cut] = again
     pairs = list(zip(table["a"], table["b"]))
     table["solved_round_ms"] = [_objective(solved[c]) if c in solved else math.nan for c in pairs]
     if screen:  # the sample's bounds are not the testbed's: only the finalists' count
-        table["bound_ms"] = [solved[c].lower_bound if c in solved else math.nan for c in pairs]
+        table["bound_ms"] = [_bound(solved[c]) if c in solved else math.nan for c in pairs]
     else:
         table["bound_ms"] = [
-            max(solved[c].lower_bound, b) if c in solved else b for c, b in zip(pairs, table["bound_ms"])
+            max(_bound(solved[c]), b) if c in solved else b for c, b in zip(pairs, table["bound_ms"])
         ]
     best = min(finalists, key=lambda c: (_objective(solved[c]), c))
     global_bound = float(table["bound_ms"].min())  # NaN-skipping: over the finalists when screened
@@ -161,20 +178,26 @@ def choose_cut(
     if given in solved:
         choice.given_round = _objective(solved[given])
     result, fixed = solved[best], with_cut(testbed, best)
-    if per_client and not screen:
-        feasible = [quick[c][0] for c in cands if math.isfinite(_objective(quick[c][1]))]
-        everything = run_solver(envelope(feasible), "greedy", seed=seed).lower_bound
-        choice.bound = min(global_bound, max(everything, option_chain_bound(feasible)))
+    if search:  # what the search may choose: every global cut (above) and per-client mixes of the finalists'
+        choice.bound = min(global_bound, options_bound([full[c] for c in finalists]))
+        choice.scope = f"every global cut and every per-client mix of the {len(finalists)} finalists' cuts"
     if search:
         insts = [quick[c][0] for c in finalists]
         picks = _client_search(insts, finalists.index(best), seed, t0 + 0.75 * total)
+        remaining = max(0.2, total - (time.perf_counter() - t0))
         if picks is not None:
-            remaining = max(0.2, total - (time.perf_counter() - t0))
-            mine = run_solver(compose(insts, picks), solver, time_limit=remaining, seed=seed, **options)
+            mine = run_solver(compose(insts, picks), solver, time_limit=remaining / 2, seed=seed, **options)
             if _objective(mine) < _objective(result) * (1 - 1e-9):
                 names = quick[best][0].clients
                 choice.client_cuts = {c: finalists[int(k)] for c, k in zip(names, picks)}
                 result, fixed = mine, with_client_cuts(testbed, choice.client_cuts)
+        if choice.client_cuts is None and result.status not in ("optimal", "infeasible"):
+            # no mix helped: the best global cut gets the rest of the time
+            left = max(0.2, total - (time.perf_counter() - t0))
+            again = run_solver(full[best], solver, time_limit=left, seed=seed, **options)
+            if _objective(again) < _objective(result):
+                result = solved[best] = again
+                choice.global_round = _objective(again)
     result.lower_bound = min(choice.bound, _objective(result))
     if result.schedule is not None:
         result.schedule.lower_bound = result.lower_bound
@@ -182,36 +205,6 @@ def choose_cut(
             result.status = result.schedule.status = "feasible"  # optimal at its cut, not over all cuts
     result.extra = {**result.extra, "cut": list(best)}
     return fixed, choice, result
-
-
-def option_chain_bound(insts) -> float:
-    """A bound on the round over every per-client choice among ``insts``: the client whose shortest option
-    (cut and helper: its chains and its upload) is longest, plus the averaging and the largest least download."""
-    k = insts[0].num_clients
-    shortest, least_down = np.full(k, np.inf), np.full(k, np.inf)
-    for x in insts:
-        up = np.zeros((k, x.num_helpers)) if x.exchange is None else np.nan_to_num(x.exchange.up)
-        opts = np.where(x.reachable, x.batches * x.chain + up, np.inf)
-        down = np.zeros((k, x.num_helpers)) if x.exchange is None else np.nan_to_num(x.exchange.down)
-        downs = np.where(x.reachable, down, np.inf)
-        if x.local is not None:
-            loc = x.batches * np.where(x.can_local, x.local, np.inf)
-            ex = x.exchange
-            if ex is not None and ex.local_up is not None:
-                loc = loc + np.nan_to_num(ex.local_up)
-            loc_down = np.zeros(k) if ex is None or ex.local_down is None else np.nan_to_num(ex.local_down)
-            opts = np.column_stack([opts, loc])
-            downs = np.column_stack([downs, np.where(x.can_local, loc_down, np.inf)])
-        shortest = np.minimum(shortest, opts.min(axis=1))
-        least_down = np.minimum(least_down, downs.min(axis=1))
-    if not np.isfinite(shortest).all():
-        return 0.0
-    base = insts[0].exchange
-    if base is None:
-        return float(shortest.max())
-    return float(
-        shortest.max() + base.aggregate_ms + np.where(np.isfinite(least_down), least_down, 0.0).max()
-    )
 
 
 def _client_search(insts, start: int, seed: int, deadline: float) -> np.ndarray | None:

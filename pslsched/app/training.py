@@ -1,13 +1,16 @@
 """Training use-cases: real split training on the clock of a plan; resume a run; one run per solver's plan.
 
 A run with an output folder writes ``settings.json`` (the settings, the scaled testbed) and ``schedule.json``
-before its first round, so ``resume(folder)`` continues exactly that run from its last finished round.
+before its first round, so ``resume(folder)`` continues exactly that run from its last finished round (verified:
+``pslsched.training.checkpoints``), or restarts it from its settings when it was stopped before its first
+checkpoint. A run holds the folder's lock while it writes there: a second writer is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +19,11 @@ from typing import Any
 import pandas as pd
 
 from pslsched.app.experiment import Experiment, check_solver, fix_cuts, sim_config, with_compression
-from pslsched.app.requests import TrainRequest, flag_of
+from pslsched.app.requests import TrainRequest
+from pslsched.app.resume_checks import SCHEDULE, SETTINGS, check_resume_options, read_settings
 from pslsched.app.solving import plan
 from pslsched.base.errors import InputError
+from pslsched.base.files import folder_lock, write_text_atomically
 from pslsched.base.registry import catalogue
 from pslsched.core.result import SolveResult
 from pslsched.core.round_model import ROUND_MODELS, for_strategy, round_model
@@ -42,8 +47,8 @@ from pslsched.training import (
     run_training,
     train_config_from,
 )
+from pslsched.training.checkpoints import CHECKPOINT, has_checkpoint, read_state
 
-SETTINGS = "settings.json"
 DEFAULT_TRAINING_ROUNDS = 10  # training's default (a simulation's is the testbed's, else 1)
 OnRound = Callable[[dict], None]
 
@@ -57,6 +62,7 @@ class TrainOutcome:
     result: Any  # pslsched.training's TrainingResult
     schedule_source: str | None = None  # the schedule file, when the plan was read rather than solved
     cost_only: bool = False  # the run computed nothing (the clock alone)
+    resumed: str | None = None  # a resume: what it did, in words ("continued after round 2, to 5 round(s)")
 
     @property
     def planned_for_round(self) -> bool:
@@ -208,8 +214,8 @@ def write_settings(out: Path, exp: Experiment, schedule: Schedule, cost_only: bo
         "testbed": testbed,
         "cost_only": bool(cost_only),
     }
-    (out / SETTINGS).write_text(json.dumps(settings, indent=1) + "\n")
-    write_schedule(schedule, out / "schedule.json")
+    write_text_atomically(out / SETTINGS, json.dumps(settings, indent=1) + "\n")
+    write_schedule(schedule, out / SCHEDULE)
 
 
 def _run(
@@ -235,6 +241,7 @@ def _run(
         compression=exp.compression,
         on_round=on_round,
         on_start=on_start,
+        checked_files=(SETTINGS, SCHEDULE),
     )
     if out is not None:
         from pslsched.app.report import training_report, write_report
@@ -261,9 +268,11 @@ def train(
 ) -> TrainOutcome | SolveResult:
     """Plan (read or solve the round the clock runs) and train; the SolveResult when no schedule was found.
 
-    With ``out`` the run writes its files there and checkpoints every round. ``continue_existing``: if ``out``
-    already holds a checkpoint (an interrupted sweep point), that run continues instead of starting afresh.
-    ``experiment``: the request's, if already resolved (``check_train``).
+    With ``out`` the run writes its files there (holding its lock: another writer is refused) and checkpoints
+    every round. ``continue_existing``: if ``out`` already holds a run (an interrupted sweep point), that run is
+    resumed (from its checkpoint, or restarted from its settings) instead of starting afresh; one that cannot be
+    resumed (damaged, another run's) is replaced by a fresh one. ``experiment``: the request's, if already
+    resolved (``check_train``).
     """
     out = Path(out) if out is not None else None
     _check_out(out)
@@ -272,65 +281,59 @@ def train(
     if isinstance(schedule, SolveResult):
         return schedule
     _with_timeout(exp, schedule)
-    resume = continue_existing and out is not None and (out / "checkpoint").is_dir()
+    if out is None:
+        result = _run(exp, schedule, out, cost_only=request.cost_only, on_round=on_round)
+        return TrainOutcome(exp, schedule, result, request.schedule, request.cost_only)
+    with folder_lock(out):
+        if continue_existing and (out / SETTINGS).is_file():
+            try:
+                return _resume_locked(out, TrainRequest(rounds=request.rounds), on_round)
+            except InputError:  # not this run, or nothing to continue: start it afresh
+                shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
 
-    def on_start() -> None:
-        if out is not None and not resume:
+        def on_start() -> None:
             write_settings(out, exp, schedule, request.cost_only)
 
-    result = _run(
-        exp, schedule, out, cost_only=request.cost_only, resume=resume, on_round=on_round, on_start=on_start
-    )
+        result = _run(
+            exp, schedule, out, cost_only=request.cost_only, on_round=on_round, on_start=on_start
+        )
     return TrainOutcome(exp, schedule, result, request.schedule, request.cost_only)
 
 
 def resume(
     out: str | Path, request: TrainRequest | None = None, on_round: OnRound | None = None
 ) -> TrainOutcome:
-    """Continue the run in ``out`` from its last finished round (``request.rounds`` may extend it)."""
+    """Continue the run in ``out`` from its last finished round (``request.rounds`` may extend it).
+
+    Everything is verified first: settings.json, the options given (only ``rounds`` and ``verbose`` may be), the
+    checkpoint's manifest (this run's, unedited, undamaged); a run stopped before its first checkpoint restarts
+    from round 0 with its settings. Any refusal is one ``InputError``; the folder's lock is held throughout.
+    """
     out = Path(out)
-    file = out / SETTINGS
-    if not file.is_file():
-        raise InputError("--resume", f"{str(out)!r} holds no run to resume (no {SETTINGS})")
+    if not out.is_dir():
+        raise InputError("--resume", f"{str(out)!r} is not a run's folder")
+    with folder_lock(out, "--resume"):
+        return _resume_locked(out, request or TrainRequest(), on_round)
+
+
+def _resume_locked(out: Path, request: TrainRequest, on_round: OnRound | None) -> TrainOutcome:
+    stored = read_settings(out)
+    check_resume_options(request.model_copy(update={"rounds": None}), out, stored, 0)
+    started = has_checkpoint(out)
+    done = int(read_state(out)["rounds_done"]) if started else 0  # verified: checksums, structure, files
+    said = check_resume_options(request, out, stored, done)
     try:
-        stored = json.loads(file.read_text())
-        testbed = parse_testbed(stored["testbed"], source=str(file))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError("--resume", f"unreadable {file}: {exc}") from None
-    request = request or TrainRequest()
-    _check_resume_options(request, out, stored)
-    exp = training_experiment(request, testbed=testbed, stored=stored)
-    schedule = read_schedule(out / "schedule.json")
+        testbed = parse_testbed(stored["testbed"], source=str(out / SETTINGS))
+        exp = training_experiment(request, testbed=testbed, stored=stored)
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise InputError("--resume", f"unusable {out / SETTINGS}: {type(exc).__name__}: {first}") from None
+    schedule = read_schedule(out / SCHEDULE)
     cost_only = bool(stored.get("cost_only", False))  # a resume computes exactly as its run did
-    result = _run(exp, schedule, out, cost_only=cost_only, resume=True, on_round=on_round)
-    return TrainOutcome(exp, schedule, result, str(out / "schedule.json"), cost_only)
-
-
-RESUME_OPTIONS = {"rounds", "verbose"}  # what a resume may set: the run's length (longer), its logging
-
-
-def _check_resume_options(request: TrainRequest, out: Path, stored: dict) -> None:
-    """A resume continues exactly its run: any other option given is refused (naming it), and ``--rounds`` must
-    be more than the rounds already done."""
-    default = TrainRequest()
-    for name in TrainRequest.model_fields:
-        if name not in RESUME_OPTIONS and getattr(request, name) != getattr(default, name):
-            raise InputError(
-                flag_of(name),
-                f"cannot change a resumed run: {str(out)!r}'s settings.json fixes it (start a new run with --out)",
-            )
-    if request.rounds is None:
-        return
-    try:
-        done = int(json.loads((out / "checkpoint" / "state.json").read_text())["rounds_done"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # no readable checkpoint: the resume itself says so
-    if request.rounds <= done:
-        raise InputError(
-            "--rounds",
-            f"the run in {str(out)!r} has {done} round(s) done; ask for more to continue it "
-            f"(without --rounds it finishes its planned {stored.get('simulation', {}).get('rounds', done)})",
-        )
+    result = _run(exp, schedule, out, cost_only=cost_only, resume=started, on_round=on_round)
+    return TrainOutcome(exp, schedule, result, str(out / SCHEDULE), cost_only, resumed=said)
 
 
 def compare_solvers(

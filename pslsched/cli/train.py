@@ -242,6 +242,8 @@ def _print_summary(outcome, cost_only: bool, out: Path | None) -> None:
         + ("  [cost only]" if cost_only else "")
     )
     print(f"clock      {_clock_cuts(outcome.experiment.testbed)}")
+    if outcome.resumed:
+        print(f"resumed    {outcome.resumed}")
     if result.note:
         print(f"note       {cfg.strategy}: {result.note}")
     if cfg.sampler and s["rounds"]:  # a run that diverged in its first round has no rounds to describe

@@ -65,3 +65,63 @@ def envelope(instances: list[Instance]) -> Instance:
             local_down=least([e.local_down for e in exs]),
         )
     return dataclasses.replace(base, name=f"{base.name}-envelope", **fields)
+
+
+def options_bound(instances: list[Instance], time_limit: float | None = 5.0) -> float:
+    """A lower bound on the round over every per-client choice among ``instances``' cuts: the load/chain LP of
+    §4 with one variable per (client, cut, helper) option, solved on the instances the solvers see (exchange
+    folded, shared body reduced), plus the averaging and the least downloads. 0.0 if the LP is not solved."""
+    import pulp
+
+    from pslsched.core.backend_log import PulpHiGHS
+    from pslsched.core.bounds import _highs_optimal
+    from pslsched.core.exchange import round_bound
+    from pslsched.core.reduction import solver_view
+
+    views = [solver_view(x) for x in instances]
+    base = views[0]
+    k, h, nb = base.num_clients, base.num_helpers, base.batches
+    prob = pulp.LpProblem("options_bound", pulp.LpMinimize)
+    m = pulp.LpVariable("M", lowBound=0)
+    prob += m
+    x = {
+        (j, c, i): pulp.LpVariable(f"x_{j}_{c}_{i}", 0, 1)
+        for c, v in enumerate(views)
+        for j in range(k)
+        for i in range(h)
+        if v.fits[j, i]
+    }
+    y = {j: pulp.LpVariable(f"y_{j}", 0, 1) for j in range(k) if base.can_local[j]}
+    used = {i: pulp.LpVariable(f"u_{i}", 0, 1) for i in range(h)}
+    by_client: dict[int, list] = {j: [] for j in range(k)}
+    by_helper: dict[int, list] = {i: [] for i in range(h)}
+    for (j, c, i), var in x.items():
+        by_client[j].append((c, i, var))
+        by_helper[i].append((j, c, var))
+    for j in range(k):
+        if not by_client[j] and j not in y:
+            return 0.0  # no option at all: the solvers report the infeasibility
+        prob += pulp.lpSum([v for *_, v in by_client[j]] + ([y[j]] if j in y else [])) == 1
+        chain = [(nb * float(views[c].chain[j, i]), v) for c, i, v in by_client[j]]
+        if j in y:
+            chain += [(nb * float(min(v.local[j] for v in views)), y[j])]
+        prob += m >= pulp.lpSum(w * v for w, v in chain)
+    for i, members in by_helper.items():
+        if not members:
+            continue
+        rmin = min(float(views[c].release[j, i]) for j, c, _ in members)
+        tmin = min(float(views[c].tail[j, i]) for j, c, _ in members)
+        u = used[i]
+        prob += m >= (rmin + tmin) * u + pulp.lpSum(
+            nb * float(views[c].load[j, i]) * v for j, c, v in members
+        )
+        prob += (
+            pulp.lpSum(float(views[c].demand[j]) * v for j, c, v in members) <= float(base.capacity[i]) * u
+        )
+        for *_, v in members:
+            prob += v <= u
+    prob.solve(PulpHiGHS(msg=False, mip=False, timeLimit=time_limit, threads=1))
+    model = getattr(prob, "solverModel", None)
+    if pulp.LpStatus[prob.status] != "Optimal" or (model is not None and not _highs_optimal(model)):
+        return 0.0
+    return round_bound(envelope(instances), float(pulp.value(m)) * (1 - 1e-9))

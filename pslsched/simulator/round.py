@@ -88,10 +88,10 @@ class Round:
         own = self.own
         unfinished: list = []  # body backward passes not waited for (no return gradient)
         for b in range(self.steps):
+            if not runner.takes_part(b, j):
+                continue  # no wake-up for a step it sits out: the next barrier it waits for implies the earlier ones
             if self.barriers is not None and b > 0:
                 yield self.barriers.after(b - 1)
-            if not runner.takes_part(b, j):
-                continue
             if i < 0:
                 t0 = self.env.now
                 yield runner.compute("local", b, j, -1, inst.local[j])

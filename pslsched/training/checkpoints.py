@@ -2,33 +2,37 @@
 
 ``checkpoint/model-<rounds>.pt`` holds the global model's parts (``torch.save`` of their state dicts) and
 ``checkpoint/state.json`` points at it, with the rounds done, every round's ``RoundResult``, the engine's random
-generator and the metrics so far. They are written in that order, each atomically, so a killed process leaves the
-previous consistent pair; ``--resume`` reads them back.
+generator, the metrics so far and a **manifest**: the run's identity (settings' hash, seed, package version:
+``manifest.run_identity``) and the SHA-256 of the model file and of the run's own files (``settings.json``,
+``schedule.json``), plus a checksum of state.json itself. They are written in that order, each atomically under a
+temp name unique to the process, so a killed process leaves the previous consistent pair; ``load_checkpoint``
+verifies everything before it trusts anything and refuses (one ``InputError``) a checkpoint of another run, an
+edited file or a damaged one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from pslsched.base.errors import InputError
+from pslsched.base.files import sha256_file
+from pslsched.base.files import write_atomically as write_atomically
+from pslsched.base.limits import MAX_DATA_FILE_BYTES
 from pslsched.simulator import RoundPlan, RoundResult
+from pslsched.training.manifest import MANIFEST_FORMAT, canonical, differences, sha256_text
 
 CHECKPOINT = "checkpoint"
+STATE = "state.json"
 OPTIMIZERS = "optimizers"  # the model file's entry for a strategy's optimizer state (not a model part)
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """``write`` a temporary file beside ``path``, then move it into place (readers never see half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
+_MODEL_NAME = re.compile(r"model-([1-9][0-9]*)\.pt")
 
 
 def save_checkpoint(
@@ -39,10 +43,13 @@ def save_checkpoint(
     rng: np.random.Generator,
     metrics: list[dict],
     optimizers: dict | None = None,
+    identity: dict | None = None,
+    checked_files: Sequence[str] = (),
 ) -> None:
     """``checkpoint/model-<rounds>.pt`` (the global model, and the optimizer state of a strategy that keeps it
-    across rounds) and ``checkpoint/state.json`` pointing at it; written in that order, each atomically, so a
-    killed process leaves the previous consistent pair."""
+    across rounds) and ``checkpoint/state.json`` pointing at it, with the manifest (``identity``, the checksums of
+    the model file and of ``checked_files`` in ``out``); written in that order, each atomically, so a killed
+    process leaves the previous consistent pair."""
     folder = out / CHECKPOINT
     folder.mkdir(exist_ok=True)
     model_file = f"model-{rounds_done}.pt"
@@ -50,7 +57,10 @@ def save_checkpoint(
     if optimizers is not None:
         saved[OPTIMIZERS] = optimizers
     write_atomically(folder / model_file, lambda p: torch.save(saved, p))
+    files = {f"{CHECKPOINT}/{model_file}": sha256_file(folder / model_file)}
+    files.update({name: sha256_file(out / name) for name in checked_files if (out / name).is_file()})
     state = {
+        "format": MANIFEST_FORMAT,
         "rounds_done": rounds_done,
         "model": model_file,
         "results": [round_result_json(r) for r in results],
@@ -58,36 +68,115 @@ def save_checkpoint(
         "metrics": [
             {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in m.items()} for m in metrics
         ],
+        "manifest": {"run": identity, "files": files},
     }
-    write_atomically(folder / "state.json", lambda p: p.write_text(json.dumps(state)))
+    state["checksum"] = sha256_text(canonical(state))
+    write_atomically(folder / STATE, lambda p: p.write_text(json.dumps(state)))
     for old in folder.glob("model-*.pt"):
         if old.name != model_file:
             old.unlink(missing_ok=True)
 
 
+def has_checkpoint(out: Path) -> bool:
+    """Whether ``out`` holds a checkpoint (its state.json; whether it verifies is ``read_state``'s answer)."""
+    return (Path(out) / CHECKPOINT / STATE).is_file()
+
+
+def _bad(out: Path, why: str) -> InputError:
+    return InputError("--resume", f"the checkpoint in {str(out)!r} cannot be resumed: {why}")
+
+
+def read_state(out: Path, identity: dict | None = None) -> dict[str, Any]:
+    """``checkpoint/state.json`` verified: its structure, its checksum, the run it belongs to (``identity``, when
+    given) and every file it lists; an ``InputError`` naming what is wrong otherwise."""
+    out = Path(out)
+    file = out / CHECKPOINT / STATE
+    if not file.is_file():
+        raise InputError("--resume", f"no checkpoint in {str(out)!r} (expected {file})")
+    try:
+        if file.stat().st_size > MAX_DATA_FILE_BYTES:
+            raise _bad(out, f"{STATE} is larger than {MAX_DATA_FILE_BYTES:,} bytes")
+        state = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise _bad(out, f"{STATE} is not readable JSON ({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise _bad(out, f"{STATE} is not a mapping")
+    if state.get("format") != MANIFEST_FORMAT or not isinstance(state.get("manifest"), dict):
+        raise _bad(out, f"{STATE} has no manifest (written by an older psl-sched?): it cannot be verified")
+    body = {k: v for k, v in state.items() if k != "checksum"}
+    if state.get("checksum") != sha256_text(canonical(body)):
+        raise _bad(out, f"{STATE} was edited or damaged (its checksum differs)")
+    _check_structure(out, state)
+    manifest = state["manifest"]
+    if identity is not None:
+        diff = differences(manifest.get("run"), identity)
+        if diff:
+            raise _bad(out, "it belongs to another run: " + "; ".join(diff))
+    files = manifest.get("files")
+    model_key = f"{CHECKPOINT}/{state['model']}"
+    if not isinstance(files, dict) or model_key not in files:
+        raise _bad(out, f"its manifest lists no checksum of {state['model']}")
+    for name, digest in files.items():
+        path = out / str(name)
+        if path.resolve().parent not in (out.resolve(), (out / CHECKPOINT).resolve()):
+            raise _bad(out, f"its manifest names a file outside the run's folder: {name!r}")
+        if not path.is_file():
+            raise _bad(out, f"{name} is missing")
+        if sha256_file(path) != digest:
+            raise _bad(out, f"{name} was edited or damaged since the checkpoint (its checksum differs)")
+    return state
+
+
+def _check_structure(out: Path, state: dict) -> None:
+    done = state.get("rounds_done")
+    if isinstance(done, bool) or not isinstance(done, int) or done < 1:
+        raise _bad(out, f"rounds_done must be a whole number >= 1, got {done!r}")
+    model = state.get("model")
+    match = _MODEL_NAME.fullmatch(model) if isinstance(model, str) else None
+    if match is None or int(match.group(1)) != done:
+        raise _bad(out, f"model must be 'model-{done}.pt' in the checkpoint folder, got {model!r}")
+    for key in ("results", "metrics"):
+        value = state.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise _bad(out, f"{key} must be a list of mappings")
+        if len(value) != done:
+            raise _bad(out, f"{key} has {len(value)} round(s), rounds_done says {done}")
+    if not isinstance(state.get("rng"), dict):
+        raise _bad(out, "rng (the engine's random state) is missing")
+
+
 def load_checkpoint(
-    out: Path, parts: dict[str, nn.Module], on_optimizers: Callable[[dict], None] | None = None
+    out: Path,
+    parts: dict[str, nn.Module],
+    on_optimizers: Callable[[dict], None] | None = None,
+    identity: dict | None = None,
 ) -> tuple[int, list[RoundResult], np.random.Generator, list[dict]]:
     """Load the global model into ``parts`` (a saved optimizer state goes to ``on_optimizers``); the rounds done,
-    the engine's results and rng, the metrics so far."""
-    folder = out / CHECKPOINT
-    state_file = folder / "state.json"
-    if not state_file.is_file():
-        raise InputError("--resume", f"no checkpoint in {str(out)!r} (expected {state_file})")
+    the engine's results and rng, the metrics so far. Verified first (``read_state``; ``identity``: this run's)."""
+    state = read_state(out, identity)
     try:
-        state = json.loads(state_file.read_text())
-        weights = torch.load(folder / state["model"], weights_only=True)
+        weights = torch.load(out / CHECKPOINT / state["model"], weights_only=True)
+        if not isinstance(weights, dict):
+            raise ValueError("not a mapping of model parts")
         for k, m in parts.items():
             m.load_state_dict(weights[k])
         if on_optimizers is not None and OPTIMIZERS in weights:
             on_optimizers(weights[OPTIMIZERS])
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise InputError("--resume", f"unreadable checkpoint in {str(out)!r}: {exc}") from None
-    rng = np.random.default_rng()
-    rng.bit_generator.state = state["rng"]
-    metrics = [{k: (np.nan if v is None else v) for k, v in m.items()} for m in state["metrics"]]
-    results = [round_result_from_json(r) for r in state["results"]]
+    except Exception as exc:  # a model file of another shape, or one torch cannot read
+        raise _bad(out, f"{state['model']} does not load: {type(exc).__name__}: {_first(exc)}") from None
+    try:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        metrics = [{k: (np.nan if v is None else v) for k, v in m.items()} for m in state["metrics"]]
+        results = [round_result_from_json(r) for r in state["results"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _bad(out, f"{STATE} is malformed: {type(exc).__name__}: {_first(exc)}") from None
     return int(state["rounds_done"]), results, rng, metrics
+
+
+def _first(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def round_result_json(r: RoundResult) -> dict:

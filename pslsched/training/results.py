@@ -13,7 +13,7 @@ from torch import nn
 
 from pslsched.base import strict_json
 from pslsched.simulator import RoundPlan, RunRecord
-from pslsched.training.checkpoints import write_atomically
+from pslsched.base.files import write_atomically
 from pslsched.training.config import TrainConfig
 
 METRIC_COLUMNS = [

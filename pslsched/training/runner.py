@@ -42,6 +42,7 @@ from pslsched.training.config import TrainConfig
 from pslsched.training.datasets import Dataset, load_dataset
 from pslsched.training.errors import Diverged
 from pslsched.training.executor import TrainingHooks
+from pslsched.training.manifest import run_identity
 from pslsched.training.partitions import make_partition
 from pslsched.training.plans import make_plan
 from pslsched.training.results import METRIC_COLUMNS, Chance, TrainResult, plan_spread
@@ -224,12 +225,14 @@ def run_training(
     on_round: Callable[[dict], None] | None = None,
     on_start: Callable[[], None] | None = None,
     compression: Compression | None = None,
+    checked_files: tuple[str, ...] = (),
 ) -> TrainResult:
     """Train for ``sim_config.rounds`` rounds on the simulator's clock; see the module docstring.
 
     ``compression`` encodes what crosses the cuts (give the same one the workload was built with, so the clock
-    carries its payload sizes). ``resume=True`` continues from ``out``'s checkpoint (the same settings are the
-    caller's job). A NaN loss stops the run: the rounds already done are kept (and written) and
+    carries its payload sizes). ``resume=True`` continues from ``out``'s checkpoint, verified against this run
+    (its manifest: settings' hash, seed, version, checksums; another run's or an edited one is an ``InputError``).
+    ``checked_files``: files of ``out`` (the caller's settings) whose checksums each checkpoint records. A NaN loss stops the run: the rounds already done are kept (and written) and
     ``TrainResult.diverged`` says why.
     """
     prep = prepare_training(instance, cfg, sim_config.seed, dataset, rounds=sim_config.rounds)
@@ -268,11 +271,12 @@ def run_training(
     )
     metrics: list[dict] = []
     start_round, results, rng = 0, None, None
+    identity = run_identity(instance, schedule, sim_config, cfg) if out is not None else None
     if resume:
         if out is None:
             raise InputError("--resume", "needs the run's folder")
         start_round, results, rng, metrics = load_checkpoint(
-            out, prep.parts, prep.strategy.restore_optimizers
+            out, prep.parts, prep.strategy.restore_optimizers, identity
         )
         if isinstance(hooks, TrainingHooks):
             for res in results:
@@ -303,7 +307,15 @@ def run_training(
             result = _result(instance, schedule, sim_config, cfg, prep, sim.results, metrics)
             result.write(out, curves=False)
             save_checkpoint(
-                out, r + 1, prep.parts, sim.results, sim.rng, metrics, prep.strategy.optimizer_state()
+                out,
+                r + 1,
+                prep.parts,
+                sim.results,
+                sim.rng,
+                metrics,
+                prep.strategy.optimizer_state(),
+                identity,
+                checked_files,
             )
         if on_round is not None:
             on_round({**row, "virtual_ms": sim.results[-1].start + sim.results[-1].round_time_ms})
