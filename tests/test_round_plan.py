@@ -306,3 +306,23 @@ def test_client_cuts_in_a_testbed_and_a_schedule_run_on_the_clock(tmp_path):
         build(parse_testbed(text.replace("rpi-1:", "nosuch:")))
     with pytest.raises(InputError, match="client_cuts.rpi-1"):
         build(parse_testbed(text.replace("{a: 6, b: 24}}", "{a: 6, b: 99}}")))
+
+
+def test_an_instance_json_with_an_exchange_simulates_its_planned_round(tmp_path):
+    from pslsched.core.instance import write_instance
+    from pslsched.simulator import SimConfig, simulate
+
+    inst = with_exchange(random_instance(6, 2, 5), 5)
+    res = solve(inst, "cpsat", time_limit=5, workers=1)
+    rec = simulate(inst, res.schedule, SimConfig())
+    assert float(rec.rounds["round_time_ms"].iloc[0]) == pytest.approx(res.round_time, rel=1e-9)
+    path = tmp_path / "inst.json"
+    write_instance(inst, path)
+    out = tmp_path / "s"
+    p = subprocess.run(
+        [sys.executable, "-m", "pslsched.cli", "solve", "--instance", str(path), "--baselines", "none", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "round " in p.stdout and "exchange" in p.stdout

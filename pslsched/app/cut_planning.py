@@ -54,6 +54,11 @@ class CutChoice:
         else:
             text = f"cuts       chose a={self.cut[0]}, b={self.cut[1]} for every chosen client among {n} candidates"
         parts = []
+        if self.client_cuts is None and math.isfinite(self.global_round) and self.global_bound > 0:
+            if self.global_round <= self.global_bound * (1 + 1e-9):
+                parts.append("proved the best of every global cut")
+            else:
+                parts.append(f"bound over every global cut {self.global_bound:,.1f} ms")
         if self.client_cuts is not None and math.isfinite(self.global_round):
             a, b = self.cut
             parts.append(f"best global cut a={a}, b={b}: round {self.global_round:,.1f} ms")

@@ -294,9 +294,7 @@ def train(
         def on_start() -> None:
             write_settings(out, exp, schedule, request.cost_only)
 
-        result = _run(
-            exp, schedule, out, cost_only=request.cost_only, on_round=on_round, on_start=on_start
-        )
+        result = _run(exp, schedule, out, cost_only=request.cost_only, on_round=on_round, on_start=on_start)
     return TrainOutcome(exp, schedule, result, request.schedule, request.cost_only)
 
 

@@ -60,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         with common.atomic_dir(args.out) as tmp:
             table.to_csv(tmp / "compare.csv", index=False)
-            plot_compare(table, tmp / "compare.png", f"{instance.name}: {'round time' if 'round_ms' in table else 'makespan'} per solver")
+            plot_compare(
+                table,
+                tmp / "compare.png",
+                f"{instance.name}: {'round time' if 'round_ms' in table else 'makespan'} per solver",
+            )
             write_report(tmp / "report.html", compare_report(instance, table, outcome.schedules))
         print(f"\nwrote {args.out}/compare.csv, compare.png, report.html")
     return 0

@@ -8,8 +8,8 @@ import sys
 from pslsched.app.requests import SimulateRequest
 from pslsched.cli.common import (
     add_clients_arg,
-    add_cuts_arg,
     add_codec_args,
+    add_cuts_arg,
     add_plan_args,
     add_simulation_args,
     add_testbed_arg,

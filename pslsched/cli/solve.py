@@ -8,8 +8,8 @@ import sys
 from pslsched.app.requests import SolveRequest
 from pslsched.cli.common import (
     add_positive,
-    add_strategy_arg,
     add_source_args,
+    add_strategy_arg,
     add_verbose_arg,
     add_workers_arg,
     atomic_dir,

@@ -192,8 +192,9 @@ def _target(request: TrainRequest) -> float:
 
 def _clock_cuts(testbed) -> str:
     """Which cuts the clock's costs come from, beside the trained model's own (the two models differ)."""
-    cuts = sorted({(g.cut or testbed.cuts).a for g in testbed.clients}), sorted(
-        {(g.cut or testbed.cuts).b for g in testbed.clients}
+    cuts = (
+        sorted({(g.cut or testbed.cuts).a for g in testbed.clients}),
+        sorted({(g.cut or testbed.cuts).b for g in testbed.clients}),
     )
     a = ",".join(str(v) for v in cuts[0])
     b = ",".join(str(v) for v in cuts[1])

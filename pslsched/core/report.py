@@ -171,6 +171,16 @@ def draw_gantt(ax, instance: Instance, schedule: Schedule, title: str) -> None:
     )
 
 
+def _gantt_title(instance: Instance, schedule: Schedule) -> str:
+    text = f"{schedule.solver} on {instance.name}: makespan {schedule.makespan or 0:.0f} ms"
+    if schedule.round_time is not None:
+        text += f", round {schedule.round_time:.0f} ms"
+    if schedule.cuts:
+        cuts = sorted(set(schedule.cuts.values()))
+        text += "; cuts " + ", ".join(f"{a}-{b}" for a, b in cuts[:4]) + (" ..." if len(cuts) > 4 else "")
+    return text
+
+
 def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: str | None = None) -> None:
     """Gantt chart of a schedule written to ``path`` (PNG)."""
     import matplotlib
@@ -183,7 +193,7 @@ def plot_gantt(instance: Instance, schedule: Schedule, path: str | Path, title: 
         ax,
         instance,
         schedule,
-        title or f"{schedule.solver} on {instance.name}: makespan {schedule.makespan or 0:.0f} ms",
+        title or _gantt_title(instance, schedule),
     )
     fig.tight_layout()
     path = Path(path)

@@ -17,14 +17,34 @@ from pslsched.simulator.steps import StepRunner
 
 
 def weights_move(runner: StepRunner) -> bool:
-    """The round ends with the clients' weight exchange (a workload, an aggregator, a strategy that federates)."""
+    """The round ends with the clients' weight exchange (a strategy that federates, and either a workload with an
+    aggregator or an instance that states its exchange)."""
     parts = runner.parts
     exchange = runner.plan is None or runner.plan.exchange_weights
-    return parts.workload is not None and parts.aggregator is not None and exchange
+    known = parts.workload is not None and parts.aggregator is not None
+    return exchange and (known or (parts.workload is None and parts.instance.exchange is not None))
+
+
+def averaging_ms(runner: StepRunner) -> float:
+    """The aggregator's averaging time: the settings', else (no workload) the instance's own exchange's."""
+    parts = runner.parts
+    ex = parts.instance.exchange
+    if parts.config.aggregate_ms > 0 or parts.workload is not None or ex is None:
+        return parts.config.aggregate_ms
+    return ex.aggregate_ms
 
 
 def _transfer(runner: StepRunner, j: int, helper: int, phase: str):
     w = runner.parts.workload
+    if w is None:  # an instance's exchange as opaque durations (problem.md §1, "the round")
+        ex = runner.parts.instance.exchange
+        if helper >= 0:
+            ms = (ex.up if phase == "up" else ex.down)[j, helper]
+        else:
+            local = ex.local_up if phase == "up" else ex.local_down
+            ms = 0.0 if local is None else local[j]
+        yield runner.env.timeout(0.0 if ms != ms else float(ms))
+        return
     i = w.exchange_hop(j, helper, runner.parts.aggregator)
     if i is not None:
         yield runner.move(f"aggregate_{phase}", 0, j, i, w.client_weights_bytes[j], up=phase == "up")
@@ -41,7 +61,7 @@ def aggregate(
     """Run round ``runner.r``'s averaging from ``t0`` (every upload in, but those of ``resend``, sent first) and
     the downloads to ``members``; the time the round ends."""
     parts = runner.parts
-    cfg, a, hooks = parts.config, parts.aggregator, parts.hooks
+    a, hooks = parts.aggregator, parts.hooks
     env = simpy.Environment(initial_time=t0)
     runner.use(env)
     move = weights_move(runner) and bool(members)
@@ -49,11 +69,12 @@ def aggregate(
     def proc():
         if resend:
             yield env.all_of([env.process(_transfer(runner, j, int(assign[j]), "up")) for j in resend])
-        hooks.run(TaskEvent("aggregate", runner.r, 0, -1, -1 if a is None else a, cfg.aggregate_ms, env.now))
+        averaging = averaging_ms(runner)
+        hooks.run(TaskEvent("aggregate", runner.r, 0, -1, -1 if a is None else a, averaging, env.now))
         end_round = getattr(hooks, "end_round", None)
         if end_round is not None:
             end_round(runner.r, members)
-        yield env.timeout(cfg.aggregate_ms)
+        yield env.timeout(averaging)
         if move:
             yield env.all_of([env.process(_transfer(runner, j, int(assign[j]), "down")) for j in members])
 

@@ -234,8 +234,9 @@ def chain_figure(breakdown: pd.DataFrame, title: str, unfinished: list[str] | No
 def makespan_bars(table: pd.DataFrame, title: str, best: str | None = None) -> go.Figure:
     """Makespan per solver from zero, labelled with the gap to the instance's lower bound (a dashed line);
     a solver without a valid schedule gets a marker at 0 with its status."""
-    fig = new_figure(title, "solver", "makespan (ms)")
-    ms = pd.to_numeric(table["makespan_ms"], errors="coerce")
+    col = "round_ms" if "round_ms" in table.columns else "makespan_ms"  # the planned quantity
+    fig = new_figure(title, "solver", "round time (ms)" if col == "round_ms" else "makespan (ms)")
+    ms = pd.to_numeric(table[col], errors="coerce")
     ok = table[ms.notna()]
     gap_col = "gap_%" if "gap_%" in table.columns else ("gap" if "gap" in table.columns else None)
     labels = []
@@ -248,7 +249,7 @@ def makespan_bars(table: pd.DataFrame, title: str, best: str | None = None) -> g
     colors = ["#2ca02c" if best is not None and s == best else "#1f77b4" for s in ok["solver"]]
     fig.add_trace(
         go.Bar(
-            name="makespan",
+            name="round time" if col == "round_ms" else "makespan",
             x=names,
             y=ms[ms.notna()].to_numpy(),
             marker_color=colors,

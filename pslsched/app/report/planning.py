@@ -25,8 +25,9 @@ def instance_text(instance: Instance) -> str:
 
 
 def best_valid(table: pd.DataFrame, schedules: dict[str, Schedule] | None = None) -> str | None:
-    """The solver with the smallest makespan among the valid rows (and, if given, with a schedule)."""
-    ms = pd.to_numeric(table["makespan_ms"], errors="coerce")
+    """The solver with the smallest round time (makespan without an exchange) among the valid rows (and, if
+    given, with a schedule)."""
+    ms = pd.to_numeric(table["round_ms" if "round_ms" in table.columns else "makespan_ms"], errors="coerce")
     ok = ms.notna()
     if "valid" in table.columns:
         ok &= table["valid"].astype(bool)
@@ -66,9 +67,10 @@ def add_chain(page: Page, timeline: Timeline, title: str, key: str) -> None:
 
 def add_comparison(page: Page, table: pd.DataFrame, best: str | None, key: str) -> None:
     """The makespan bars (from zero, the lower bound as a line) and the table."""
-    page.heading("Makespan per solver")
+    label = "Round time per solver" if "round_ms" in table.columns else "Makespan per solver"
+    page.heading(label)
     page.caption("Bars from zero; the label is the gap to the instance's lower bound (the dashed line).")
-    page.figure(makespan_bars(table, "Makespan per solver", best), key)
+    page.figure(makespan_bars(table, label, best), key)
     page.table(table)
 
 
@@ -82,10 +84,20 @@ def schedule_report(
     comp = completion_times(instance, schedule.assignment, schedule.tasks)
     makespan = schedule.makespan if schedule.makespan is not None else timeline.makespan
     text = f"{instance_text(instance)} Solver {schedule.solver} (status {schedule.status}): makespan {fmt_ms(makespan)}"
+    objective = makespan
+    if schedule.round_time is not None:
+        objective = schedule.round_time
+        text += f", round-end weight exchange {fmt_ms(schedule.round_time - makespan)}, round {fmt_ms(schedule.round_time)}"
     if schedule.lower_bound:
-        gap = 100 * (makespan - schedule.lower_bound) / schedule.lower_bound
-        text += f", lower bound {fmt_ms(schedule.lower_bound)}, gap {fmt(gap, 2)} %"
+        gap = 100 * (objective - schedule.lower_bound) / schedule.lower_bound
+        on = " on the round" if schedule.round_time is not None else ""
+        text += f", lower bound{on} {fmt_ms(schedule.lower_bound)}, gap {fmt(gap, 2)} %"
     text += "."
+    if schedule.cuts:
+        counts = pd.Series([f"a={a}, b={b}" for a, b in schedule.cuts.values()]).value_counts()
+        text += (
+            " Cuts chosen with the plan: " + "; ".join(f"{k} ({v} clients)" for k, v in counts.items()) + "."
+        )
     if timeline.last_client is not None:
         text += (
             f" The last client to finish is {timeline.last_client} (at {fmt_ms(timeline.makespan)}); the critical "
@@ -99,6 +111,14 @@ def schedule_report(
         add_chain(page, timeline, "Per-client chain: T1..T5 and waiting", "chain")
         page.heading("Helpers")
         page.table(helper_table(instance, schedule))
+        if schedule.cuts:
+            page.heading("Cut points per client (chosen with the plan)")
+            page.table(
+                pd.DataFrame(
+                    [{"client": c, "a": a, "b": b} for c, (a, b) in schedule.cuts.items()],
+                    columns=["client", "a", "b"],
+                )
+            )
     if baselines is not None and len(baselines):
         add_comparison(page, baselines, best_valid(baselines), "baselines")
     return page.render()
@@ -111,13 +131,14 @@ def compare_report(
     timeline and chain of the best valid schedule."""
     page = Page(title or f"Solvers compared on {instance.name}")
     best = best_valid(table, schedules)
-    ms = pd.to_numeric(table["makespan_ms"], errors="coerce")
+    what = "round time" if "round_ms" in table.columns else "makespan"
+    ms = pd.to_numeric(table["round_ms" if "round_ms" in table.columns else "makespan_ms"], errors="coerce")
     bounds = pd.to_numeric(table.get("lower_bound_ms", pd.Series(dtype=float)), errors="coerce").dropna()
     bound_text = f"; lower bound {fmt_ms(float(bounds.max()))}" if len(bounds) else ""
     valid = int(ms.notna().sum())
     if best is not None:
         best_ms = float(ms[table["solver"] == best].iloc[0])
-        best_text = f" The best valid schedule is {best}'s: makespan {fmt_ms(best_ms)}{bound_text}."
+        best_text = f" The best valid schedule is {best}'s: {what} {fmt_ms(best_ms)}{bound_text}."
     else:
         best_text = f" No solver produced a valid schedule{bound_text}."
     page.summary = (
