@@ -70,13 +70,22 @@ def envelope(instances: list[Instance]) -> Instance:
 def options_bound(instances: list[Instance], time_limit: float | None = 5.0) -> float:
     """A lower bound on the round over every per-client choice among ``instances``' cuts: the load/chain LP of
     §4 with one variable per (client, cut, helper) option, solved on the instances the solvers see (exchange
-    folded, shared body reduced), plus the averaging and the least downloads. 0.0 if the LP is not solved."""
+    folded, shared body reduced), plus the averaging and the least downloads; where the LP is not solved in
+    ``time_limit``, the envelope's bound (weaker)."""
+    if not instances:
+        return 0.0
     import pulp
 
     from pslsched.core.backend_log import PulpHiGHS
     from pslsched.core.bounds import _highs_optimal
     from pslsched.core.exchange import round_bound
     from pslsched.core.reduction import solver_view
+
+    from pslsched.core.bounds import lower_bounds
+
+    def fallback() -> float:
+        report = lower_bounds(solver_view(envelope(instances)), time_limit=time_limit, integer=False)
+        return round_bound(envelope(instances), report.best)
 
     views = [solver_view(x) for x in instances]
     base = views[0]
@@ -100,7 +109,7 @@ def options_bound(instances: list[Instance], time_limit: float | None = 5.0) -> 
         by_helper[i].append((j, c, var))
     for j in range(k):
         if not by_client[j] and j not in y:
-            return 0.0  # no option at all: the solvers report the infeasibility
+            return fallback()  # no option at all: the solvers report the infeasibility
         prob += pulp.lpSum([v for *_, v in by_client[j]] + ([y[j]] if j in y else [])) == 1
         chain = [(nb * float(views[c].chain[j, i]), v) for c, i, v in by_client[j]]
         if j in y:
@@ -118,10 +127,11 @@ def options_bound(instances: list[Instance], time_limit: float | None = 5.0) -> 
         prob += (
             pulp.lpSum(float(views[c].demand[j]) * v for j, c, v in members) <= float(base.capacity[i]) * u
         )
-        for *_, v in members:
-            prob += v <= u
+        if len(x) <= 5_000:  # the disaggregated rows help the LP but slow HiGHS on large ones
+            for *_, v in members:
+                prob += v <= u
     prob.solve(PulpHiGHS(msg=False, mip=False, timeLimit=time_limit, threads=1))
     model = getattr(prob, "solverModel", None)
     if pulp.LpStatus[prob.status] != "Optimal" or (model is not None and not _highs_optimal(model)):
-        return 0.0
+        return fallback()
     return round_bound(envelope(instances), float(pulp.value(m)) * (1 - 1e-9))
