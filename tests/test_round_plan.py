@@ -8,12 +8,14 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from solver_instances import random_instance
+from strategies import instances
 
 from pslsched.base.errors import InfeasibleInput, InputError
 from pslsched.core.exchange import Exchange, round_time
@@ -263,9 +265,6 @@ def test_unknown_strategy_is_refused():
         round_model("nosuch")
 
 
-assert Path  # noqa: B018 (used in type positions by pytest's tmp_path)
-
-
 def test_a_per_client_cut_beats_every_global_cut_where_clients_differ():
     """Two candidate cuts, each better for one half of the clients: the search mixes them, the mix's round is
     below both global cuts', and the option bounds stay below the validated round."""
@@ -320,9 +319,72 @@ def test_an_instance_json_with_an_exchange_simulates_its_planned_round(tmp_path)
     write_instance(inst, path)
     out = tmp_path / "s"
     p = subprocess.run(
-        [sys.executable, "-m", "pslsched.cli", "solve", "--instance", str(path), "--baselines", "none", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "pslsched.cli",
+            "solve",
+            "--instance",
+            str(path),
+            "--baselines",
+            "none",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
     )
     assert p.returncode == 0, p.stderr
     assert "round " in p.stdout and "exchange" in p.stdout
+
+
+@given(instances(max_clients=5, max_helpers=3), st.integers(0, 2**31 - 1), st.booleans())
+@settings(max_examples=40, deadline=None)
+def test_no_bound_is_above_a_validated_round_time(inst, seed, per_helper):
+    """Any instance (local clients, several batches, unreachable pairs), any exchange, a shared body or not."""
+    inst = with_exchange(inst, seed, down_per_helper=per_helper)
+    rng = np.random.default_rng(seed)
+    if inst.local is not None:
+        ex = inst.exchange
+        inst = dataclasses.replace(
+            inst,
+            exchange=dataclasses.replace(
+                ex,
+                local_up=rng.uniform(0, 9, inst.num_clients),
+                local_down=rng.uniform(0, 9, inst.num_clients),
+            ),
+        )
+    if seed % 2:
+        inst = dataclasses.replace(inst, body_memory=rng.uniform(0, 0.3, inst.num_helpers) * inst.capacity)
+    for name in ("greedy", "equid", "cpsat"):
+        res = solve(inst, name, time_limit=2, workers=1)
+        if res.schedule is None:
+            continue
+        assert validate(inst, res.schedule) == [], name
+        assert res.lower_bound <= res.round_time * (1 + 1e-9) + 1e-6, name
+
+
+def test_one_allowed_cut_is_todays_model_and_several_never_lose_to_the_best_single_one():
+    from pslsched.app.cut_planning import choose_cut
+    from pslsched.app.experiment import strategy_instance
+
+    def instance_of(b):
+        return strategy_instance(b.instance, b.workload, None, b.testbed.simulation)
+
+    one = parse_testbed(VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: {allowed: [{a: 6, b: 24}]}"))
+    fixed = parse_testbed(VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: {a: 6, b: 24}"))
+    _, choice, res = choose_cut(one, instance_of, solver="cpsat", time_limit=4, options={"workers": 1})
+    today = solve(instance_of(build(fixed)), "cpsat", time_limit=4, workers=1)
+    assert res.round_time == pytest.approx(today.round_time, rel=1e-9)
+    assert choice.cut == (6, 24) and len(choice.table) == 1
+    allowed = "cuts: {allowed: [{a: 3, b: 20}, {a: 6, b: 24}, {a: 3, b: 24}, {a: 10, b: 24}]}"
+    several = parse_testbed(VGG_LAB.replace("cuts: {a: 3, b: 20}", allowed))
+    fixed, choice, res = choose_cut(
+        several, instance_of, solver="cpsat", time_limit=4, options={"workers": 1}, per_client=True
+    )
+    assert validate(instance_of(build(fixed)), res.schedule) == []
+    for cut in ((3, 20), (6, 24), (3, 24), (10, 24)):
+        text = VGG_LAB.replace("cuts: {a: 3, b: 20}", f"cuts: {{a: {cut[0]}, b: {cut[1]}}}")
+        single = solve(instance_of(build(parse_testbed(text))), "cpsat", time_limit=2, workers=1)
+        assert res.round_time <= single.round_time * (1 + 1e-9), cut
+        assert choice.bound <= single.round_time * (1 + 1e-9)
