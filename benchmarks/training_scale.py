@@ -25,6 +25,13 @@ per-client path moves from itself with one more torch thread (Adam on 63 steps a
 once float32 rounding is out of the way. The plain loop equals psl only with
 one helper (the default testbed has 4: each body steps on its own clients' mean, so it is a timing reference only).
 ``torch.set_num_threads(--threads)`` (default 1).
+
+``--large`` runs the scale row instead: K = ``--large-clients`` (10,000) clients on ``--large-dataset``
+(``synthetic:n=60000,size=28``: 60,000 28x28 samples, generated offline), one epoch of each of
+``--large-strategies`` with ``ugs`` and ``--global-batch``, each strategy in a fresh subprocess whose address space
+is capped at ``--memory-limit-gb`` (``RLIMIT_AS``); it reports the wall time of each phase (dataset, testbed,
+greedy solve, set-up, the engine's epoch and the hook's part of it) and the subprocess's peak memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -185,6 +195,86 @@ def float64_diff(built, schedule, base: dict, dataset, seed: int) -> float:
     return max(float((a[n] - b[n]).abs().max()) for n in a)
 
 
+def large_one(args) -> dict:
+    """One epoch of ``args.one`` at the large scale in this process: wall seconds per phase, peak RSS."""
+    from pslsched.simulator import SimConfig, Simulation
+    from pslsched.solvers import solve
+    from pslsched.training import TrainConfig, load_dataset, prepare_training, seeds
+
+    torch.set_num_threads(args.threads)
+    row: dict = {"strategy": args.one, "K": args.large_clients, "dataset": args.large_dataset}
+    t0 = time.perf_counter()
+    dataset = load_dataset(args.large_dataset, seed=seeds(args.seed)["split"])
+    t1 = time.perf_counter()
+    built = testbed_for(args.large_clients)
+    t2 = time.perf_counter()
+    schedule = solve(built.instance, "greedy", time_limit=60).schedule
+    t3 = time.perf_counter()
+    cfg = TrainConfig(
+        strategy=args.one,
+        dataset=args.large_dataset,
+        sampler="ugs",
+        global_batch=args.global_batch,
+        partition="iid",
+        threads=args.threads,
+    )
+    prep = prepare_training(built.instance, cfg, args.seed, dataset)
+    hooks = prep.executor(built.instance.clients, args.seed)
+    sim = Simulation(
+        built.instance,
+        schedule,
+        SimConfig(rounds=1, seed=args.seed),
+        workload=built.workload,
+        hooks=hooks,
+        plan=prep.planner,
+    )
+    t4 = time.perf_counter()
+    sim.run(lambda r: None)
+    t5 = time.perf_counter()
+    plan = sim.results[0].plan
+    row.update(
+        {
+            "samples": len(dataset.y_train),
+            "steps": int(plan.samples.shape[0]),
+            "path": hooks.path,
+            "dataset s": round(t1 - t0, 1),
+            "testbed s": round(t2 - t1, 1),
+            "solve s": round(t3 - t2, 1),
+            "set-up s": round(t4 - t3, 1),
+            "epoch s": round(t5 - t4, 1),
+            "hook s": round(hooks.compute_s, 1),
+            "simulator s": round(t5 - t4 - hooks.compute_s, 1),
+            "total s": round(t5 - t0, 1),
+            "train loss": round(hooks.round_loss(), 3),
+            "peak RSS MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
+    )
+    return row
+
+
+def large(args) -> list[dict]:
+    """The large-scale row: every strategy of ``--large-strategies`` in its own capped subprocess."""
+    rows = []
+    limit = int(args.memory_limit_gb * 2**30)
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    for strategy in args.large_strategies:
+        cmd = [sys.executable, __file__, "--one", strategy, "--large-clients", str(args.large_clients)]
+        cmd += ["--large-dataset", args.large_dataset, "--global-batch", str(args.global_batch)]
+        cmd += ["--threads", str(args.threads), "--seed", str(args.seed)]
+        done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=cap)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            row = {"strategy": strategy, "K": args.large_clients, "error": f"exit {done.returncode}: {tail}"}
+        else:
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
 def markdown(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -217,7 +307,26 @@ def main() -> None:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown section here")
+    ap.add_argument(
+        "--large", action="store_true", help="run the large-scale row instead (see the docstring)"
+    )
+    ap.add_argument("--large-clients", type=int, default=10_000)
+    ap.add_argument("--large-dataset", default="synthetic:n=60000,size=28")
+    ap.add_argument("--large-strategies", nargs="+", default=["psl", "sglr:p=0"])
+    ap.add_argument("--memory-limit-gb", type=float, default=6.0, help="RLIMIT_AS of each large run")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one large run, JSON on stdout
     args = ap.parse_args()
+    if args.one is not None:
+        print(json.dumps(large_one(args)), flush=True)
+        return
+    if args.large:
+        table = markdown(pd.DataFrame(large(args)))
+        print()
+        print(table)
+        if args.out is not None:
+            command = "python benchmarks/training_scale.py " + " ".join(sys.argv[1:])
+            args.out.write_text(f"Command: `{command.strip()}` (torch {torch.__version__})\n\n{table}\n")
+        return
     from pslsched.training import load_dataset, seeds
 
     torch.set_num_threads(args.threads)

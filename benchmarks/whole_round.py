@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from pslsched.app.cut_planning import choose_cut  # noqa: E402
 from pslsched.app.experiment import strategy_instance  # noqa: E402
-from pslsched.core.generators import DEFAULT_CUTS  # noqa: E402
+from pslsched.core.generators import DEFAULT_CUTS, _client_pool  # noqa: E402
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, parse_testbed  # noqa: E402
 from pslsched.core.validate import validate  # noqa: E402
 from pslsched.profiles import load_profile  # noqa: E402
@@ -40,7 +40,6 @@ from pslsched.simulator import SimConfig, simulate  # noqa: E402
 from pslsched.solvers import solve  # noqa: E402
 
 PROFILES = ("resnet101_cifar10", "resnet101_mnist", "vgg19_cifar10", "vgg19_mnist")
-DEVICES = ("d1", "d2", "jetson-cpu", "jetson-gpu")
 LINKS = {
     "tirana": {
         "classes": [
@@ -65,15 +64,16 @@ def testbed_for(
     h = helpers or max(2, k // 10)
     body = prof.body_memory_mb(a, b)
     memory_mb = round(1.3 * k * body / h, 1) if memory == "scaled" else 8192.0
+    devices = _client_pool(prof, (a, b))  # the anchor devices profiled for this model and meaningful at its cut
     groups = [
         {
             "name": dev,
-            "count": k // 4 + (1 if g < k % 4 else 0),
+            "count": k // len(devices) + (1 if g < k % len(devices) else 0),
             "device": dev,
             "uplink_mbps": LINKS[links],
             "latency_ms": {"dist": "uniform", "low": 1, "high": 5},
         }
-        for g, dev in enumerate(DEVICES)
+        for g, dev in enumerate(devices)
     ]
     return {
         "name": f"{profile}-{links}-k{k}",

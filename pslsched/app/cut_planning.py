@@ -150,11 +150,15 @@ def choose_cut(
     for cut in finalists:
         full[cut] = instance_of(build(with_cut(testbed, cut))) if screen else quick[cut][0]
         solved[cut] = run_solver(full[cut], solver, time_limit=each, seed=seed, **options)
-    # the two best get the rest of the share: a time-limited solver's answer improves with its time
-    for cut in sorted(finalists, key=lambda c: (_objective(solved[c]), c))[:2]:
+    # the two best (and the given cut, so that choosing never loses to it for want of time) get the rest of the
+    # share: a time-limited solver's answer improves with its time
+    second = sorted(finalists, key=lambda c: (_objective(solved[c]), c))[:2]
+    if given in solved and given not in second:
+        second.append(given)
+    for cut in second:
         if solved[cut].status in ("optimal", "infeasible"):
             continue
-        again = run_solver(full[cut], solver, time_limit=0.3 * share, seed=seed, **options)
+        again = run_solver(full[cut], solver, time_limit=0.6 * share / len(second), seed=seed, **options)
         if _objective(again) < _objective(solved[cut]) or (
             _objective(again) == _objective(solved[cut]) and again.lower_bound > solved[cut].lower_bound
         ):

@@ -27,7 +27,13 @@ from pslsched.base.files import sha256_file
 from pslsched.base.files import write_atomically as write_atomically
 from pslsched.base.limits import MAX_DATA_FILE_BYTES
 from pslsched.simulator import RoundPlan, RoundResult
-from pslsched.training.manifest import MANIFEST_FORMAT, canonical, differences, sha256_text
+from pslsched.training.manifest import (
+    MANIFEST_FORMAT,
+    canonical,
+    differences,
+    settings_differences,
+    sha256_text,
+)
 
 CHECKPOINT = "checkpoint"
 STATE = "state.json"
@@ -86,9 +92,12 @@ def _bad(out: Path, why: str) -> InputError:
     return InputError("--resume", f"the checkpoint in {str(out)!r} cannot be resumed: {why}")
 
 
-def read_state(out: Path, identity: dict | None = None) -> dict[str, Any]:
+def read_state(
+    out: Path, identity: dict | None = None, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``checkpoint/state.json`` verified: its structure, its checksum, the run it belongs to (``identity``, when
-    given) and every file it lists; an ``InputError`` naming what is wrong otherwise."""
+    given; ``settings``: the folder's settings.json, compared by section) and every file it lists; an
+    ``InputError`` naming what is wrong otherwise."""
     out = Path(out)
     file = out / CHECKPOINT / STATE
     if not file.is_file():
@@ -108,10 +117,11 @@ def read_state(out: Path, identity: dict | None = None) -> dict[str, Any]:
         raise _bad(out, f"{STATE} was edited or damaged (its checksum differs)")
     _check_structure(out, state)
     manifest = state["manifest"]
-    if identity is not None:
+    diff = [] if settings is None else settings_differences(manifest.get("run"), settings)
+    if identity is not None and not diff:
         diff = differences(manifest.get("run"), identity)
-        if diff:
-            raise _bad(out, "it belongs to another run: " + "; ".join(diff))
+    if diff:
+        raise _bad(out, "it belongs to another run: " + "; ".join(diff))
     files = manifest.get("files")
     model_key = f"{CHECKPOINT}/{state['model']}"
     if not isinstance(files, dict) or model_key not in files:

@@ -30,6 +30,7 @@ from torch.func import functional_call
 from pslsched.core.codecs import Compression
 from pslsched.simulator import RoundPlan, TaskEvent
 from pslsched.training.errors import Diverged
+from pslsched.training.results import StepProgress
 from pslsched.training.strategies.base import Strategy
 from pslsched.training.strategies.sync_batched import run_step
 from pslsched.training.transfer import draws_random, received
@@ -64,6 +65,9 @@ COMPUTE_KINDS = {
     "tail_opaque",
     "local",
 }
+# the events that finish a unit of a round's work: a synchronous step (its barrier), else one client's step
+DONE_SYNC = {"sync"}
+DONE_CLIENT = {"head_bwd", "tail_opaque", "local"}
 
 
 class TrainingHooks:
@@ -85,8 +89,10 @@ class TrainingHooks:
         seed: int,
         measure: bool = False,
         compression: Compression | None = None,
+        progress: StepProgress | None = None,
     ):
         self.strategy = strategy
+        self.progress = progress  # a long round's progress (steps done of the round's steps)
         self.x, self.y = x, y
         self.client_data = client_data
         self.names = client_names
@@ -138,6 +144,11 @@ class TrainingHooks:
         ]
         self.consumed += need
         self.strategy.begin_round(r, np.asarray(assign))
+        if self.progress is not None:
+            sync = self.strategy.sync
+            self.done_kinds = DONE_SYNC if sync else DONE_CLIENT
+            total = plan.samples.shape[0] if sync else int((plan.samples > 0).sum())
+            self.progress.begin(r, total, "steps" if sync else "client-steps")
         self.precomputed = False
         if self.strategy.precompute is not None:
             # a strategy whose clients are independent within a round may compute the whole round at once
@@ -183,6 +194,8 @@ class TrainingHooks:
 
     # --- the steps --------------------------------------------------------------------------------------------
     def run(self, step: TaskEvent) -> float | None:
+        if self.progress is not None and step.kind in self.done_kinds:
+            self.progress.advance()
         handler = _HANDLERS.get(step.kind)
         if handler is None or (self.precomputed and step.kind != "sync"):
             return None

@@ -73,3 +73,23 @@ def differences(stored: Any, current: dict[str, Any], limit: int = 3) -> list[st
     if not out and stored.get("settings_sha256") != current["settings_sha256"]:
         out.append("the settings' hash differs")
     return out[:limit]
+
+
+def settings_differences(stored: Any, settings: dict[str, Any], limit: int = 3) -> list[str]:
+    """Differences between a checkpoint's identity and a run folder's ``settings.json`` (its ``training`` and
+    ``simulation`` sections, ``rounds`` aside): names what another run's checkpoint disagrees on."""
+    if not isinstance(stored, dict):
+        return ["its manifest is not a mapping"]
+    out: list[str] = []
+    sim = settings.get("simulation") or {}
+    if "seed" in sim and stored.get("seed") != sim["seed"]:
+        out.append(f"seed: the checkpoint's {stored.get('seed')!r}, settings.json's {sim['seed']!r}")
+    for section in ("training", "simulation"):
+        theirs, mine = stored.get(section), settings.get(section) or {}
+        if not isinstance(theirs, dict):
+            continue
+        for key, value in mine.items():
+            if key in ("seed", "rounds") or canonical(theirs.get(key)) == canonical(value):
+                continue
+            out.append(f"{section}.{key}: the checkpoint's {theirs.get(key)!r}, settings.json's {value!r}")
+    return out[:limit]

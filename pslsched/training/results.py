@@ -1,9 +1,14 @@
 """What a training run produced: ``TrainResult`` (the simulator's record plus accuracy and loss per round), its
-summary, the files it writes (``rounds.csv``, ``timeline.csv``, ``summary.json``, ``curves.png``) and the plots."""
+summary, the files it writes (``rounds.csv``, ``timeline.csv``, ``summary.json``, ``curves.png``) and the plots;
+``StepProgress``, a long round's progress (steps done of the round's steps), and ``peak_rss_mb``."""
 
 from __future__ import annotations
 
 import math
+import resource
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +17,8 @@ import pandas as pd
 from torch import nn
 
 from pslsched.base import strict_json
-from pslsched.simulator import RoundPlan, RunRecord
 from pslsched.base.files import write_atomically
+from pslsched.simulator import RoundPlan, RunRecord
 from pslsched.training.config import TrainConfig
 
 METRIC_COLUMNS = [
@@ -125,6 +130,7 @@ class TrainResult:
                 "time_to_accuracy_ms": tta,
                 "virtual_time_ms": float(ends[-1]) if len(ends) else 0.0,
                 "wall_s": float(self.metrics["wall_s"].sum()) if len(self.metrics) else 0.0,
+                "peak_rss_mb": peak_rss_mb(),
                 "diverged": self.diverged,
                 "collapsed": self.collapsed,
                 "note": self.note,
@@ -196,3 +202,51 @@ def plot_curves(runs: dict[str, TrainResult], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MB (``getrusage(RUSAGE_SELF).ru_maxrss``: kB on Linux, bytes
+    on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
+
+
+class StepProgress:
+    """A long round's progress: ``round R: done/total steps (x%), s`` through ``emit``, at most every
+    ``interval`` seconds of wall time (a round shorter than that prints nothing).
+
+    ``begin(r, total, unit)`` starts a round (``unit``: ``steps`` for strategies with a barrier per step,
+    ``client-steps`` otherwise); ``advance()`` counts one done."""
+
+    def __init__(
+        self,
+        emit: Callable[[str], None] | None = None,
+        interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.emit = emit if emit is not None else _to_stderr
+        self.interval = float(interval)
+        self.clock = clock
+        self.r, self.done, self.total, self.unit = 0, 0, 0, "steps"
+        self.start = self.last = clock()
+
+    def begin(self, r: int, total: int, unit: str = "steps") -> None:
+        """Round ``r`` has ``total`` units of work to do."""
+        self.r, self.done, self.total, self.unit = r, 0, int(total), unit
+        self.start = self.last = self.clock()
+
+    def advance(self) -> None:
+        """One more unit done; report when ``interval`` has passed since the last report."""
+        self.done += 1
+        now = self.clock()
+        if now - self.last >= self.interval:
+            self.last = now
+            share = self.done / self.total if self.total else 1.0
+            self.emit(
+                f"round {self.r + 1}: {self.done:,}/{self.total:,} {self.unit} ({share:.0%}), "
+                f"{now - self.start:.0f} s"
+            )
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

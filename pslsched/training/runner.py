@@ -10,6 +10,7 @@ after every round (so an interrupted run loses at most the round in progress) an
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from pslsched.training.executor import TrainingHooks
 from pslsched.training.manifest import run_identity
 from pslsched.training.partitions import make_partition
 from pslsched.training.plans import make_plan
-from pslsched.training.results import METRIC_COLUMNS, Chance, TrainResult, plan_spread
+from pslsched.training.results import METRIC_COLUMNS, Chance, StepProgress, TrainResult, plan_spread
 from pslsched.training.samplers import SamplingPlanner, make_sampler
 from pslsched.training.strategies import (
     Strategy,
@@ -211,6 +212,15 @@ def evaluate(
     return loss / len(y), correct / len(y)
 
 
+def _progress(progress: StepProgress | bool | None) -> StepProgress | None:
+    """The run's progress reporter: on stderr when asked (``True``) or, unasked, when stderr is a terminal."""
+    if isinstance(progress, StepProgress):
+        return progress
+    if progress is None:
+        progress = sys.stderr.isatty()
+    return StepProgress() if progress else None
+
+
 def run_training(
     instance: Instance,
     workload: Workload | None,
@@ -226,6 +236,7 @@ def run_training(
     on_start: Callable[[], None] | None = None,
     compression: Compression | None = None,
     checked_files: tuple[str, ...] = (),
+    progress: StepProgress | bool | None = None,
 ) -> TrainResult:
     """Train for ``sim_config.rounds`` rounds on the simulator's clock; see the module docstring.
 
@@ -249,7 +260,11 @@ def run_training(
         NoHooks()
         if cost_only
         else prep.executor(
-            instance.clients, sim_config.seed, measure=cfg.clock == "measured", compression=compression
+            instance.clients,
+            sim_config.seed,
+            measure=cfg.clock == "measured",
+            compression=compression,
+            progress=_progress(progress),
         )
     )
     durations = (
