@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pslsched.base.errors import InputError
-from pslsched.base.limits import MAX_MB, MAX_MS
+from pslsched.base.limits import MAX_BATCHES, MAX_MB, MAX_MS
 from pslsched.core.exchange import Exchange
 from pslsched.core.json_io import check_keys, load_json, write_json
 
@@ -217,8 +217,8 @@ class Instance:
         if data.get("local") is not None:
             local = _vector(f"{source}.local", data["local"], k, allow_null=True)
         batches = data.get("batches", 1)
-        if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
-            raise InputError(f"{source}.batches", f"must be an integer >= 1, got {batches!r}")
+        if isinstance(batches, bool) or not isinstance(batches, int) or not 1 <= batches <= MAX_BATCHES:
+            raise InputError(f"{source}.batches", f"must be an integer in [1, {MAX_BATCHES}], got {batches!r}")
         name = data.get("name", "instance")
         if not isinstance(name, str):
             raise InputError(f"{source}.name", f"must be a string, got {name!r}")

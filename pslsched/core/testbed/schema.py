@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pslsched.base.errors import InputError
-from pslsched.base.limits import MAX_GROUP
+from pslsched.base.limits import MAX_BATCHES, MAX_GROUP
 from pslsched.core.codecs import Compression, parse_codec
 from pslsched.core.testbed.fields import LatencyMs, MemoryMB, PositiveFloat, RateMbps, Strict
 from pslsched.core.testbed.rates import Number, Rate
@@ -143,7 +143,7 @@ class Testbed(Strict):
     # a cut per client member (``rpi-3: {a, b}``), over its group's: what the planner writes when it chooses the
     # cut per client (docs/problem.md §1)
     client_cuts: dict[str, Cut] | None = None
-    batches: int = Field(default=1, ge=1)
+    batches: int = Field(default=1, ge=1, le=MAX_BATCHES)
     helpers: list[HelperGroup] = Field(min_length=1)
     clients: list[ClientGroup] = Field(min_length=1)
     topology: Topology | None = None

@@ -5,15 +5,25 @@
 decoder reconstructing its input from its smashed data and adds ``beta`` x that loss to the gradient it received;
 (Fed) client parts and decoders are FedAvg'd every ``fed`` rounds (0: never). Each part can be switched off
 (``mix=0``, ``loc=0``, ``fed=0``): the ablation the paper runs.
+
+``path=batched`` (the default) computes each synchronous step at its barrier as one batch (``batched_step``):
+the clients' heads, tails and decoders stacked per step (clients grouped by their sample count) and run with
+``torch.func.vmap`` over ``functional_call``, each helper's body over its clients' concatenated smashed data, and
+the mixup pairs of a helper as one batch; each client's optimizer then steps as on the per-client path
+(``path=per-client``, the reference).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, vmap
 
+from pslsched.base.errors import InputError
 from pslsched.base.registry import as_flag, as_number
 from pslsched.training.strategies.base import (
     STRATEGIES,
@@ -26,6 +36,7 @@ from pslsched.training.strategies.base import (
 )
 
 CLIENT_PARTS = ("head", "tail", "decoder")
+PATHS = ("batched", "per-client")
 
 
 @STRATEGIES.register(
@@ -55,9 +66,14 @@ class LocFedMix(Strategy):
         loc: str = "on",
         beta: str = "0.1",
         fed: str = "1",
+        path: str = "batched",
         **options: str,
     ):
         super().__init__(settings, **options)
+        if path not in PATHS:
+            raise InputError("--strategy.path", f"must be one of {', '.join(PATHS)}, got {path!r}")
+        self.path = path
+        self.batched_steps = path == "batched"  # the step executor may compute a step as one batch
         self.mix = as_flag("--strategy.mix", mix)
         self.loc = as_flag("--strategy.loc", loc)
         self.alpha = float(as_number("--strategy.alpha", alpha, low=0.0, low_open=True))
@@ -162,7 +178,10 @@ class LocFedMix(Strategy):
                 if p.grad is not None:
                     p.grad.div_(self.step_samples[i])
             if self.mix and len(self.stash.get(i, [])) >= 2:
-                self._mixup(i, t, body)
+                if self.batched_steps:
+                    mixup_batched(self, i, t, body)
+                else:
+                    self._mixup(i, t, body)
             step_optimizer(self.body_opt[i])
         self.stash.clear()
         self.grad_sum.clear()
@@ -183,6 +202,10 @@ class LocFedMix(Strategy):
             loss = loss + lam * F.cross_entropy(logits, ya[:m]) + (1 - lam) * F.cross_entropy(logits, yb[:m])
         (loss / len(group)).backward()
 
+    def batched_step(self, t, clients, counts, x, y, plan_samples, send, broadcast, check) -> float:
+        """Step t as one batch (``sync_batched.run_step``'s contract; LocFedMix has no broadcast)."""
+        return batched_step(self, t, clients, counts, x, y, plan_samples, send, check)
+
     def split_contributions(self, members) -> Contributions:
         out: Contributions = {}
         for p in CLIENT_PARTS:
@@ -193,6 +216,132 @@ class LocFedMix(Strategy):
             ]
         out["body"] = [(b.state_dict(), self.body_samples[i]) for i, b in enumerate(self.bodies)]
         return out
+
+
+def _stacked(s: LocFedMix, js: list[int]) -> dict[str, dict[str, torch.Tensor]]:
+    """Clients ``js``' head, tail and decoder parameters, one row per client, as fresh leaves."""
+    out = {}
+    for part in CLIENT_PARTS:
+        named = [dict(s.client(j, part).named_parameters()) for j in js]
+        out[part] = {n: torch.stack([m[n].detach() for m in named]).requires_grad_(True) for n in named[0]}
+    return out
+
+
+def _vmapped(module: nn.Module) -> Callable:
+    """``(stacked params, stacked inputs) -> stacked outputs`` of ``module``'s architecture."""
+    return vmap(lambda params, inp: functional_call(module, params, (inp,)))
+
+
+def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, check) -> float:
+    """LocFedMix's step t of ``clients`` (sorted by helper, then index) as one batch; see the module docstring.
+
+    The per-client arithmetic: client j's loss is its summed loss over ``loss_divisor`` (its samples); each body's
+    gradient is the sum over its clients of ``n_j`` x the gradient of their mean loss (the per-client path's
+    weighting), so the cut-b gradient reaches the body scaled by ``n_j`` and the cut-a gradient is divided back;
+    with ``loc`` the head's backward adds ``beta`` x each client's reconstruction loss. Returns the summed loss."""
+    js = [int(j) for j in clients]
+    ns = [int(n) for n in counts]
+    helpers = s.assign[clients]
+    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    cuts = np.flatnonzero(np.diff(helpers)) + 1
+    by_helper = [(int(helpers[a]), a, b) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(js)])]
+    by_count: dict[int, list[int]] = {}  # clients (rows of the batch) with the same count share a vmap call
+    for q, n in enumerate(ns):
+        by_count.setdefault(n, []).append(q)
+    order = torch.as_tensor(
+        [k for qs in by_count.values() for q in qs for k in range(bounds[q], bounds[q + 1])], dtype=torch.long
+    )
+    inv = torch.argsort(order)  # the batch (helper order) from the groups' layout
+    glob = s.global_model
+    stacks = [(n, qs, _stacked(s, [js[q] for q in qs])) for n, qs in by_count.items()]
+
+    def per_group(fn: Callable, inp: torch.Tensor) -> list[torch.Tensor]:
+        out, lo = [], 0
+        for n, qs, st in stacks:
+            out.append(fn(st, inp[lo : lo + n * len(qs)].reshape(len(qs), n, *inp.shape[1:])))
+            lo += n * len(qs)
+        return out
+
+    def flat(parts: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([p.reshape(-1, *p.shape[2:]) for p in parts])
+
+    x_groups = x[order]
+    head_groups = per_group(lambda st, inp: _vmapped(glob["head"])(st["head"], inp), x_groups)
+    head_out = flat(head_groups)[inv]
+    sent_a = send(head_out, "a").requires_grad_(True)
+    outs = []
+    for i, a, b in by_helper:
+        outs.append(s.body(js[a], i)(sent_a[bounds[a] : bounds[b]]))
+        for q in range(a, b):
+            lo, hi = bounds[q], bounds[q + 1]
+            s.after_body_fwd(js[q], i, t, sent_a[lo:hi], y[lo:hi])
+    body_out = outs[0] if len(outs) == 1 else torch.cat(outs)
+    recv_b = send(body_out, "b").requires_grad_(True)
+    logits = flat(per_group(lambda st, inp: _vmapped(glob["tail"])(st["tail"], inp), recv_b[order]))[inv]
+    per_sample = F.cross_entropy(logits, y, reduction="none")
+    seg = torch.repeat_interleave(torch.arange(len(js)), torch.as_tensor(counts, dtype=torch.long))
+    losses = torch.zeros(len(js), dtype=per_sample.dtype).index_add_(0, seg, per_sample.detach())
+    values = losses.numpy().astype(float)
+    check(values)
+    divisors = torch.as_tensor([s.loss_divisor(j, t, n, plan_samples) for j, n in zip(js, ns)])
+    (per_sample / divisors.to(per_sample.dtype)[seg]).sum().backward()
+
+    weight = torch.as_tensor(ns, dtype=recv_b.dtype)[seg].reshape(-1, *([1] * (recv_b.dim() - 1)))
+    body_out.backward(send(recv_b.grad, "grad") * weight)
+    grad_a = send(sent_a.grad / weight.reshape(-1, *([1] * (sent_a.dim() - 1))), "grad")
+    head_loss = (head_out * grad_a).sum()
+    if s.loc:
+        recon = per_group(lambda st, h: _vmapped(glob["decoder"])(st["decoder"], h), flat(head_groups))
+        for (n, qs, _), out, lo in zip(stacks, recon, _offsets(stacks)):
+            target = x_groups[lo : lo + n * len(qs)].reshape(out.shape)
+            mse = ((out - target) ** 2).reshape(len(qs), -1).mean(dim=1)  # F.mse_loss of each client
+            head_loss = head_loss + s.beta * mse.sum()
+    head_loss.backward()
+
+    for i, a, b in by_helper:
+        for q in range(a, b):
+            Strategy.after_body_bwd(s, js[q], i, t, ns[q])
+            s.step_samples[i] += ns[q]
+    for _, qs, st in stacks:
+        for row, q in enumerate(qs):
+            j = js[q]
+            for part in CLIENT_PARTS:
+                for name, p in s.client(j, part).named_parameters():
+                    g = st[part][name].grad
+                    p.grad = None if g is None else g[row].clone()
+            s.after_head_bwd(j, t, ns[q])  # the client's optimizer steps
+    return float(values.sum())
+
+
+def _offsets(stacks: list) -> list[int]:
+    """Where each count group starts in the groups' layout."""
+    out, lo = [], 0
+    for n, qs, _ in stacks:
+        out.append(lo)
+        lo += n * len(qs)
+    return out
+
+
+def mixup_batched(s: LocFedMix, i: int, t: int, body: nn.Module) -> None:
+    """``LocFedMix._mixup`` as one batch: the same pairs and draws, every pair's mixed samples through the body and
+    the frozen tail at once, each pair's two mean losses as per-sample weights."""
+    group = sorted(s.stash[i], key=lambda e: e[0])
+    rng = np.random.default_rng([s.seed, s.round, t, i])
+    order = rng.permutation(len(group))
+    mixed, ya, yb, wa, wb = [], [], [], [], []
+    for a, b in zip(order, np.roll(order, 1)):
+        (_, sa, ya_), (_, sb, yb_) = group[a], group[b]
+        m = min(len(ya_), len(yb_))
+        lam = float(rng.beta(s.alpha, s.alpha))
+        mixed.append(lam * sa[:m] + (1 - lam) * sb[:m])
+        ya.append(ya_[:m])
+        yb.append(yb_[:m])
+        wa.append(torch.full((m,), lam / m))
+        wb.append(torch.full((m,), (1 - lam) / m))
+    logits = functional_call(s.global_model["tail"], s.frozen_tail, (body(torch.cat(mixed)),))
+    loss = (F.cross_entropy(logits, torch.cat(ya), reduction="none") * torch.cat(wa)).sum()
+    loss = loss + (F.cross_entropy(logits, torch.cat(yb), reduction="none") * torch.cat(wb)).sum()
+    (loss / len(group)).backward()
 
 
 def decoder(smashed: torch.Size, image: tuple[int, ...]) -> nn.Module:

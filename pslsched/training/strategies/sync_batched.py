@@ -54,7 +54,11 @@ def run_step(
     """Step t of ``clients`` (sorted by helper, then index; ``counts`` samples each, ``x``/``y`` their samples in
     that order) as one batch; ``broadcast``: the helpers whose cut-a gradients the strategy replaces (SGLR);
     ``check(losses)`` sees every client's summed loss before anything is backpropagated (a non-finite one raises).
-    Returns the step's summed loss."""
+    Returns the step's summed loss. A strategy with clients' parts of their own computes the step itself
+    (``strategy.batched_step``, same arguments; LocFedMix)."""
+    own = getattr(strategy, "batched_step", None)
+    if own is not None:
+        return own(t, clients, counts, x, y, plan_samples, send, broadcast, check)
     assign = strategy.assign
     helpers = assign[clients]
     js = [int(j) for j in clients]
