@@ -32,10 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from pslsched.app.cut_planning import choose_cut  # noqa: E402
 from pslsched.app.experiment import strategy_instance  # noqa: E402
-from pslsched.core.generators import DEFAULT_CUTS, _client_pool  # noqa: E402
+from pslsched.core.generators import CLIENT_DEVICES as ANCHOR_CLIENTS  # noqa: E402
+from pslsched.core.generators import DEFAULT_CUTS  # noqa: E402
 from pslsched.core.testbed import build, default_testbed_path, load_testbed, parse_testbed  # noqa: E402
 from pslsched.core.validate import validate  # noqa: E402
-from pslsched.profiles import load_profile  # noqa: E402
+from pslsched.profiles import ProfileError, load_profile  # noqa: E402
 from pslsched.simulator import SimConfig, simulate  # noqa: E402
 from pslsched.solvers import solve  # noqa: E402
 
@@ -54,6 +55,14 @@ LINKS = {
 LIMIT_S = 4.0
 
 
+def _meaningful(profile, device: str, cut: tuple[int, int]) -> bool:
+    try:
+        profile.check_cut(device, *cut)
+    except ProfileError:
+        return False
+    return True
+
+
 def testbed_for(
     profile: str, k: int, links: str, seed: int, helpers: int | None = None, memory: str = "scaled"
 ) -> dict:
@@ -64,7 +73,7 @@ def testbed_for(
     h = helpers or max(2, k // 10)
     body = prof.body_memory_mb(a, b)
     memory_mb = round(1.3 * k * body / h, 1) if memory == "scaled" else 8192.0
-    devices = _client_pool(prof, (a, b))  # the anchor devices profiled for this model and meaningful at its cut
+    devices = [d for d in ANCHOR_CLIENTS if _meaningful(prof, d, (a, b))]  # profiled here, meaningful at the cut
     groups = [
         {
             "name": dev,

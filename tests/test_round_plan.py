@@ -388,3 +388,39 @@ def test_one_allowed_cut_is_todays_model_and_several_never_lose_to_the_best_sing
         single = solve(instance_of(build(parse_testbed(text))), "cpsat", time_limit=2, workers=1)
         assert res.round_time <= single.round_time * (1 + 1e-9), cut
         assert choice.bound <= single.round_time * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cpsat_over_cut_options_proves_the_best_mix(seed):
+    """CP-SAT with (cut, helper) options per client: its round equals the best over every mix of two cuts (each
+    mix solved to optimality), its bound is below it, and its schedule validates on its mix."""
+    from pslsched.core.cut_options import compose
+    from pslsched.solvers.cut_mix import solve_mix
+
+    base = with_exchange(random_instance(4, 2, 40 + seed), seed)
+    rng = np.random.default_rng(seed)
+    other = dataclasses.replace(
+        base,
+        **{
+            m: getattr(base, m) * rng.uniform(0.3, 1.7, (4, 1))
+            for m in ("release", "fwd", "delay", "bwd", "tail")
+        },
+        demand=base.demand * rng.uniform(0.5, 1.5, 4),
+    )
+    insts = [base, other]
+    best = math.inf
+    for choice in itertools.product(range(2), repeat=4):
+        res = solve(compose(insts, np.array(choice)), "cpsat", time_limit=10, workers=1)
+        if res.status == "optimal":
+            best = min(best, res.round_time)
+        else:
+            assert res.status == "infeasible"
+    start = solve(base, "greedy")
+    mixed = solve_mix(insts, np.zeros(4, dtype=int), start, time_limit=20, workers=1)
+    assert mixed is not None
+    cuts, answer, every_mix = mixed
+    mix = compose(insts, cuts)
+    assert validate(mix, answer.schedule) == []
+    assert answer.status == "optimal"
+    assert answer.round_time == pytest.approx(best, rel=1e-6)
+    assert every_mix <= best * (1 + 1e-9)

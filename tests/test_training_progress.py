@@ -75,7 +75,9 @@ def test_progress_is_quiet_within_the_interval_and_off_by_default():
 def test_summary_reports_the_peak_memory(tmp_path):
     run = train("psl", False)
     summary = run.summary()
-    expected = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+    expected = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+        2**20 if sys.platform == "darwin" else 1024
+    )
     assert summary["peak_rss_mb"] == pytest.approx(expected, abs=1.0)
     assert 10 < summary["peak_rss_mb"] <= peak_rss_mb()
     run.write(tmp_path, curves=False)

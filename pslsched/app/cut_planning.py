@@ -24,8 +24,11 @@ from pslsched.core.testbed import Testbed, build, scale_clients
 from pslsched.core.testbed.cut_choice import candidate_cuts, with_client_cuts, with_cut
 from pslsched.core.testbed.schema import Cut
 from pslsched.solvers import solve as run_solver
+from pslsched.solvers.cpsat_client import MAX_INTERVALS
+from pslsched.solvers.cut_mix import mix_intervals, solve_mix
 
 FINALISTS = 6  # candidates solved with the requested solver
+EXACT = ("auto", "cpsat", "benders", "milp")  # with these the per-client mix is also solved by CP-SAT
 SCREEN_CLIENTS = 200  # above: candidates ranked on a proportional sample of this many clients
 DEFAULT_LIMIT_S = 10.0
 
@@ -188,19 +191,40 @@ def choose_cut(
         choice.given_round = _objective(solved[given])
     result, fixed = solved[best], with_cut(testbed, best)
     if search:  # what the search may choose: every global cut (above) and per-client mixes of the finalists'
-        choice.bound = min(global_bound, options_bound([full[c] for c in finalists]))
+        lp = options_bound([full[c] for c in finalists])
+        choice.bound = min(global_bound, lp)
         choice.scope = f"every global cut and every per-client mix of the {len(finalists)} finalists' cuts"
-    if search:
         insts = [quick[c][0] for c in finalists]
-        picks = _client_search(insts, finalists.index(best), seed, t0 + 0.75 * total)
+        exact = solver in EXACT and mix_intervals(insts) <= MAX_INTERVALS
+        picks = _client_search(insts, finalists.index(best), seed, t0 + (0.6 if exact else 0.75) * total)
         remaining = max(0.2, total - (time.perf_counter() - t0))
+        names = quick[best][0].clients
         if picks is not None:
-            mine = run_solver(compose(insts, picks), solver, time_limit=remaining / 2, seed=seed, **options)
+            share = remaining / 2 if not exact else remaining / 3
+            mine = run_solver(compose(insts, picks), solver, time_limit=share, seed=seed, **options)
             if _objective(mine) < _objective(result) * (1 - 1e-9):
-                names = quick[best][0].clients
                 choice.client_cuts = {c: finalists[int(k)] for c, k in zip(names, picks)}
                 result, fixed = mine, with_client_cuts(testbed, choice.client_cuts)
-        if choice.client_cuts is None and result.status not in ("optimal", "infeasible"):
+        start = np.full(len(names), finalists.index(best))
+        if choice.client_cuts is not None:
+            start = picks
+        if exact and result.schedule is not None:
+            # CP-SAT over every (cut, helper) option per client, hinted with the best so far: never worse
+            left = max(0.2, total - (time.perf_counter() - t0))
+            workers = int(options.get("workers", 1))
+            mixed = solve_mix(insts, start, result, time_limit=left, seed=seed, workers=workers)
+            if mixed is not None:
+                cuts, answer, every_mix = mixed
+                choice.bound = min(global_bound, max(lp, every_mix))
+                if _objective(answer) < _objective(result) * (1 - 1e-9):
+                    result = answer
+                    chosen = {c: finalists[int(k)] for c, k in zip(names, cuts)}
+                    if len(set(chosen.values())) > 1:
+                        choice.client_cuts = chosen
+                        fixed = with_client_cuts(testbed, chosen)
+                    else:
+                        fixed = with_cut(testbed, next(iter(chosen.values())))
+        elif choice.client_cuts is None and result.status not in ("optimal", "infeasible"):
             # no mix helped: the best global cut gets the rest of the time
             left = max(0.2, total - (time.perf_counter() - t0))
             again = run_solver(full[best], solver, time_limit=left, seed=seed, **options)

@@ -318,7 +318,9 @@ def _resume_locked(out: Path, request: TrainRequest, on_round: OnRound | None) -
     stored = read_settings(out)
     check_resume_options(request.model_copy(update={"rounds": None}), out, stored, 0)
     started = has_checkpoint(out)
-    done = int(read_state(out, settings=stored)["rounds_done"]) if started else 0  # verified: checksums, structure, files
+    done = (
+        int(read_state(out, settings=stored)["rounds_done"]) if started else 0
+    )  # verified: checksums, structure, files
     said = check_resume_options(request, out, stored, done)
     try:
         testbed = parse_testbed(stored["testbed"], source=str(out / SETTINGS))

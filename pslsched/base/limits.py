@@ -24,6 +24,9 @@ MIN_ALPHA, MAX_ALPHA = 0.1, 1e6  # pareto's alpha (below 0.1 a draw overflows to
 MIN_SPEED, MAX_SPEED = 1e-6, 1e6  # the measured clock's --speed (simulated ms per wall ms)
 MIN_PROFILE_BATCH, MAX_PROFILE_BATCH = 1, 1e6  # --profile-batch: the batch size a profile's costs are for
 MAX_DATA_FILE_BYTES = 2**30  # one data file (MNIST IDX, a CIFAR-10 batch), after decompressing a .gz
+MAX_SWEEP_POINTS = 10_000  # points of a sweep's grid (sched sweep --max-points; raise it up to the next)
+MAX_SWEEP_POINTS_LIMIT = 1_000_000  # the most --max-points may allow (~1 kB of memory and a file per point)
+MAX_GRID_FILE_BYTES = 2**20  # a sweep's grid file
 MAX_DATASET_VALUES = 2**28  # pixel values of a dataset's train + test images (~1 GiB as float32)
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pslsched.base.limits import MAX_SWEEP_POINTS, MAX_SWEEP_POINTS_LIMIT
 from pslsched.cli.common import positive_int
 
 EXIT_SOME_FAILED = 1
@@ -42,18 +43,34 @@ def add_parser(sub) -> None:
         help="points at a time on this machine (default: CPUs / CPUs per point); with Ray: the local instance's CPUs",
     )
     p.add_argument("--retry-failed", action="store_true", help="run the points that failed last time again")
+    p.add_argument(
+        "--max-points",
+        type=positive_int("--max-points"),
+        default=MAX_SWEEP_POINTS,
+        metavar="N",
+        help=f"refuse a grid of more than N points before expanding it (default {MAX_SWEEP_POINTS:,}, "
+        f"at most {MAX_SWEEP_POINTS_LIMIT:,})",
+    )
     p.add_argument("--dry-run", action="store_true", help="check the grid and list its points; run nothing")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pslsched.app.sweeps import load_grid, run_sweep
-    from pslsched.app.sweeps.sweep import check_grid, finished, print_progress, resolve_paths
+    from pslsched.app.sweeps.sweep import (
+        check_grid,
+        check_max_points,
+        finished,
+        print_progress,
+        resolve_paths,
+    )
 
+    check_max_points(args.max_points)
     grid = load_grid(args.grid)
+    grid.check_size(args.max_points)
     if args.dry_run:
         grid = resolve_paths(grid)
-        points = grid.points()
+        points = grid.points(args.max_points)
         done = finished(Path(args.out), points, args.retry_failed)
         check_grid(grid, [p for p in points if p.id not in done])
         print(f"{len(points)} point(s), {len(done)} finished in {args.out}; the grid is valid")
@@ -62,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             params = " ".join(f"{k}={v}" for k, v in p.params.items())
             print(f"  {p.index:>4} {p.id} seed {p.run_seed:>10}  {state:<6} {params}")
         return 0
-    total = len(grid.points())
+    total = grid.size
 
     def announce(total: int, to_run: int) -> None:
         print(
@@ -81,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             retry_failed=args.retry_failed,
             progress=print_progress(total),
             on_start=announce,
+            max_points=args.max_points,
         )
     except KeyboardInterrupt:
         print(

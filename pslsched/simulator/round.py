@@ -87,9 +87,10 @@ class Round:
         n = 0  # steps taken part in so far
         own = self.own
         unfinished: list = []  # body backward passes not waited for (no return gradient)
-        for b in range(self.steps):
-            if not runner.takes_part(b, j):
-                continue  # no wake-up for a step it sits out: the next barrier it waits for implies the earlier ones
+        # only the steps it takes part in (no wake-up for the others: the next barrier it waits for implies the
+        # earlier ones), read off its column rather than asked step by step
+        steps = range(self.steps) if self.plan is None else np.flatnonzero(self.plan.samples[:, j] > 0).tolist()
+        for b in steps:
             if self.barriers is not None and b > 0:
                 yield self.barriers.after(b - 1)
             if i < 0:

@@ -3,7 +3,7 @@
 OR-Tools (9.15) and highspy (used by PuLP for the bounds and the IPs) each ship their own, incompatible
 ``libhighs.so.1``; the dynamic loader shares one library per soname, so whichever is imported second fails to load.
 The project's processes use HiGHS in-process, so CP-SAT runs in a child process that imports OR-Tools first
-(:func:`pslsched.solvers.cpsat_model.serve`); requests and answers are pickled over pipes. A :class:`CpWorker` can serve
+(:func:`pslsched.solvers.cpsat_worker.serve`); requests and answers are pickled over pipes. A :class:`CpWorker` can serve
 several solves (LNS uses one for all its neighbourhoods); :func:`run_cpsat` starts one for a single solve.
 Starting a worker costs about half a second.
 """
@@ -31,7 +31,7 @@ MAX_INTERVALS = 60_000  # optional interval variables; larger models are refused
 # minute (benchmarks/RESULTS.md); runs are then not reproducible step for step (use workers=1 for that).
 DEFAULT_WORKERS = 8
 
-_BOOT = "from ortools.sat.python import cp_model; from pslsched.solvers.cpsat_model import serve; serve()"
+_BOOT = "from ortools.sat.python import cp_model; from pslsched.solvers.cpsat_worker import serve; serve()"
 
 
 @dataclass
@@ -46,6 +46,7 @@ class CpOutcome:
     resolution_ms: float = 0.0
     trajectory: list[tuple[float, float | None, float]] = field(default_factory=list)
     message: str = ""
+    cuts: np.ndarray | None = None  # with candidate cuts (``sources``): each client's, as an index
 
 
 def count_intervals(instance: Instance) -> int:
@@ -58,6 +59,14 @@ def serial_upper_bound(instance: Instance) -> float:
     chain = np.where(instance.fits, instance.chain, -np.inf).max(axis=1, initial=0.0)
     local = np.nan_to_num(instance.local, nan=0.0) if instance.local is not None else np.zeros(1)
     return float(instance.batches * (np.maximum(chain, 0.0).sum() + local.max()) + 1.0)
+
+
+def mixed_serial_upper_bound(sources: Sequence[Instance]) -> float:
+    """A makespan every memory-feasible choice of cut and helper per client reaches: served one after another."""
+    chain = np.max([np.where(x.fits, x.chain, -np.inf).max(axis=1, initial=0.0) for x in sources], axis=0)
+    local = np.max([np.nan_to_num(x.local, nan=0.0) if x.local is not None else np.zeros(1) for x in sources])
+    nb = sources[0].batches
+    return float(nb * (np.maximum(chain, 0.0).sum() + local) + 1.0)
 
 
 MAX_ROW_SUM = 2**61  # CP-SAT refuses linear constraints whose terms could overflow int64

@@ -6,11 +6,18 @@ driver writes the result files, so workers need no shared file system.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 from pslsched.app.sweeps.grid import Point
 from pslsched.app.sweeps.runner import cpus_per_point, run_point
@@ -26,7 +33,12 @@ class LocalPool:
 
     ``warm()`` starts the workers and has them import what the command needs (torch, scikit-learn, the solvers: a
     few seconds per process) while the driver is still checking the grid; nothing of a point runs before
-    ``run``. ``close()`` ends the workers (also after an interruption or a refused grid)."""
+    ``run``. ``close()`` ends the workers (also after an interruption or a refused grid).
+
+    A worker that dies (killed, out of memory: ``BrokenProcessPool``) fails only the point it was running: each
+    point marks its start in its work folder with the worker's pid, so the point of the worker that died is
+    recorded as failed, a fresh pool replaces the broken one and every other point (running in a worker the
+    broken pool ended, or never started) runs there. Workers die with the driver (``watch_parent``)."""
 
     def __init__(self, command: str, points: Sequence[Point], workers: int | None):
         self.command = command
@@ -37,8 +49,14 @@ class LocalPool:
             per = max((min(cpus, cpus_per_point(command, p.options)) for p in points), default=1)
             workers = max(1, cpus // per)
         self.workers = max(1, min(workers, len(points)))
-        self.pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
         )
 
     def warm(self) -> None:
@@ -46,19 +64,40 @@ class LocalPool:
             self.pool.submit(warm_imports, self.command)
 
     def run(self, points: Sequence[Point], work: Path, done: Done) -> None:
+        queue = list(points)
+        while queue:
+            queue = self._run_until_broken(queue, work, done)
+
+    def _run_until_broken(self, points: Sequence[Point], work: Path, done: Done) -> list[Point]:
+        """Run ``points`` on the current pool; if it breaks, fail the lost worker's point, replace the pool and
+        return the points still to run."""
         pending = {
-            self.pool.submit(run_point, self.command, p.options, p.run_seed, str(work / p.id)): p
+            self.pool.submit(run_marked, self.command, p.options, p.run_seed, str(work / p.id)): p
             for p in points
         }
+        processes: dict[int, Any] = {}
+        lost: list[Point] = []
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            processes.update(getattr(self.pool, "_processes", None) or {})
+            finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             for future in finished:
                 point = pending.pop(future)
                 try:
                     outcome = future.result()
-                except Exception as exc:  # the worker process died (killed, out of memory)
-                    outcome = {"status": "failed", "error": f"worker lost: {type(exc).__name__}: {exc}"}
+                except Exception as exc:  # the point's result could not come back (unpicklable, ...)
+                    outcome = {"status": "failed", "error": f"worker error: {type(exc).__name__}: {exc}"}
                 done(point, outcome)
+        if not lost:
+            return []
+        processes.update(getattr(self.pool, "_processes", None) or {})
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = self._new_pool()
+        culprits = _culprits(lost, work, processes)
+        for point in lost:
+            if point.id in culprits:
+                why = culprits[point.id]
+                done(point, {"status": "failed", "error": f"worker lost ({why}) while running this point"})
+        return [p for p in lost if p.id not in culprits]
 
     def close(self, wait_for_workers: bool = True) -> None:
         if wait_for_workers:
@@ -67,6 +106,71 @@ class LocalPool:
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
             proc.terminate()
+
+
+STARTED = ".started"  # a point's work-folder marker: the pid of the worker running it
+
+
+def run_marked(command: str, options: dict[str, Any], run_seed: int, workdir: str) -> dict:
+    """``run_point`` with its start marked in ``workdir`` (the worker's pid; removed when the point returns)."""
+    marker = Path(workdir) / STARTED
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(os.getpid()))
+    try:
+        return run_point(command, options, run_seed, workdir)
+    finally:
+        marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            Path(workdir).rmdir()  # an empty folder (a finished point's, tidied)
+
+
+def _started_by(workdir: Path) -> int | None:
+    try:
+        return int((workdir / STARTED).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _culprits(lost: list[Point], work: Path, processes: dict[int, Any]) -> dict[str, str]:
+    """The lost points (by id) whose worker died by itself (not ended by the broken pool with SIGTERM), with how
+    it died; if none is known to have, every lost point that had started. Their start markers are removed."""
+    started: dict[str, Any] = {}
+    for point in lost:
+        pid = _started_by(work / point.id)
+        if pid is not None:
+            started[point.id] = processes.get(pid)
+        (work / point.id / STARTED).unlink(missing_ok=True)
+    died: dict[str, str] = {}
+    for key, proc in started.items():
+        if proc is None:
+            continue
+        proc.join(timeout=5)
+        code = proc.exitcode
+        if code is not None and code != -signal.SIGTERM:
+            died[key] = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+    return died or {key: "the pool broke" for key in started}
+
+
+def watch_parent(parent: int) -> None:
+    """A worker's initializer: end this process when the driver ``parent`` dies (Linux: the kernel's
+    parent-death signal, ``prctl(PR_SET_PDEATHSIG, SIGTERM)``; elsewhere, and as a fallback, a thread that polls
+    the parent's pid every second)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:  # the driver died before the signal was armed
+        os._exit(1)
+
+    def poll() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=poll, name="watch-parent", daemon=True).start()
 
 
 def warm_imports(command: str) -> None:

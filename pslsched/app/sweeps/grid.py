@@ -11,6 +11,11 @@ axes:                          # every combination is one point
 Keys of ``base`` and ``axes``: the command's options (``time_limit`` or ``time-limit``), ``testbed.PATH`` (a key of
 the testbed YAML, e.g. ``testbed.helpers.laptop.memory_mb``) and ``generate.OPTION`` (an instance of a generated
 family, ``sched generate``'s options). The run's seed is derived, never taken from the order of execution.
+
+A grid is bounded before it is expanded: its size (the product of the axes' lengths, in Python integers) is
+checked against ``--max-points`` (default ``MAX_SWEEP_POINTS``), and a grid file is read only if it is at most
+``MAX_GRID_FILE_BYTES`` and uses no YAML aliases (``*name``: a billion-laughs file or a recursive anchor would
+expand without bound).
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from pslsched.base.errors import InputError
-from pslsched.base.limits import MAX_SEED
+from pslsched.base.limits import MAX_GRID_FILE_BYTES, MAX_SEED, MAX_SWEEP_POINTS
 
 COMMANDS = ("solve", "simulate", "train")
 TOP_KEYS = ("command", "base", "axes", "seed", "seed_by", "name")
@@ -52,8 +59,25 @@ class Grid:
     name: str = "sweep"
     source: Path | None = field(default=None, compare=False)
 
-    def points(self) -> list[Point]:
-        """Every combination of the axes, in the grid's order (the first axis varies slowest)."""
+    @property
+    def size(self) -> int:
+        """How many points the grid has (the product of its axes' lengths), counted without expanding it."""
+        return math.prod(len(v) for v in self.axes.values())
+
+    def check_size(self, max_points: int = MAX_SWEEP_POINTS) -> None:
+        """Refuse a grid of more than ``max_points`` points before it is expanded."""
+        if self.size > max_points:
+            shape = " x ".join(f"{len(v)} {k}" for k, v in self.axes.items())
+            raise InputError(
+                "axes",
+                f"the grid has {self.size:,} points ({shape}); the limit is {max_points:,} "
+                "(--max-points; docs/sweeps.md)",
+            )
+
+    def points(self, max_points: int = MAX_SWEEP_POINTS) -> list[Point]:
+        """Every combination of the axes, in the grid's order (the first axis varies slowest); a grid larger
+        than ``max_points`` is refused first."""
+        self.check_size(max_points)
         names = list(self.axes)
         out = []
         for index, values in enumerate(itertools.product(*(self.axes[n] for n in names))):
@@ -87,12 +111,27 @@ def load_grid(path: str | Path) -> Grid:
     from pslsched.core.testbed import read_yaml
 
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_GRID_FILE_BYTES:
+        raise InputError(str(path), f"a grid file is at most {MAX_GRID_FILE_BYTES:,} bytes")
     data = read_yaml(path)
+    _no_aliases(path)
     grid = parse_grid(data)
     grid.source = path
     if "name" not in data:
         grid.name = path.stem
     return grid
+
+
+def _no_aliases(path: Path) -> None:
+    """Refuse YAML aliases in a grid file (read already, so the text is valid YAML): one line, the first alias."""
+    for event in yaml.parse(path.read_text(), Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            raise InputError(
+                str(path),
+                f"YAML alias *{event.anchor} at line {mark.line + 1}: a grid file takes no aliases "
+                "(write the values out)",
+            )
 
 
 def parse_grid(data: Any) -> Grid:
@@ -120,7 +159,10 @@ def parse_grid(data: Any) -> Grid:
             values = [values]
         if not values:
             raise InputError(f"axes.{key}", "is empty: give at least one value")
-        texts = [_canonical(v) for v in values]
+        try:
+            texts = [_canonical(v) for v in values]
+        except (ValueError, RecursionError):  # a value that contains itself
+            raise InputError(f"axes.{key}", "a value refers to itself (a recursive structure)") from None
         if len(set(texts)) != len(texts):
             raise InputError(f"axes.{key}", "lists a value twice")
         clean_axes[_normal(key)] = values

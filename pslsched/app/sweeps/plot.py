@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from pslsched.app.sweeps.grid import Grid
+from pslsched.base.files import write_atomically
 
 PLOTTED = {
     "solve": [("makespan_ms", "makespan (ms)"), ("gap", "gap to the lower bound (fraction)")],
@@ -90,7 +91,7 @@ def plot_summary(grid: Grid, results: pd.DataFrame, path: Path) -> None:
         title += f"\nmean over {', '.join(rest)} (bars or band: min-max)"
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        write_atomically(path, lambda p: fig.savefig(p, dpi=110))
+    finally:
+        plt.close(fig)

@@ -9,7 +9,6 @@ instance, both into the point's work folder.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import socket
 import time
@@ -33,8 +32,11 @@ from pslsched.app.requests import (
 from pslsched.app.simulating import check_simulate, simulate
 from pslsched.app.solving import check_solve, default_solver, solve
 from pslsched.app.sweeps.overrides import apply_overrides
+from pslsched.base import strict_json
 from pslsched.base.errors import InputError
+from pslsched.base.files import write_text_atomically
 from pslsched.core.result import SolveResult
+from pslsched.core.schedule import read_schedule
 from pslsched.core.testbed import default_testbed_path, parse_testbed, read_yaml
 from pslsched.solvers.cpsat_client import DEFAULT_WORKERS
 
@@ -155,6 +157,12 @@ def _generated_instance(options: dict[str, Any], workdir: Path) -> Path:
 def check_point(command: str, options: dict[str, Any], run_seed: int, workdir: Path) -> None:
     """Everything the command checks before it computes (InputError on a bad value); nothing is run."""
     request = build_request(command, options, run_seed, workdir)
+    schedule = getattr(request, "schedule", None)
+    if schedule:  # read now, not when the point runs
+        try:
+            read_schedule(schedule)
+        except InputError as exc:
+            raise InputError("schedule", str(exc)) from None
     if command == "solve":
         check_solve(request)
     elif command == "simulate":
@@ -245,10 +253,9 @@ def _whole(value: Any) -> bool:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write via a temporary file and rename: a reader sees the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{id(data)}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_jsonable) + "\n")
-    tmp.replace(path)
+    """Write via a temporary file unique to this process and rename: a reader sees the old file or the whole
+    new one (strict JSON: a non-finite number is null)."""
+    write_text_atomically(path, strict_json.dumps(data, indent=1, default=_jsonable) + "\n")
 
 
 def _jsonable(value: Any):

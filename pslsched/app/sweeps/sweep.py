@@ -9,6 +9,10 @@ Output folder::
     DIR/timings.csv      wall-clock seconds per point (kept apart: results.csv is the same on every backend)
     DIR/summary.png      the command's main output against the first axis
     DIR/report.html      every point of every main output, interactive (offline)
+
+A sweep holds ``DIR``'s lock while it runs (a second sweep or train on it is refused), checks the folder before
+any point runs (a ``runs/`` that is a file, a result file that is a folder, a folder it cannot write: one line) and
+reruns a point whose result file is not a finished point's record (unreadable, or ``metrics`` not a mapping).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from pslsched.app.sweeps.runner import (
     write_json_atomic,
 )
 from pslsched.base.errors import InputError
+from pslsched.base.files import folder_lock, temp_name, write_atomically
+from pslsched.base.limits import MAX_SWEEP_POINTS, MAX_SWEEP_POINTS_LIMIT
 
 # the main outputs per command, in results.csv's column order (others follow in the order they come)
 METRICS = {
@@ -150,12 +156,53 @@ def finished(out: Path, points: list[Point], retry_failed: bool) -> dict[str, di
             record = json.loads(file.read_text())
         except (ValueError, UnicodeDecodeError):  # not a finished point's file: run the point again
             continue
-        if not isinstance(record, dict) or "status" not in record:
+        if not _is_record(record):  # damaged: the point runs again and its file is replaced
             continue
         if record["status"] == "failed" and retry_failed:
             continue
         done[point.id] = record
     return done
+
+
+def _is_record(record: Any) -> bool:
+    """Whether a runs/ID.json holds a finished point's record (a status, metrics a mapping or none)."""
+    return (
+        isinstance(record, dict)
+        and record.get("status") in ("ok", "failed")
+        and isinstance(record.get("metrics") or {}, dict)
+        and isinstance(record.get("error") or "", str)
+    )
+
+
+OUTPUT_FILES = ("grid.yaml", "results.csv", "timings.csv", "summary.png", "report.html")
+
+
+def check_output(out: Path, points: list[Point]) -> None:
+    """Refuse, in one line, an output folder the sweep could not write its results into; nothing is run yet."""
+    for sub in ("runs", "work"):
+        if (out / sub).exists() and not (out / sub).is_dir():
+            raise InputError(
+                "--out", f"{str(out / sub)!r} is not a folder: move it away, or choose another --out"
+            )
+    for name in OUTPUT_FILES:
+        if (out / name).is_dir():
+            raise InputError(
+                "--out", f"{str(out / name)!r} is a folder: move it away, or choose another --out"
+            )
+    for point in points:
+        file = out / "runs" / f"{point.id}.json"
+        if file.exists() and not file.is_file():
+            raise InputError(
+                "--out", f"{str(file)!r} (point {point.index}'s result) is not a file: move it away"
+            )
+    for folder in (out, out / "runs", out / "work"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = temp_name(folder / "probe")
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise InputError("--out", f"cannot write to {str(folder)!r}: {exc.strerror or exc}") from None
 
 
 def run_sweep(
@@ -167,12 +214,14 @@ def run_sweep(
     retry_failed: bool = False,
     progress: Callable[[Point, dict, dict[str, int]], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    max_points: int = MAX_SWEEP_POINTS,
 ) -> SweepReport:
     """Run every point of ``grid`` not yet finished in ``out``; write the results (see the module docstring).
 
     ``progress(point, outcome, counts)`` is called as each point finishes, ``on_start(total, to_run)`` once the
-    grid is checked.
+    grid is checked. A grid of more than ``max_points`` points is refused before it is expanded.
     """
+    check_max_points(max_points)
     if backend not in BACKENDS:
         raise InputError("--backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
@@ -183,8 +232,25 @@ def run_sweep(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("--out", f"{str(out)!r} exists and is not a folder")
+    grid.check_size(max_points)
+    with folder_lock(out):
+        return _run_locked(
+            grid, out, (backend, workers, address), retry_failed, progress, on_start, max_points
+        )
+
+
+def check_max_points(max_points: int) -> None:
+    """``--max-points`` is a whole number in [1, MAX_SWEEP_POINTS_LIMIT]."""
+    if isinstance(max_points, bool) or not isinstance(max_points, int):
+        raise InputError("--max-points", f"must be a whole number, got {max_points!r}")
+    if not 1 <= max_points <= MAX_SWEEP_POINTS_LIMIT:
+        raise InputError("--max-points", f"must be in [1, {MAX_SWEEP_POINTS_LIMIT:,}], got {max_points:,}")
+
+
+def _run_locked(grid, out, where, retry_failed, progress, on_start, max_points) -> SweepReport:
+    backend, workers, _ = where
     grid = resolve_paths(grid)
-    points = grid.points()
+    points = grid.points(max_points)
     done = finished(out, points, retry_failed)
     todo = [p for p in points if p.id not in done]
     pool = LocalPool(grid.command, todo, workers) if backend == "local" and todo else None
@@ -192,9 +258,8 @@ def run_sweep(
         if pool is not None:
             pool.warm()  # the workers import torch & co. while the grid is checked
         check_grid(grid, todo)  # before any point runs: a bad value stops the sweep here
-        report = _run_checked(
-            grid, out, points, done, todo, pool, (backend, workers, address), progress, on_start
-        )
+        check_output(out, points)
+        report = _run_checked(grid, out, points, done, todo, pool, where, progress, on_start)
     except BaseException:
         if pool is not None:
             pool.close(wait_for_workers=False)
@@ -208,7 +273,9 @@ def _run_checked(grid, out, points, done, todo, pool, where, progress, on_start)
     """Run the checked points (``pool`` for the local backend, else Ray) and write the results."""
     backend, workers, address = where
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    (out / "grid.yaml").write_text(yaml.safe_dump(_grid_dict(grid), sort_keys=False))
+    write_atomically(
+        out / "grid.yaml", lambda p: p.write_text(yaml.safe_dump(_grid_dict(grid), sort_keys=False))
+    )
     counts = {"done": len(done), "failed": sum(r["status"] == "failed" for r in done.values())}
     counts["remaining"] = len(todo)
     if on_start is not None:
@@ -290,9 +357,7 @@ def _flat(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
+    write_atomically(path, lambda p: frame.to_csv(p, index=False))
 
 
 def print_progress(total: int) -> Callable[[Point, dict, dict[str, int]], None]:

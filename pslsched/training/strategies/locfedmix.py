@@ -178,10 +178,7 @@ class LocFedMix(Strategy):
                 if p.grad is not None:
                     p.grad.div_(self.step_samples[i])
             if self.mix and len(self.stash.get(i, [])) >= 2:
-                if self.batched_steps:
-                    mixup_batched(self, i, t, body)
-                else:
-                    self._mixup(i, t, body)
+                self._mixup(i, t, body)
             step_optimizer(self.body_opt[i])
         self.stash.clear()
         self.grad_sum.clear()
@@ -189,6 +186,9 @@ class LocFedMix(Strategy):
 
     def _mixup(self, i: int, t: int, body: nn.Module) -> None:
         """Pairs of different clients' smashed data, mixed; the loss trains this body only."""
+        if self.batched_steps:  # the same pairs and draws as one batch
+            mixup_batched(self, i, t, body)
+            return
         group = sorted(self.stash[i], key=lambda e: e[0])
         rng = np.random.default_rng([self.seed, self.round, t, i])
         order = rng.permutation(len(group))
@@ -237,7 +237,7 @@ def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, che
 
     The per-client arithmetic: client j's loss is its summed loss over ``loss_divisor`` (its samples); each body's
     gradient is the sum over its clients of ``n_j`` x the gradient of their mean loss (the per-client path's
-    weighting), so the cut-b gradient reaches the body scaled by ``n_j`` and the cut-a gradient is divided back;
+    weighting: the cut-b gradient scaled by ``n_j`` for the bodies' parameters, unscaled for the cut-a gradient);
     with ``loc`` the head's backward adds ``beta`` x each client's reconstruction loss. Returns the summed loss."""
     js = [int(j) for j in clients]
     ns = [int(n) for n in counts]
@@ -286,9 +286,12 @@ def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, che
     divisors = torch.as_tensor([s.loss_divisor(j, t, n, plan_samples) for j, n in zip(js, ns)])
     (per_sample / divisors.to(per_sample.dtype)[seg]).sum().backward()
 
-    weight = torch.as_tensor(ns, dtype=recv_b.dtype)[seg].reshape(-1, *([1] * (recv_b.dim() - 1)))
-    body_out.backward(send(recv_b.grad, "grad") * weight)
-    grad_a = send(sent_a.grad / weight.reshape(-1, *([1] * (sent_a.dim() - 1))), "grad")
+    grad_b = send(recv_b.grad, "grad")
+    # the cut-a gradient of each client's own loss, then the bodies' parameters from the n_j-weighted one
+    grad_a = send(torch.autograd.grad(body_out, sent_a, grad_b, retain_graph=True)[0], "grad")
+    weight = torch.as_tensor(ns, dtype=grad_b.dtype)[seg].reshape(-1, *([1] * (grad_b.dim() - 1)))
+    inputs = [p for i, _, _ in by_helper for p in s.body(js[0], i).parameters() if p.requires_grad]
+    body_out.backward(grad_b * weight, inputs=inputs)
     head_loss = (head_out * grad_a).sum()
     if s.loc:
         recon = per_group(lambda st, h: _vmapped(glob["decoder"])(st["decoder"], h), flat(head_groups))
