@@ -84,6 +84,9 @@ class LocalPool:
                 point = pending.pop(future)
                 try:
                     outcome = future.result()
+                except BrokenProcessPool:
+                    lost.append(point)
+                    continue
                 except Exception as exc:  # the point's result could not come back (unpicklable, ...)
                     outcome = {"status": "failed", "error": f"worker error: {type(exc).__name__}: {exc}"}
                 done(point, outcome)
