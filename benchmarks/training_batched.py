@@ -3,6 +3,7 @@
     python benchmarks/training_batched.py                      # K = 20, 100 on digits and mnist5k
     python benchmarks/training_batched.py --clients 20 --datasets digits --repeats 1 --rounds 2
     python benchmarks/training_batched.py --clients 20 --datasets mnist5k --repeats 1 --noise-floor
+    python benchmarks/training_batched.py --large                 # K = 100, 10,000 on 60,000 samples, capped
 
 For every (dataset, K) both variants train the same run (same seed, data, partition, schedule, plan) side by side
 in one process: ``--repeats`` times, alternating which variant goes first, ``--rounds`` rounds each. A round's wall
@@ -12,6 +13,13 @@ The first round of every run is warm-up (the strategy deep-copies the model for 
 timed. The tables report medians over all measured rounds and the ratio per-client / batched. "max abs diff" is
 the largest absolute difference between the two variants' final global parameters (head, body and tail);
 ``--noise-floor`` adds how far the per-client path moves by itself with one more torch thread.
+
+``--large`` runs the scale rows instead: K = ``--large-clients`` (100 and 10,000) on ``--large-dataset``
+(``synthetic:n=60000,size=28``, generated offline), one round of each variant, each in a fresh subprocess whose
+address space is capped at ``--memory-limit-gb`` (6, ``RLIMIT_AS``) and whose wall time is capped at ``--timeout``;
+it reports the round's wall time, the hook's part, the round-end FedAvg's part, the subprocess's peak memory
+(``getrusage(RUSAGE_SELF).ru_maxrss``), and, when both variants finished, their ratio, the max abs difference of
+the final global parameters and whether the timelines are identical.
 
 Testbeds: K = 20 is the bundled default testbed (20 clients, 3 helpers). For K = 100 the default testbed's client
 groups are scaled with ``pslsched.core.testbed.scale_clients(testbed, 100)`` and every helper's ``memory_mb`` is raised
@@ -25,8 +33,12 @@ fixed by ``--threads`` (default 1).
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,6 +149,108 @@ def bench(dataset_name: str, k: int, args) -> dict:
     }
 
 
+def large_one(args) -> dict:
+    """One round of ``args.one`` at K = ``args.large_clients`` in this process: phase times, peak RSS; the final
+    global parameters and the timeline go to ``args.save`` (for the parent's comparison)."""
+    from pslsched.simulator import SimConfig, Simulation, build_record
+    from pslsched.solvers import solve
+    from pslsched.training import TrainConfig, load_dataset, prepare_training, seeds
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    dataset = load_dataset(args.large_dataset, seed=seeds(args.seed)["split"])
+    built = testbed_for(args.large_clients, max(args.helper_memory, 200.0 * args.large_clients))
+    schedule = solve(built.instance, "greedy", time_limit=60).schedule
+    opt = {
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        **({"momentum": 0.9} if args.optimizer == "sgd" else {}),
+    }
+    cfg = TrainConfig(
+        strategy=VARIANTS[args.one], dataset=args.large_dataset, batch_size=16, partition="iid", **opt
+    )
+    prep = prepare_training(built.instance, cfg, args.seed, dataset)
+    hooks = prep.executor(built.instance.clients, args.seed)
+    config = SimConfig(rounds=1, seed=args.seed)
+    sim = Simulation(
+        built.instance, schedule, config, workload=built.workload, hooks=hooks, plan=prep.planner
+    )
+    fedavg = {"s": 0.0}
+    end_round = prep.strategy.end_round
+
+    def timed_end_round(members):
+        t = time.perf_counter()
+        end_round(members)
+        fedavg["s"] += time.perf_counter() - t
+
+    prep.strategy.end_round = timed_end_round
+    t1 = time.perf_counter()
+    sim.run(lambda r: None)
+    t2 = time.perf_counter()
+    params = {f"{p}.{n}": t.detach() for p, m in prep.parts.items() for n, t in m.state_dict().items()}
+    timeline = build_record(built.instance, schedule, config, list(sim.results)).timeline
+    torch.save({"params": params, "timeline": timeline.to_dict("list")}, args.save)
+    return {
+        "variant": args.one,
+        "K": args.large_clients,
+        "steps": int((np.asarray(sim.results[0].plan.samples) > 0).any(axis=1).sum()),
+        "set-up s": round(t1 - t0, 1),
+        "round s": round(t2 - t1, 2),
+        "hook s": round(hooks.compute_s, 2),
+        "FedAvg s": round(fedavg["s"], 2),
+        "peak RSS MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "train loss": round(hooks.round_loss(), 4),
+    }
+
+
+def large(args) -> list[dict]:
+    """Both variants at every K of ``--large-clients``, each in its own capped subprocess; side by side per K."""
+    limit = int(args.memory_limit_gb * 2**30)
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    rows = []
+    for k in args.large_clients:
+        runs, saved = {}, {}
+        for variant in VARIANTS:
+            path = Path(tempfile.mkdtemp()) / "run.pt"
+            cmd = [sys.executable, __file__, "--one", variant, "--save", str(path), "--large-clients", str(k)]
+            cmd += [
+                "--large-dataset",
+                args.large_dataset,
+                "--threads",
+                str(args.threads),
+                "--seed",
+                str(args.seed),
+            ]
+            cmd += ["--optimizer", args.optimizer, "--lr", str(args.lr)]
+            try:
+                done = subprocess.run(
+                    cmd, capture_output=True, text=True, preexec_fn=cap, timeout=args.timeout
+                )
+                if done.returncode != 0:
+                    tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                    runs[variant] = {"error": f"exit {done.returncode}: {tail[:120]}"}
+                else:
+                    runs[variant] = json.loads(done.stdout.strip().splitlines()[-1])
+                    saved[variant] = torch.load(path, weights_only=False)
+            except subprocess.TimeoutExpired:
+                runs[variant] = {"error": f"timed out after {args.timeout:g} s"}
+            print(k, variant, runs[variant], flush=True)
+        row: dict = {"dataset": args.large_dataset, "K": k, "steps": runs["batched"].get("steps", "")}
+        for variant, run in runs.items():
+            for key in ("round s", "hook s", "FedAvg s", "peak RSS MB"):
+                row[f"{variant} {key}"] = run.get(key, run.get("error", "") if key == "round s" else "")
+        if len(saved) == 2:
+            a, b = saved["per-client"], saved["batched"]
+            row["speedup"] = round(runs["per-client"]["round s"] / runs["batched"]["round s"], 2)
+            row["max abs diff"] = f"{_max_diff(a['params'], b['params']):.1e}"
+            row["same timeline"] = a["timeline"] == b["timeline"]
+        rows.append(row)
+    return rows
+
+
 def _max_diff(a: dict, b: dict) -> float:
     return max(float((a[n] - b[n]).abs().max()) for n in a)
 
@@ -177,7 +291,24 @@ def main() -> None:
     ap.add_argument("--helper-memory", type=float, default=8192.0, help="helpers' memory_mb for K != 20")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown section here")
+    ap.add_argument("--large", action="store_true", help="the scale rows (one round, capped subprocesses)")
+    ap.add_argument("--large-clients", type=int, nargs="+", default=[100, 10_000])
+    ap.add_argument("--large-dataset", default="synthetic:n=60000,size=28")
+    ap.add_argument("--memory-limit-gb", type=float, default=6.0, help="RLIMIT_AS of each large run")
+    ap.add_argument("--timeout", type=float, default=1200.0, help="wall seconds of each large run")
+    ap.add_argument("--one", choices=list(VARIANTS), help=argparse.SUPPRESS)  # a large run's subprocess
+    ap.add_argument("--save", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one is not None:
+        args.large_clients = args.large_clients[0]
+        print(json.dumps(large_one(args)))
+        return
+    if args.large:
+        torch.set_num_threads(args.threads)
+        table = markdown(pd.DataFrame(large(args)))
+        print()
+        print(table)
+        return
     if args.rounds < 2:
         ap.error("--rounds must be >= 2 (the first round of a run is warm-up)")
     torch.set_num_threads(args.threads)

@@ -39,6 +39,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 CASES = int(os.environ.get("PSLSCHED_FUZZ_CASES", "40"))
 KINDS = {"data": 3, "resume": 3, "sweep": 2, "options": 3}  # shares of the cases
@@ -486,6 +487,10 @@ def campaign(cases: int, seed: int = 0) -> dict:
                 report["failures"].append({"kind": kind, "case": i, "error": traceback.format_exc()[-3000:]})
                 continue
         report["cases"] += 1
+        if os.environ.get("PSLSCHED_FUZZ_VERBOSE"):
+            print(
+                f"{i} {kind} exit {outcome['code']} at {time.perf_counter() - start:.1f} s", file=sys.stderr
+            )
         report["by_kind"][kind] = report["by_kind"].get(kind, 0) + 1
         report["codes"][str(outcome["code"])] = report["codes"].get(str(outcome["code"]), 0) + 1
         report["exact_resumes"] += bool(outcome.get("exact"))
@@ -512,6 +517,30 @@ def test_fuzz_campaign():
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["failures"] == [], report["failures"][:3]
     assert report["cases"] >= CASES * 0.9 and set(report["by_kind"]) == set(KINDS), report
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (
+            ["codecs", "--warmup-steps", "9" * 25],
+            "--warmup-steps: must be in [0, 100,000]",
+        ),  # trained ~forever
+        (["codecs", "--seed", "9" * 25], "--seed: must be a whole number in [0, 2^63)"),  # torch's ValueError
+        (["train", *RUN, "--batch-size", "9" * 25], "--batch-size"),  # OverflowError in the round plan
+        (["train", *RUN, "--steps-per-round", "99999", "--sampler", "ugs"], "--steps-per-round"),
+        (
+            ["profile", "measure", "--model", "mlp", "--batch", "9" * 19, "-o", "p.csv"],
+            "--batch",
+        ),  # TypeError
+        (["profile", "measure", "--model", "mlp", "--input-shape", "3,9999,9999", "-o", "p.csv"], "~"),
+    ],
+)
+def test_found_by_the_campaign(argv, needle):
+    """Inputs the campaign found (a traceback or a practically endless run); now one line, exit 2."""
+    code, out, err = sched(argv)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not Path("p.csv").exists()
 
 
 if __name__ == "__main__":

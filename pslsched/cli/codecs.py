@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import MAX_SEED, MAX_WARMUP_STEPS
 from pslsched.cli.common import atomic_dir, positive_float, positive_int
 
 
@@ -38,8 +39,10 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pslsched.training.codec_study import codec_table
 
-    if args.warmup_steps < 0:
-        raise InputError("--warmup-steps", f"must be >= 0, got {args.warmup_steps}")
+    if not 0 <= args.warmup_steps <= MAX_WARMUP_STEPS:
+        raise InputError("--warmup-steps", f"must be in [0, {MAX_WARMUP_STEPS:,}], got {args.warmup_steps:,}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise InputError("--seed", f"must be a whole number in [0, 2^63), got {args.seed}")
     if args.codec and args.budget is not None:
         raise InputError("--budget", "give either --codec settings or a --budget, not both")
     table, info = codec_table(

@@ -14,6 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from pslsched.base.errors import InputError
+from pslsched.base.limits import (
+    MAX_DATASET_VALUES,
+    MAX_MEASURE_BATCH,
+    MAX_MEASURE_COUNT,
+    MAX_THREADS,
+    human_bytes,
+)
 from pslsched.profiles import (
     BUNDLED_PROFILES,
     SHIPPED_PROFILES,
@@ -117,15 +124,15 @@ def _timing_args(parser: argparse.ArgumentParser, batch: str, repeats: str, warm
 # ------------------------------------------------------------------------------------------------ parsing
 
 
-def _int(field: str, text: str | None, minimum: int) -> int | None:
+def _int(field: str, text: str | None, minimum: int, maximum: int = MAX_MEASURE_COUNT) -> int | None:
     if text is None:
         return None
     try:
         value = int(str(text).strip())
     except ValueError:
         raise InputError(field, f"must be a whole number >= {minimum}, got {text!r}") from None
-    if value < minimum:
-        raise InputError(field, f"must be a whole number >= {minimum}, got {text!r}")
+    if not minimum <= value <= maximum:
+        raise InputError(field, f"must be a whole number in [{minimum}, {maximum:,}], got {text!r}")
     return value
 
 
@@ -153,10 +160,10 @@ def _out_file(field: str, path: str | None) -> Path | None:
 
 def _timing(args: argparse.Namespace) -> dict:
     return {
-        "batch": _int("--batch", args.batch, 1),
+        "batch": _int("--batch", args.batch, 1, MAX_MEASURE_BATCH),
         "repeats": _int("--repeats", args.repeats, 1),
         "warmup": _int("--warmup", args.warmup, 0),
-        "threads": _int("--threads", args.threads, 1),
+        "threads": _int("--threads", args.threads, 1, MAX_THREADS),
     }
 
 
@@ -275,6 +282,14 @@ def run_measure(args: argparse.Namespace) -> int:
     timing = _timing(args)
     shape = _shape(args.input_shape)
     classes = _int("--classes", args.classes, 1)
+    values = int(timing["batch"]) * int(np.prod(shape, dtype=object))
+    if values > MAX_DATASET_VALUES:
+        raise InputError(
+            "--batch",
+            f"a batch of {timing['batch']:,} samples of {'x'.join(map(str, shape))} is {values:,} values "
+            f"(~{human_bytes(4 * values)} as float32, before the model's activations); the limit is "
+            f"{MAX_DATASET_VALUES:,} values",
+        )
     out = _out_file("--output", args.output)
     if not args.device_name.strip():
         raise InputError("--device-name", "must not be empty")

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pslsched.base.errors import InputError
 from pslsched.base.limits import (
     MAX_BATCHES,
+    MAX_COUNT,
     MAX_GROUP,
     MAX_PROFILE_BATCH,
     MAX_SPEED,
+    MAX_THREADS,
     MIN_PROFILE_BATCH,
     MIN_SPEED,
 )
@@ -39,18 +41,22 @@ class TrainConfig(BaseModel):
     clients: int | None = Field(
         default=None, ge=1, le=MAX_GROUP
     )  # scale the testbed's client groups to this many clients
-    batch_size: int = Field(default=16, ge=1)
+    batch_size: int = Field(default=16, ge=1, le=MAX_COUNT)
     batches_per_round: int | None = Field(
         default=None, ge=1, le=MAX_BATCHES
     )  # None: a round is one local epoch
     sampler: str | None = None  # fls | fpls | ugs | lds[:tilt=..,c=..]; None: local epochs of batch_size
-    global_batch: int | None = Field(default=None, ge=1)  # a sampler's B (default batch_size x clients)
-    steps_per_round: int | None = Field(default=None, ge=1)  # with a sampler (default: one epoch per round)
+    global_batch: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT
+    )  # a sampler's B (default batch_size x clients)
+    steps_per_round: int | None = Field(
+        default=None, ge=1, le=MAX_BATCHES
+    )  # with a sampler (default: one epoch per round)
     lr: float = Field(default=0.01, gt=0, allow_inf_nan=False)
     optimizer: Literal["sgd", "adam"] = "adam"
     momentum: float = Field(default=0.0, ge=0, le=1)
     weight_decay: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    eval_every: int = Field(default=1, ge=1)
+    eval_every: int = Field(default=1, ge=1, le=MAX_COUNT)
     target_accuracy: float = Field(default=0.9, gt=0, le=1)
     # the batch the profile's costs are for (None: the testbed's model.batch, 128 by default)
     profile_batch: float | None = Field(default=None, ge=MIN_PROFILE_BATCH, le=MAX_PROFILE_BATCH)
@@ -59,7 +65,7 @@ class TrainConfig(BaseModel):
     device: str = "cpu"
     # torch threads; None: 1, the fastest for a run's small steps (one client's batch through part of a model; 4x
     # faster than torch's default of all cores on 2 cores); raise it for large models or splitfed1:batched=true
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1, le=MAX_THREADS)
 
     @field_validator("device")
     @classmethod

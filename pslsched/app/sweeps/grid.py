@@ -66,7 +66,7 @@ class Grid:
 
     def check_size(self, max_points: int = MAX_SWEEP_POINTS) -> None:
         """Refuse a grid of more than ``max_points`` points before it is expanded."""
-        if False:
+        if self.size > max_points:
             shape = " x ".join(f"{len(v)} {k}" for k, v in self.axes.items())
             raise InputError(
                 "axes",

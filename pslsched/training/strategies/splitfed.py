@@ -52,6 +52,22 @@ class SplitFedV1(Strategy):
         super().setup(global_model, num_clients, num_helpers, **kw)
         self.parts: dict[int, dict[str, nn.Module]] = {}
 
+    def begin_round(self, r: int, assign: np.ndarray) -> None:
+        if not self.batched:
+            super().begin_round(r, assign)
+            return
+        # batched: no module copies and no optimizers; the round's precompute holds every client's parameters as
+        # stacked rows (``BatchedRound``) and ``end_round`` averages them
+        self.round, self.assign = r, assign
+        self.samples = np.zeros(self.num_clients)
+        self.body_samples = np.zeros(self.num_helpers)
+
+    def end_round(self, members: list[int]) -> None:
+        if not self.batched:
+            super().end_round(members)
+            return
+        self.precompute.average(members)
+
     def load_copies(self, state):
         self.client_opt: dict[int, torch.optim.Optimizer] = {}
         self.body_opt: dict[int, torch.optim.Optimizer] = {}
