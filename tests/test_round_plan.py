@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -424,3 +425,42 @@ def test_cpsat_over_cut_options_proves_the_best_mix(seed):
     assert answer.status == "optimal"
     assert answer.round_time == pytest.approx(best, rel=1e-6)
     assert every_mix <= best * (1 + 1e-9)
+
+
+def _exchange_by_definition(w, a):
+    """Each (client, option) pair's upload and download over ``Workload.exchange_hop``, one at a time."""
+    from pslsched.core.workload import transfer_ms
+
+    k, h = w.uplink_mbps.shape
+    up, down = np.full((k, h), np.nan), np.full((k, h), np.nan)
+    local_up, local_down = np.zeros(k), np.zeros(k)
+    for j in range(k):
+        for i in [*range(h), -1]:
+            if i >= 0 and np.isnan(w.uplink_mbps[j, i]):
+                continue
+            hop = w.exchange_hop(j, i, a)
+            size = w.client_weights_bytes[j]
+            u = 0.0 if hop is None else float(transfer_ms(size, w.uplink_mbps[j, hop], w.latency_ms[j, hop]))
+            d = (
+                0.0
+                if hop is None
+                else float(transfer_ms(size, w.downlink_mbps[j, hop], w.latency_ms[j, hop]))
+            )
+            if i >= 0:
+                up[j, i], down[j, i] = u, d
+            else:
+                local_up[j], local_down[j] = u, d
+    return up, down, local_up, local_down
+
+
+@pytest.mark.parametrize("example", ["campus_topology", "hybrid_local", "vgg19_small"])
+def test_the_exchange_is_what_the_simulator_charges_pair_by_pair(example):
+    from pslsched.core.round_model import exchange_of
+
+    path = Path(__file__).resolve().parents[1] / "pslsched/profiles/examples" / f"{example}.yaml"
+    built = build(load_testbed(path))
+    for a in range(built.instance.num_helpers):
+        ex = exchange_of(built.workload, a, 0.0)
+        want = _exchange_by_definition(built.workload, a)
+        for got, ref in zip((ex.up, ex.down, ex.local_up, ex.local_down), want):
+            assert np.allclose(got, ref, equal_nan=True, rtol=0, atol=1e-9)

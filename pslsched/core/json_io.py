@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,22 @@ def load_json(path: Path) -> Any:
         raise InputError(str(path), "not a text file") from None
 
 
+COMPACT_BYTES = 1_000_000  # above: one line without spaces (a 10,000-client instance is ~100 MB indented)
+
+
 def write_json(data: Any, path: str | Path) -> None:
-    """Write JSON via a temporary file so a failure leaves nothing half-written."""
+    """Write JSON via a temporary file (its name unique to this process) so a failure leaves nothing
+    half-written; indented while small, compact once large."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    if len(text) <= COMPACT_BYTES:
+        text = json.dumps(data, indent=1, allow_nan=False)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text + "\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def check_keys(

@@ -49,30 +49,27 @@ def round_model(strategy: str | None, field: str = "--strategy") -> RoundModel:
 
 def exchange_of(workload: Workload, aggregator: int, aggregate_ms: float) -> Exchange:
     """The round-end exchange the simulator charges (dedicated links): each client's weights over the link to
-    the aggregator, else to its own helper (``Workload.exchange_hop``)."""
-    k, h = workload.uplink_mbps.shape
-    up, down = np.full((k, h), np.nan), np.full((k, h), np.nan)
+    the aggregator, else to its own helper, else (training locally) to the first it reaches
+    (``Workload.exchange_hop``, vectorised here)."""
+    up_mbps, down_mbps, lat = workload.uplink_mbps, workload.downlink_mbps, workload.latency_ms
+    k = up_mbps.shape[0]
+    size = np.asarray(workload.client_weights_bytes, dtype=float)[:, None]
+    direct = ~np.isnan(up_mbps[:, aggregator])  # the client reaches the aggregator: every option's hop
+    hop_up = np.where(direct[:, None], up_mbps[:, [aggregator]], up_mbps)
+    hop_down = np.where(direct[:, None], down_mbps[:, [aggregator]], down_mbps)
+    hop_lat = np.where(direct[:, None], lat[:, [aggregator]], lat)
+    reachable = ~np.isnan(up_mbps)
+    up = np.where(reachable, transfer_ms(size, hop_up, hop_lat), np.nan)
+    down = np.where(reachable, transfer_ms(size, hop_down, hop_lat), np.nan)
+    # training locally: the aggregator's link, else the first helper's it reaches, else none (nothing to send)
+    first = np.where(reachable.any(axis=1), reachable.argmax(axis=1), -1)
+    local_hop = np.where(direct, aggregator, first)
+    rows = np.arange(k)
+    some = local_hop >= 0
     local_up, local_down = np.zeros(k), np.zeros(k)
-    size = workload.client_weights_bytes
-    for j in range(k):
-        for i in [*range(h), -1]:
-            hop = workload.exchange_hop(j, i, aggregator)
-            if i >= 0 and np.isnan(workload.uplink_mbps[j, i]):
-                continue  # client j cannot use helper i
-            u = (
-                0.0
-                if hop is None
-                else float(transfer_ms(size[j], workload.uplink_mbps[j, hop], workload.latency_ms[j, hop]))
-            )
-            d = (
-                0.0
-                if hop is None
-                else float(transfer_ms(size[j], workload.downlink_mbps[j, hop], workload.latency_ms[j, hop]))
-            )
-            if i >= 0:
-                up[j, i], down[j, i] = u, d
-            else:
-                local_up[j], local_down[j] = u, d
+    col = np.maximum(local_hop, 0)
+    local_up[some] = transfer_ms(size[some, 0], up_mbps[rows, col][some], lat[rows, col][some])
+    local_down[some] = transfer_ms(size[some, 0], down_mbps[rows, col][some], lat[rows, col][some])
     return Exchange(
         up=up, down=down, aggregate_ms=float(aggregate_ms), local_up=local_up, local_down=local_down
     )
