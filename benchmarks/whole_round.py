@@ -163,9 +163,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scale", action="store_true")
+    parser.add_argument("--profiles", nargs="*", default=None, help="only these anchor profiles (none: skip them)")
     args = parser.parse_args()
     sizes = (20,) if args.quick else (20, 100, 200)
     profiles = PROFILES[::2] if args.quick else PROFILES
+    if args.profiles is not None:
+        profiles = tuple(args.profiles)
     print(
         "| case | greedy / equid at default cut (s) | auto at default cut (s) | best global cut (s) | cuts: auto (s) "
         "| bound over all options (s) | gap % | saved vs best at default cut % |"

@@ -120,6 +120,11 @@ def _garbage_model_with_its_checksum(run: Path) -> None:
     rewrite_state(run, edit)
 
 
+def _forge_results(state: dict) -> dict:
+    state["results"][1]["orders"][0][0][2] = "x"
+    return state
+
+
 def _settings_without(key: str):
     def edit(run: Path) -> None:
         data = json.loads((run / "settings.json").read_text())
@@ -155,7 +160,11 @@ CORRUPTIONS = {
     ),
     "results malformed": (
         lambda r: rewrite_state(r, lambda s: {**s, "results": [{}, {}]}),
-        "malformed",
+        "results[0].start is not what a run of 4 clients",
+    ),
+    "results forged": (  # a forger who recomputes the checksum: the stored rounds must still fit the run
+        lambda r: rewrite_state(r, lambda s: _forge_results(s)),
+        "results[1].orders is not what a run of 4 clients",
     ),
     "state edited": (
         lambda r: rewrite_state(r, lambda s: {**s, "rounds_done": 1}, recheck=False),

@@ -131,8 +131,10 @@ def _int(field: str, text: str | None, minimum: int, maximum: int = MAX_MEASURE_
         value = int(str(text).strip())
     except ValueError:
         raise InputError(field, f"must be a whole number >= {minimum}, got {text!r}") from None
-    if not minimum <= value <= maximum:
-        raise InputError(field, f"must be a whole number in [{minimum}, {maximum:,}], got {text!r}")
+    if value < minimum:
+        raise InputError(field, f"must be a whole number >= {minimum}, got {text!r}")
+    if value > maximum:
+        raise InputError(field, f"must be a whole number >= {minimum} and at most {maximum:,}, got {text!r}")
     return value
 
 

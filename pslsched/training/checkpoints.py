@@ -160,10 +160,17 @@ def load_checkpoint(
     parts: dict[str, nn.Module],
     on_optimizers: Callable[[dict], None] | None = None,
     identity: dict | None = None,
+    shape: tuple[int, int] | None = None,
 ) -> tuple[int, list[RoundResult], np.random.Generator, list[dict]]:
     """Load the global model into ``parts`` (a saved optimizer state goes to ``on_optimizers``); the rounds done,
-    the engine's results and rng, the metrics so far. Verified first (``read_state``; ``identity``: this run's)."""
+    the engine's results and rng, the metrics so far. Verified first (``read_state``; ``identity``: this run's;
+    ``shape``: its clients and helpers, which every stored round's numbers must fit)."""
     state = read_state(out, identity)
+    if shape is not None:
+        for r, result in enumerate(state["results"]):
+            problem = _result_problem(result, *shape)
+            if problem:
+                raise _bad(out, f"{STATE}: results[{r}].{problem}")
     try:
         weights = torch.load(out / CHECKPOINT / state["model"], weights_only=True)
         if not isinstance(weights, dict):
@@ -182,6 +189,73 @@ def load_checkpoint(
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(out, f"{STATE} is malformed: {type(exc).__name__}: {_first(exc)}") from None
     return int(state["rounds_done"]), results, rng, metrics
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _int(v: Any, low: int = 0, high: int = 2**62) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v < high
+
+
+def _result_problem(d: dict, k: int, h: int) -> str | None:
+    """What is wrong with one stored round for a run of ``k`` clients and ``h`` helpers (None: nothing)."""
+    checks = {
+        "start": _num(d.get("start")),
+        "makespan_ms": _num(d.get("makespan_ms")),
+        "round_time_ms": _num(d.get("round_time_ms")),
+        "bytes_sent": _num(d.get("bytes_sent")),
+        "samples": _int(d.get("samples")),
+        "steps": _int(d.get("steps")),
+        "completion": _list(d.get("completion"), k, lambda c: c is None or _num(c)),
+        "busy_ms": _list(d.get("busy_ms"), h, _num),
+        "dropped": _list(d.get("dropped"), None, lambda j: _int(j, 0, k)),
+        "timed_out": _list(d.get("timed_out"), None, lambda j: _int(j, 0, k)),
+        "tasks": _list(d.get("tasks"), None, lambda t: _task(t, k, h)),
+        "assign": d.get("assign") is None or _list(d["assign"], k, lambda i: _int(i, -1, h)),
+        "orders": d.get("orders") is None
+        or _list(d["orders"], None, lambda o: _list(o, None, lambda t: _order(t, k))),
+        "plan": d.get("plan") is None or _plan(d["plan"], k),
+    }
+    bad = [key for key, ok in checks.items() if not ok]
+    return f"{bad[0]} is not what a run of {k} clients and {h} helpers stores" if bad else None
+
+
+def _list(v: Any, n: int | None, ok: Callable[[Any], bool]) -> bool:
+    return isinstance(v, list) and (n is None or len(v) == n) and all(ok(x) for x in v)
+
+
+def _task(t: Any, k: int, h: int) -> bool:
+    return (
+        isinstance(t, list)
+        and len(t) == 8
+        and _int(t[0])
+        and _int(t[1])
+        and _int(t[2], 0, k)
+        and _int(t[3], 0, h)
+        and isinstance(t[4], str)
+        and all(_num(x) for x in t[5:])
+    )
+
+
+def _order(t: Any, k: int) -> bool:
+    return isinstance(t, list) and len(t) == 3 and _int(t[0], 0, k) and isinstance(t[1], str) and _int(t[2])
+
+
+def _plan(p: Any, k: int) -> bool:
+    flags = ("sync", "return_grad", "broadcast", "exchange_weights", "sequential")
+    return (
+        isinstance(p, dict)
+        and _list(p.get("samples"), None, lambda row: _list(row, k, lambda v: _int(v, 0, 2**40)))
+        and _num(p.get("unit"))
+        and all(_flag(p.get(f, False)) for f in flags)
+    )
+
+
+def _flag(v: Any) -> bool:
+    """A plan's flag: one for the round, or one per step."""
+    return isinstance(v, bool) or _list(v, None, lambda x: isinstance(x, bool))
 
 
 def _first(exc: BaseException) -> str:

@@ -291,7 +291,11 @@ def run_training(
         if out is None:
             raise InputError("--resume", "needs the run's folder")
         start_round, results, rng, metrics = load_checkpoint(
-            out, prep.parts, prep.strategy.restore_optimizers, identity
+            out,
+            prep.parts,
+            prep.strategy.restore_optimizers,
+            identity,
+            (instance.num_clients, instance.num_helpers),
         )
         if isinstance(hooks, TrainingHooks):
             for res in results:
