@@ -9,6 +9,7 @@ rounding difference may cross). The clock must not depend on the path at all: ti
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from test_training import SYN, greedy, max_diff, params, tiny
@@ -201,3 +202,20 @@ def test_path_option_is_checked():
         make_strategy("psl:path=fast")
     assert make_strategy("sglr:path=per-client").batched_steps is False
     assert make_strategy("sglr").batched_steps is True
+
+
+def test_sglr_with_dropouts_runs_and_both_paths_agree(tmp_path, capsys):
+    """A client that drops out before its cut-a gradient exists is left out of its helper's broadcast (it used to
+    end in an AttributeError on both paths)."""
+    from pslsched.cli import main
+
+    finals = []
+    for spec in ("sglr", "sglr:path=per-client"):
+        out = tmp_path / spec.replace(":", "_").replace("=", "_")
+        args = ["train", "--strategy", spec, "--dropout", "0.2", "--dataset", "digits", "--rounds", "2"]
+        assert main([*args, "--threads", "1", "--solver", "greedy", "--out", str(out)]) == 0
+        rounds = pd.read_csv(out / "rounds.csv")
+        finals.append(rounds[["round_time_ms", "dropped", "test_accuracy"]].to_numpy(dtype=float))
+    capsys.readouterr()
+    assert (finals[0][:, 1] > 0).any()  # someone dropped out
+    assert np.allclose(finals[0], finals[1], atol=1e-6)

@@ -348,7 +348,11 @@ class TrainingHooks:
         """Helper s.helper's participants of step s.batch all have their cut-a gradient: the strategy may replace
         them (SGLR: one average for all)."""
         t, i = s.batch, s.helper
-        group = {j: f for (j, u), f in self.flight.items() if u == t and self.strategy.assign[j] == i}
+        group = {
+            j: f
+            for (j, u), f in self.flight.items()
+            if u == t and self.strategy.assign[j] == i and f.grad_a is not None  # (a client that dropped out: none)
+        }
         grads = self.strategy.broadcast(t, i, {j: f.grad_a for j, f in sorted(group.items())})
         for j, g in grads.items():
             group[j].grad_a = g
