@@ -73,7 +73,9 @@ def testbed_for(
     h = helpers or max(2, k // 10)
     body = prof.body_memory_mb(a, b)
     memory_mb = round(1.3 * k * body / h, 1) if memory == "scaled" else 8192.0
-    devices = [d for d in ANCHOR_CLIENTS if _meaningful(prof, d, (a, b))]  # profiled here, meaningful at the cut
+    devices = [
+        d for d in ANCHOR_CLIENTS if _meaningful(prof, d, (a, b))
+    ]  # profiled here, meaningful at the cut
     groups = [
         {
             "name": dev,
@@ -163,7 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scale", action="store_true")
-    parser.add_argument("--profiles", nargs="*", default=None, help="only these anchor profiles (none: skip them)")
+    parser.add_argument(
+        "--profiles", nargs="*", default=None, help="only these anchor profiles (none: skip them)"
+    )
     args = parser.parse_args()
     sizes = (20,) if args.quick else (20, 100, 200)
     profiles = PROFILES[::2] if args.quick else PROFILES

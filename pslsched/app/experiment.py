@@ -153,7 +153,9 @@ def _no_codec_on_json(options: SourceOptions) -> None:
     if options.clients is not None:
         raise InputError("--clients", "needs a testbed (--profile): an instance JSON has its clients")
     if getattr(options, "cuts", None) is not None:
-        raise InputError("--cuts", "needs a testbed (--profile): an instance JSON has its times at fixed cuts")
+        raise InputError(
+            "--cuts", "needs a testbed (--profile): an instance JSON has its times at fixed cuts"
+        )
 
 
 def source_instance(options: SourceOptions) -> Instance:

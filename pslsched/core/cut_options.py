@@ -77,11 +77,9 @@ def options_bound(instances: list[Instance], time_limit: float | None = 5.0) -> 
     import pulp
 
     from pslsched.core.backend_log import PulpHiGHS
-    from pslsched.core.bounds import _highs_optimal
+    from pslsched.core.bounds import _highs_optimal, lower_bounds
     from pslsched.core.exchange import round_bound
     from pslsched.core.reduction import solver_view
-
-    from pslsched.core.bounds import lower_bounds
 
     def fallback() -> float:
         report = lower_bounds(solver_view(envelope(instances)), time_limit=time_limit, integer=False)

@@ -218,7 +218,9 @@ class Instance:
             local = _vector(f"{source}.local", data["local"], k, allow_null=True)
         batches = data.get("batches", 1)
         if isinstance(batches, bool) or not isinstance(batches, int) or not 1 <= batches <= MAX_BATCHES:
-            raise InputError(f"{source}.batches", f"must be an integer in [1, {MAX_BATCHES}], got {batches!r}")
+            raise InputError(
+                f"{source}.batches", f"must be an integer in [1, {MAX_BATCHES}], got {batches!r}"
+            )
         name = data.get("name", "instance")
         if not isinstance(name, str):
             raise InputError(f"{source}.name", f"must be a string, got {name!r}")

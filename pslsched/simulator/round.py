@@ -89,7 +89,9 @@ class Round:
         unfinished: list = []  # body backward passes not waited for (no return gradient)
         # only the steps it takes part in (no wake-up for the others: the next barrier it waits for implies the
         # earlier ones), read off its column rather than asked step by step
-        steps = range(self.steps) if self.plan is None else np.flatnonzero(self.plan.samples[:, j] > 0).tolist()
+        steps = (
+            range(self.steps) if self.plan is None else np.flatnonzero(self.plan.samples[:, j] > 0).tolist()
+        )
         for b in steps:
             if self.barriers is not None and b > 0:
                 yield self.barriers.after(b - 1)

@@ -351,7 +351,9 @@ class TrainingHooks:
         group = {
             j: f
             for (j, u), f in self.flight.items()
-            if u == t and self.strategy.assign[j] == i and f.grad_a is not None  # (a client that dropped out: none)
+            if u == t
+            and self.strategy.assign[j] == i
+            and f.grad_a is not None  # (a client that dropped out: none)
         }
         grads = self.strategy.broadcast(t, i, {j: f.grad_a for j, f in sorted(group.items())})
         for j, g in grads.items():
