@@ -24,6 +24,9 @@ from pslsched.solvers.base import assignment_names
 from pslsched.solvers.cpsat_client import MAX_INTERVALS, run_cpsat
 
 
+RESOLUTION_REL = 1e-5  # CP-SAT's integer times: an OPTIMAL this close to its bound is the optimum
+
+
 def mix_intervals(instances: list[Instance]) -> int:
     """Optional interval variables of the mixed model."""
     return sum(int(x.fits.sum()) * 2 * x.batches for x in instances)
@@ -100,6 +103,8 @@ def solve_mix(
     )
     answer = answer_for(original, view, result)
     if downs is not None and answer.round_time is not None:
+        if proved and answer.round_time - every_mix <= RESOLUTION_REL * answer.round_time:
+            every_mix = answer.round_time  # optimal up to the model's integer time resolution (cpsat_model)
         answer.lower_bound = min(every_mix, answer.round_time)
         answer.status = "optimal" if proved else "feasible"
         answer.schedule.lower_bound, answer.schedule.status = answer.lower_bound, answer.status
