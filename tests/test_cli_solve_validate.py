@@ -157,7 +157,7 @@ def _bad_files():
         "wrong shape": (edit(fwd=[[2.0, 1.0], [2.0, 1.0]]), ".fwd[0]: must have 1 entries"),
         "negative": (edit(tail=[[-1.0], [6.0]]), ".tail[0][0]: must be a finite number >= 0"),
         "string": (edit(delay=[["ten"], [3.0]]), ".delay[0][0]: must be a number or null"),
-        "batches": (edit(batches=0), ".batches: must be an integer >= 1"),
+        "batches": (edit(batches=0), ".batches: must be an integer in [1, 10000]"),
         "empty": (lambda ex: "", "malformed JSON"),
     }
 
