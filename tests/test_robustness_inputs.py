@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import refused as refuse
 
 from pslsched.base.errors import InputError
 from pslsched.base.limits import MAX_DATA_FILE_BYTES
-from pslsched.cli import main
 from pslsched.training import file_formats
 from pslsched.training.file_formats import read_bytes, read_idx
 
@@ -36,16 +36,7 @@ CIFAR_PY = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 def refused(capsys, argv: list[str], field: str, *needles: str) -> str:
     """Run ``sched ARGV``: exit 2, nothing on stdout, one line on stderr naming ``field`` (and the needles)."""
-    code = main(argv)
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert code == 2, (code, out, err)
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"sched: error: {field}"), err
-    assert "Traceback" not in err and not out
-    for needle in needles:
-        assert needle in lines[0], (needle, err)
-    return lines[0]
+    return refuse(capsys, argv, field, *needles, stdout_empty=True)
 
 
 def _limit_memory() -> None:

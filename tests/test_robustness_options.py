@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import refused
 
 from pslsched.base.errors import InputError
 from pslsched.base.strict_json import dumps
@@ -22,20 +23,6 @@ pytestmark = [  # no warning on the way to an error (PuLP's deprecation inside a
     pytest.mark.filterwarnings("error"),
     pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning"),
 ]
-
-
-def refused(capsys, argv: list[str], field: str, *needles: str) -> str:
-    """Run ``sched ARGV``: exit 2, one line on stderr naming ``field`` (and the needles), no traceback."""
-    code = main(argv)
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert code == 2, (code, out, err)
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"sched: error: {field}"), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], (needle, err)
-    return lines[0]
 
 
 # ---------------------------------------------------------------------------------------------------- ranges
