@@ -44,6 +44,7 @@ from pslsched.training.datasets import Dataset, load_dataset
 from pslsched.training.errors import Diverged
 from pslsched.training.executor import TrainingHooks
 from pslsched.training.manifest import run_identity
+from pslsched.training.memory import check_copies_fit
 from pslsched.training.partitions import make_partition
 from pslsched.training.plans import make_plan
 from pslsched.training.results import METRIC_COLUMNS, Chance, StepProgress, TrainResult, plan_spread
@@ -128,6 +129,7 @@ def prepare_training(
     optimizer = parse_optimizer(cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     strategy = make_strategy(cfg.strategy, StrategySettings(optimizer, rounds, s["strategy"]))
     example = torch.zeros((1, *data.input_shape), device=device)
+    check_copies_fit(strategy.name, parts, k, optimizer.name, optimizer.momentum)
     strategy.setup(parts, k, instance.num_helpers, example=example, num_classes=data.num_classes)
     sizes = np.array([len(c) for c in client_data])
     unit = profile_batch(cfg, instance)
