@@ -126,6 +126,35 @@ def test_a_cifar_batch_rebuilding_a_huge_empty_array_is_refused(tmp_path: Path, 
     refused(capsys, train(tmp_path, "cifar10"), "--data-dir", "data_batch_1", "declares")
 
 
+def test_a_cifar_batch_of_millions_of_small_objects_is_refused_before_building_them(
+    tmp_path: Path, capsys
+) -> None:
+    # 2 M labels pickle to ~4 MB but would be ~70 MB of Python ints (a 1 GiB file: ~20 GB): counted, not built
+    write_cifar(tmp_path, {b"data": np.zeros((1, 3072), np.uint8), b"labels": [7] * 2_000_000})
+    refused(
+        capsys,
+        train(tmp_path, "cifar10"),
+        "--data-dir",
+        "data_batch_1",
+        "more than 1,000,000 pickle operations",
+    )
+
+
+def test_a_realistic_cifar_batch_is_within_the_operation_limit(tmp_path: Path) -> None:
+    from pslsched.training.file_formats import read_cifar_python_batch
+
+    n = 10_000  # a real batch: labels, file names and the data
+    batch = {
+        b"batch_label": b"training batch 1 of 5",
+        b"labels": [i % 10 for i in range(n)],
+        b"data": np.zeros((n, 3072), np.uint8),
+        b"filenames": [f"img_{i:05d}.png".encode() for i in range(n)],
+    }
+    (tmp_path / "b").write_bytes(pickle.dumps(batch, protocol=2))
+    x, y = read_cifar_python_batch(tmp_path / "b")
+    assert x.shape == (n, 3, 32, 32) and y[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
 def test_a_genuine_cifar_python_batch_still_loads(tmp_path: Path) -> None:
     from pslsched.training.file_formats import read_cifar_python_batch
 

@@ -21,6 +21,7 @@ from test_training import greedy, max_diff, tiny
 from test_training_sync_batched import QUANT, TOL, assert_same_run, both
 
 from pslsched.simulator import SimConfig, parse_stragglers
+from pslsched.training.strategies.locfedmix import client_parameters
 
 torch.set_num_threads(1)
 
@@ -34,8 +35,14 @@ VARIANTS = [
 
 
 def all_parts(parts) -> list[torch.Tensor]:
-    """Every parameter of the run's model parts: the global ones and each client's head, tail and decoder."""
-    return [p.detach().clone() for k in sorted(parts) for p in parts[k].parameters()]
+    """Every parameter of the run's model parts: the global ones and each client's head, tail and decoder (module
+    copies on the per-client path, stacked rows on the batched one: read alike)."""
+    shared = [p.detach().clone() for k in ("head", "body", "tail", "decoder") for p in parts[k].parameters()]
+    clients = next(parts["clients"].parameters()).shape[0] if "clients" in parts else None
+    if clients is None:
+        clients = sum(1 for k in parts if k.endswith(".head"))
+    own = [q.detach().clone() for j in range(clients) for _, q in sorted(client_parameters(parts, j).items())]
+    return shared + own
 
 
 @pytest.mark.parametrize("strategy", VARIANTS)

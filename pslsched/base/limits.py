@@ -24,6 +24,7 @@ MIN_ALPHA, MAX_ALPHA = 0.1, 1e6  # pareto's alpha (below 0.1 a draw overflows to
 MIN_SPEED, MAX_SPEED = 1e-6, 1e6  # the measured clock's --speed (simulated ms per wall ms)
 MIN_PROFILE_BATCH, MAX_PROFILE_BATCH = 1, 1e6  # --profile-batch: the batch size a profile's costs are for
 MAX_DATA_FILE_BYTES = 2**30  # one data file (MNIST IDX, a CIFAR-10 batch), after decompressing a .gz
+MAX_PICKLE_OPS = 1_000_000  # operations of a pickled CIFAR-10 python batch (a real one has ~40,000)
 MAX_COUNT = 2**31 - 1  # a whole-number option with no smaller bound (batch size, eval_every): int32
 MAX_THREADS = 1024  # torch threads (--threads)
 MAX_MEASURE_BATCH = 1024  # sched profile measure/calibrate --batch

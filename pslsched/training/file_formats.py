@@ -14,6 +14,7 @@ import gzip
 import io
 import math
 import pickle
+import pickletools
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from pslsched.base.errors import InputError
-from pslsched.base.limits import MAX_DATA_FILE_BYTES, human_bytes
+from pslsched.base.limits import MAX_DATA_FILE_BYTES, MAX_PICKLE_OPS, human_bytes
 
 IDX_MAGIC = {2051: 3, 2049: 1}  # images: 3 dims (N, rows, cols); labels: 1 dim (N,)
 _CHUNK = 1 << 20
@@ -220,12 +221,24 @@ class ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
+def _check_op_count(raw: bytes, limit: int = MAX_PICKLE_OPS) -> None:
+    """Refuse a pickle of more than ``limit`` opcodes before building anything: each can add an object (a list of
+    a billion small ints fits in a file of a few GB and takes tens of GB), while a real batch has ~40,000."""
+    for count, _ in enumerate(pickletools.genops(raw), start=1):
+        if count > limit:
+            raise pickle.UnpicklingError(
+                f"more than {limit:,} pickle operations (a CIFAR-10 batch has ~40,000); the limit bounds the "
+                "objects it may build"
+            )
+
+
 def read_cifar_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A CIFAR-10 python batch: a pickled dict {b"data": uint8 (N, 3072), b"labels": [N ints]}, safely."""
     expected = 'a CIFAR-10 python batch (a pickled dict with b"data": uint8 N x 3072 and b"labels": N ints)'
     raw = read_bytes(path, f"expected {expected}")
     # untrusted bytes: any failure (refused global, an array larger than the file, truncation) is bad input
     try:
+        _check_op_count(raw)
         obj = ArrayUnpickler(io.BytesIO(raw), budget=len(raw), encoding="bytes").load()
     except Exception as exc:
         raise InputError(

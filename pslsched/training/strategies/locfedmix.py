@@ -6,22 +6,20 @@ decoder reconstructing its input from its smashed data and adds ``beta`` x that 
 (Fed) client parts and decoders are FedAvg'd every ``fed`` rounds (0: never). Each part can be switched off
 (``mix=0``, ``loc=0``, ``fed=0``): the ablation the paper runs.
 
-``path=batched`` (the default) computes each synchronous step at its barrier as one batch (``batched_step``):
-the clients' heads, tails and decoders stacked per step (clients grouped by their sample count) and run with
-``torch.func.vmap`` over ``functional_call``, each helper's body over its clients' concatenated smashed data, and
-the mixup pairs of a helper as one batch; each client's optimizer then steps as on the per-client path
-(``path=per-client``, the reference).
+``path=batched`` (the default) holds the clients' heads, tails and decoders as stacked rows with a stacked
+optimizer state and computes each synchronous step at its barrier as one batch (``locfedmix_rows``); the
+per-client path (``path=per-client``, the reference) holds a module copy of each part and a ``torch.optim``
+optimizer per client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, vmap
 
 from pslsched.base.errors import InputError
 from pslsched.base.registry import as_flag, as_number
@@ -34,6 +32,7 @@ from pslsched.training.strategies.base import (
     parameters_of,
     step_optimizer,
 )
+from pslsched.training.strategies.locfedmix_rows import ClientRows, RowOptimizer, batched_step, mixup_rows
 
 CLIENT_PARTS = ("head", "tail", "decoder")
 PATHS = ("batched", "per-client")
@@ -51,8 +50,8 @@ class LocFedMix(Strategy):
     the mixed samples at the helper (as in the paper, whose server holds the classifier) and a copy of the tail:
     the helper uses the round's starting global tail, frozen; the mix trains the body only. Each body steps once
     per step on the gradient of the mean loss over its clients' samples (each client's mean weighted by its samples)
-    plus the mix term. The per-client parts are model
-    parts of their own (``c<j>.head``...), so a checkpoint keeps them between federations."""
+    plus the mix term. The per-client parts are model parts of their own (per-client path: ``c<j>.head``...;
+    batched: the stacked rows ``clients``), so a checkpoint keeps them between federations."""
 
     name = "locfedmix"
     sync = True
@@ -86,18 +85,45 @@ class LocFedMix(Strategy):
             with torch.no_grad():
                 shape = global_model["head"](self.example).shape[1:]
             global_model["decoder"] = decoder(shape, tuple(self.example.shape[1:])).to(self.example.device)
-        for j in range(num_clients):
-            for p in CLIENT_PARTS:
-                global_model.setdefault(f"c{j}.{p}", self.copy_part(p))
+        if self.batched_steps:  # every client's parts as stacked rows, no module copies (locfedmix_rows)
+            if "clients" not in global_model:
+                templates = {p: global_model[p] for p in CLIENT_PARTS}
+                global_model["clients"] = ClientRows(templates, num_clients)
+            self.rows: ClientRows = global_model["clients"]
+            self.row_opt = RowOptimizer(self.optimizer, self.rows, num_clients)
+            self.live: dict[int, dict[str, nn.Module]] = {}  # clients replayed step by step: their modules
+        else:
+            for j in range(num_clients):
+                for p in CLIENT_PARTS:
+                    global_model.setdefault(f"c{j}.{p}", self.copy_part(p))
         self.bodies = [self.copy_part("body") for _ in range(num_helpers)]
 
     def client(self, j: int, part: str) -> nn.Module:
-        return self.global_model[f"c{j}.{part}"]
+        """Client j's ``part`` (batched path: modules made from its rows for a step replayed client by client)."""
+        if not self.batched_steps:
+            return self.global_model[f"c{j}.{part}"]
+        if j not in self.live:
+            modules = {p: copy.deepcopy(self.global_model[p]) for p in CLIENT_PARTS}
+            with torch.no_grad():
+                for p, m in modules.items():
+                    for n, q in m.named_parameters():
+                        q.copy_(self.rows.row(p, n)[j])
+                        q.grad = None
+            self.live[j] = modules
+        return self.live[j][part]
 
     def load_copies(self, state):
         federated = self.fed > 0 and self.round % self.fed == 0  # the previous round ended with a FedAvg
         self.client_opt = {}
-        for j in np.flatnonzero(self.assign >= 0):
+        split = np.flatnonzero(self.assign >= 0)
+        if self.batched_steps:
+            if (federated or self.round == 0) and len(split):
+                named = {p: dict(self.global_model[p].named_parameters()) for p in CLIENT_PARTS}
+                self.rows.load(split, named)
+            self.row_opt.reset()  # fresh optimizers, as the per-client path makes them
+            self.live.clear()
+            split = split[:0]
+        for j in split:
             j = int(j)
             if federated or self.round == 0:
                 for p in CLIENT_PARTS:
@@ -166,7 +192,17 @@ class LocFedMix(Strategy):
 
     def after_head_bwd(self, j, t, n):
         super().after_head_bwd(j, t, n)
-        step_optimizer(self.client_opt[j])
+        if not self.batched_steps:
+            step_optimizer(self.client_opt[j])
+            return
+        # a step replayed client by client on the batched path: the row optimizer's step from its modules
+        modules = self.live.pop(j)
+        params = {p: dict(m.named_parameters()) for p, m in modules.items()}
+        gathered = {p: {n: q.detach().unsqueeze(0) for n, q in named.items()} for p, named in params.items()}
+        for p, named in params.items():
+            for n, q in named.items():
+                gathered[p][n].grad = None if q.grad is None else q.grad.unsqueeze(0)
+        self.row_opt.step(np.array([j]), gathered)
 
     def on_sync(self, t):
         for i, body in enumerate(self.bodies):
@@ -187,7 +223,7 @@ class LocFedMix(Strategy):
     def _mixup(self, i: int, t: int, body: nn.Module) -> None:
         """Pairs of different clients' smashed data, mixed; the loss trains this body only."""
         if self.batched_steps:  # the same pairs and draws as one batch
-            mixup_batched(self, i, t, body)
+            mixup_rows(self, i, t, body)
             return
         group = sorted(self.stash[i], key=lambda e: e[0])
         rng = np.random.default_rng([self.seed, self.round, t, i])
@@ -207,6 +243,8 @@ class LocFedMix(Strategy):
         return batched_step(self, t, clients, counts, x, y, plan_samples, send, check)
 
     def split_contributions(self, members) -> Contributions:
+        if self.batched_steps:
+            return self._row_contributions(members)
         out: Contributions = {}
         for p in CLIENT_PARTS:
             out[p] = [
@@ -217,134 +255,19 @@ class LocFedMix(Strategy):
         out["body"] = [(b.state_dict(), self.body_samples[i]) for i, b in enumerate(self.bodies)]
         return out
 
-
-def _stacked(s: LocFedMix, js: list[int]) -> dict[str, dict[str, torch.Tensor]]:
-    """Clients ``js``' head, tail and decoder parameters, one row per client, as fresh leaves."""
-    out = {}
-    for part in CLIENT_PARTS:
-        named = [dict(s.client(j, part).named_parameters()) for j in js]
-        out[part] = {n: torch.stack([m[n].detach() for m in named]).requires_grad_(True) for n in named[0]}
-    return out
-
-
-def _vmapped(module: nn.Module) -> Callable:
-    """``(stacked params, stacked inputs) -> stacked outputs`` of ``module``'s architecture."""
-    return vmap(lambda params, inp: functional_call(module, params, (inp,)))
-
-
-def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, check) -> float:
-    """LocFedMix's step t of ``clients`` (sorted by helper, then index) as one batch; see the module docstring.
-
-    The per-client arithmetic: client j's loss is its summed loss over ``loss_divisor`` (its samples); each body's
-    gradient is the sum over its clients of ``n_j`` x the gradient of their mean loss (the per-client path's
-    weighting: the cut-b gradient scaled by ``n_j`` for the bodies' parameters, unscaled for the cut-a gradient);
-    with ``loc`` the head's backward adds ``beta`` x each client's reconstruction loss. Returns the summed loss."""
-    js = [int(j) for j in clients]
-    ns = [int(n) for n in counts]
-    helpers = s.assign[clients]
-    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
-    cuts = np.flatnonzero(np.diff(helpers)) + 1
-    by_helper = [(int(helpers[a]), a, b) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(js)])]
-    by_count: dict[int, list[int]] = {}  # clients (rows of the batch) with the same count share a vmap call
-    for q, n in enumerate(ns):
-        by_count.setdefault(n, []).append(q)
-    order = torch.as_tensor(
-        [k for qs in by_count.values() for q in qs for k in range(bounds[q], bounds[q + 1])], dtype=torch.long
-    )
-    inv = torch.argsort(order)  # the batch (helper order) from the groups' layout
-    glob = s.global_model
-    stacks = [(n, qs, _stacked(s, [js[q] for q in qs])) for n, qs in by_count.items()]
-
-    def per_group(fn: Callable, inp: torch.Tensor) -> list[torch.Tensor]:
-        out, lo = [], 0
-        for n, qs, st in stacks:
-            out.append(fn(st, inp[lo : lo + n * len(qs)].reshape(len(qs), n, *inp.shape[1:])))
-            lo += n * len(qs)
+    def _row_contributions(self, members) -> Contributions:
+        """The members' rows averaged by samples as one contribution per part (FedAvg of an average: the same
+        weighted mean, in float64), with their total samples."""
+        weights = np.zeros(self.num_clients)
+        split = [int(j) for j in np.flatnonzero(self.assign >= 0) if int(j) in members]
+        weights[split] = self.samples[split]
+        out: Contributions = {p: [] for p in CLIENT_PARTS}
+        if weights.sum() > 0:
+            avg = self.rows.average(weights)
+            for p in CLIENT_PARTS:
+                out[p].append((avg[p], float(weights.sum())))
+        out["body"] = [(b.state_dict(), self.body_samples[i]) for i, b in enumerate(self.bodies)]
         return out
-
-    def flat(parts: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat([p.reshape(-1, *p.shape[2:]) for p in parts])
-
-    x_groups = x[order]
-    head_groups = per_group(lambda st, inp: _vmapped(glob["head"])(st["head"], inp), x_groups)
-    head_out = flat(head_groups)[inv]
-    sent_a = send(head_out, "a").requires_grad_(True)
-    outs = []
-    for i, a, b in by_helper:
-        outs.append(s.body(js[a], i)(sent_a[bounds[a] : bounds[b]]))
-        for q in range(a, b):
-            lo, hi = bounds[q], bounds[q + 1]
-            s.after_body_fwd(js[q], i, t, sent_a[lo:hi], y[lo:hi])
-    body_out = outs[0] if len(outs) == 1 else torch.cat(outs)
-    recv_b = send(body_out, "b").requires_grad_(True)
-    logits = flat(per_group(lambda st, inp: _vmapped(glob["tail"])(st["tail"], inp), recv_b[order]))[inv]
-    per_sample = F.cross_entropy(logits, y, reduction="none")
-    seg = torch.repeat_interleave(torch.arange(len(js)), torch.as_tensor(counts, dtype=torch.long))
-    losses = torch.zeros(len(js), dtype=per_sample.dtype).index_add_(0, seg, per_sample.detach())
-    values = losses.numpy().astype(float)
-    check(values)
-    divisors = torch.as_tensor([s.loss_divisor(j, t, n, plan_samples) for j, n in zip(js, ns)])
-    (per_sample / divisors.to(per_sample.dtype)[seg]).sum().backward()
-
-    grad_b = send(recv_b.grad, "grad")
-    # the cut-a gradient of each client's own loss, then the bodies' parameters from the n_j-weighted one
-    grad_a = send(torch.autograd.grad(body_out, sent_a, grad_b, retain_graph=True)[0], "grad")
-    weight = torch.as_tensor(ns, dtype=grad_b.dtype)[seg].reshape(-1, *([1] * (grad_b.dim() - 1)))
-    inputs = [p for i, _, _ in by_helper for p in s.body(js[0], i).parameters() if p.requires_grad]
-    body_out.backward(grad_b * weight, inputs=inputs)
-    head_loss = (head_out * grad_a).sum()
-    if s.loc:
-        recon = per_group(lambda st, h: _vmapped(glob["decoder"])(st["decoder"], h), flat(head_groups))
-        for (n, qs, _), out, lo in zip(stacks, recon, _offsets(stacks)):
-            target = x_groups[lo : lo + n * len(qs)].reshape(out.shape)
-            mse = ((out - target) ** 2).reshape(len(qs), -1).mean(dim=1)  # F.mse_loss of each client
-            head_loss = head_loss + s.beta * mse.sum()
-    head_loss.backward()
-
-    for i, a, b in by_helper:
-        for q in range(a, b):
-            Strategy.after_body_bwd(s, js[q], i, t, ns[q])
-            s.step_samples[i] += ns[q]
-    for _, qs, st in stacks:
-        for row, q in enumerate(qs):
-            j = js[q]
-            for part in CLIENT_PARTS:
-                for name, p in s.client(j, part).named_parameters():
-                    g = st[part][name].grad
-                    p.grad = None if g is None else g[row].clone()
-            s.after_head_bwd(j, t, ns[q])  # the client's optimizer steps
-    return float(values.sum())
-
-
-def _offsets(stacks: list) -> list[int]:
-    """Where each count group starts in the groups' layout."""
-    out, lo = [], 0
-    for n, qs, _ in stacks:
-        out.append(lo)
-        lo += n * len(qs)
-    return out
-
-
-def mixup_batched(s: LocFedMix, i: int, t: int, body: nn.Module) -> None:
-    """``LocFedMix._mixup`` as one batch: the same pairs and draws, every pair's mixed samples through the body and
-    the frozen tail at once, each pair's two mean losses as per-sample weights."""
-    group = sorted(s.stash[i], key=lambda e: e[0])
-    rng = np.random.default_rng([s.seed, s.round, t, i])
-    order = rng.permutation(len(group))
-    mixed, ya, yb, wa, wb = [], [], [], [], []
-    for a, b in zip(order, np.roll(order, 1)):
-        (_, sa, ya_), (_, sb, yb_) = group[a], group[b]
-        m = min(len(ya_), len(yb_))
-        lam = float(rng.beta(s.alpha, s.alpha))
-        mixed.append(lam * sa[:m] + (1 - lam) * sb[:m])
-        ya.append(ya_[:m])
-        yb.append(yb_[:m])
-        wa.append(torch.full((m,), lam / m))
-        wb.append(torch.full((m,), (1 - lam) / m))
-    logits = functional_call(s.global_model["tail"], s.frozen_tail, (body(torch.cat(mixed)),))
-    loss = (F.cross_entropy(logits, torch.cat(ya), reduction="none") * torch.cat(wa)).sum()
-    loss = loss + (F.cross_entropy(logits, torch.cat(yb), reduction="none") * torch.cat(wb)).sum()
-    (loss / len(group)).backward()
 
 
 def decoder(smashed: torch.Size, image: tuple[int, ...]) -> nn.Module:
@@ -355,3 +278,12 @@ def decoder(smashed: torch.Size, image: tuple[int, ...]) -> nn.Module:
     return nn.Sequential(
         nn.Flatten(), nn.Linear(int(torch.Size(smashed).numel()), c * h * w), nn.Unflatten(1, image)
     )
+
+
+def client_parameters(parts: dict[str, nn.Module], j: int) -> dict[str, torch.Tensor]:
+    """Client j's head, tail and decoder parameters (``"head.<name>"``...) from a run's model parts, whichever
+    layout holds them (``c<j>.<part>`` modules on the per-client path, the stacked rows ``clients`` on the batched)."""
+    if "clients" in parts:
+        rows = parts["clients"]
+        return {f"{p}.{n}": rows.row(p, n)[j] for p, n in rows.keys()}
+    return {f"{p}.{n}": q for p in CLIENT_PARTS for n, q in parts[f"c{j}.{p}"].named_parameters()}

@@ -88,6 +88,7 @@ class PSL(Strategy):
             for group in opt.param_groups:
                 group["lr"] = self.optimizer.lr if lr is None else lr
         self.step_total = 0.0
+        self._divisor_key: tuple[int, int] | None = None
         self.step_body = np.zeros(self.num_helpers)
         self.client_split_samples = 0.0
 
@@ -105,9 +106,19 @@ class PSL(Strategy):
         return self.bodies[i]
 
     def loss_divisor(self, j, t, n, plan_samples):
-        row = plan_samples[t]
-        self.step_total = float(row[self.assign >= 0].sum())
+        # the step's split samples, once per step (not once per client: O(K) each)
+        key = (t, id(plan_samples))
+        if self._divisor_key != key:
+            self._divisor_key = key
+            self.step_total = float(plan_samples[t][self.assign >= 0].sum())
         return self.step_total
+
+    def after_batched_step(self, helpers: np.ndarray, clients: np.ndarray, counts: np.ndarray) -> None:
+        """``after_body_bwd`` and ``after_head_bwd`` of a batched step's clients at once (same sums)."""
+        np.add.at(self.body_samples, helpers, counts)
+        np.add.at(self.step_body, helpers, counts)
+        np.add.at(self.samples, clients, counts)
+        self.client_split_samples += float(counts.sum())
 
     def after_body_bwd(self, j, i, t, n):
         super().after_body_bwd(j, i, t, n)

@@ -69,16 +69,18 @@ def run_step(
     cuts = np.flatnonzero(np.diff(helpers)) + 1
     groups = [(int(helpers[a]), a, b) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(js)])]
 
+    keeps_smashed = type(strategy).after_body_fwd is not Strategy.after_body_fwd
     head_out = head(x)
     sent_a = send(head_out, "a").requires_grad_(True)
     outs = []
     for i, a, b in groups:
         lo, hi = bounds[a], bounds[b]
         outs.append(strategy.body(js[a], i)(sent_a[lo:hi]))
-        for q in range(a, b):
-            strategy.after_body_fwd(
-                js[q], i, t, sent_a[bounds[q] : bounds[q + 1]], y[bounds[q] : bounds[q + 1]]
-            )
+        if keeps_smashed:
+            for q in range(a, b):
+                strategy.after_body_fwd(
+                    js[q], i, t, sent_a[bounds[q] : bounds[q + 1]], y[bounds[q] : bounds[q + 1]]
+                )
     body_out = outs[0] if len(outs) == 1 else torch.cat(outs)
     recv_b = send(body_out, "b").requires_grad_(True)
 
@@ -88,7 +90,7 @@ def run_step(
     values = losses.numpy().astype(float)
     check(values)
     divisors = [strategy.loss_divisor(j, t, n, plan_samples) for j, n in zip(js, ns)]
-    if len(set(divisors)) == 1:
+    if divisors.count(divisors[0]) == len(divisors):
         loss = per_sample.sum() / divisors[0]
     else:
         weights = torch.as_tensor([1.0 / d for d in divisors], dtype=per_sample.dtype)[seg]
@@ -112,9 +114,28 @@ def run_step(
         grad_a = torch.cat(pieces)
     head_out.backward(grad_a)
 
+    together = _batched_bookkeeping(strategy)
+    if together is not None:  # the per-client bookkeeping as a few array sums (PSL, SGLR)
+        together(helpers, clients, np.asarray(counts))
+        return float(values.sum())
     for i, a, b in groups:
         for q in range(a, b):
             strategy.after_body_bwd(js[q], i, t, ns[q])
     for j, n in zip(js, ns):
         strategy.after_head_bwd(j, t, n)
     return float(values.sum())
+
+
+def _owner(cls: type, name: str) -> type | None:
+    """The class of ``cls``'s MRO that defines ``name``."""
+    return next((c for c in cls.__mro__ if name in c.__dict__), None)
+
+
+def _batched_bookkeeping(strategy: Strategy) -> Callable | None:
+    """The strategy's ``after_batched_step`` if the class defining it also defines the per-client bookkeeping it
+    replaces (``after_body_bwd``, ``after_head_bwd``): a subclass that overrides those gets them called."""
+    cls = type(strategy)
+    owner = _owner(cls, "after_batched_step")
+    if owner is None or not (owner is _owner(cls, "after_body_bwd") is _owner(cls, "after_head_bwd")):
+        return None
+    return strategy.after_batched_step
