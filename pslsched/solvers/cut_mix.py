@@ -23,7 +23,6 @@ from pslsched.core.timing import earliest_schedule
 from pslsched.solvers.base import assignment_names
 from pslsched.solvers.cpsat_client import MAX_INTERVALS, run_cpsat
 
-
 RESOLUTION_REL = 1e-5  # CP-SAT's integer times: an OPTIMAL this close to its bound is the optimum
 
 
