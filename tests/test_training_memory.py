@@ -69,19 +69,7 @@ def test_a_run_that_cannot_fit_is_refused_before_anything_is_written(capsys, tmp
     out = tmp_path / "run"
     line = refused(
         capsys,
-        [
-            "train",
-            "--clients",
-            "40",
-            "--dataset",
-            "digits",
-            "--rounds",
-            "1",
-            "--threads",
-            "1",
-            "--out",
-            str(out),
-        ],
+        [*"train --clients 40 --dataset digits --rounds 1 --threads 1 --out".split(), str(out)],
         "--clients",
         "splitfed1 keeps 40 clients x head + body + tail",
         "would need at least",
