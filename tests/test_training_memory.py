@@ -87,3 +87,11 @@ def test_a_shared_client_model_is_not_refused(monkeypatch):
 def test_available_memory_is_known_here():
     have = memory.available_bytes()
     assert have is None or have > 0
+
+
+def test_stacked_rows_are_counted_without_module_copies():
+    parts = {**_parts(), "decoder": _parts()["body"]}
+    sizes = {p: memory.parameter_bytes(m) for p, m in parts.items()}
+    need, what = memory.copies_need("locfedmix", parts, 10, "adam")
+    assert need == 10 * 3 * sum(sizes[p] for p in ("head", "tail", "decoder"))
+    assert what == "10 clients x head + tail + decoder"

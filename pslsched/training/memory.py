@@ -27,6 +27,9 @@ CLIENT_PARTS = {
     "sglr": (),
 }
 MODULE_BYTES = 8_000  # a module copy's Python objects, at least (measured ~14.6 kB for a small conv head)
+ROWS = {
+    "locfedmix"
+}  # clients' parts as stacked rows: no module per copy, gradients only for a step's participants
 STATE_COPIES = {"sgd": 0, "sgd+momentum": 1, "adam": 2}  # optimizer state per parameter, in parameter sizes
 
 
@@ -47,8 +50,9 @@ def copies_need(
         return 0, ""
     key = "sgd+momentum" if optimizer == "sgd" and momentum > 0 else optimizer
     state = STATE_COPIES.get(key, 0)
-    # a parameter, its gradient once stepped, and the optimizer's state
-    per_client = sum(parameter_bytes(parts[p]) * (2 + state) + MODULE_BYTES for p in held)
+    # a parameter, its gradient once stepped (a module copy's), the optimizer's state and a module's objects
+    copy_bytes = (1 + state, 0) if strategy in ROWS else (2 + state, MODULE_BYTES)
+    per_client = sum(parameter_bytes(parts[p]) * copy_bytes[0] + copy_bytes[1] for p in held)
     return clients * per_client, f"{clients:,} clients x {' + '.join(held)}"
 
 
