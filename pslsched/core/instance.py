@@ -28,6 +28,7 @@ _KEYS = {
     "batches",
     "local",
     "sequential",
+    "local_head",
     "exchange",
     "body_memory",
 }
@@ -40,6 +41,8 @@ class Instance:
     ``local[j]`` (NaN = no local option) is the time in ms for client j to train one batch on its own device.
     ``sequential`` (problem.md §1, SplitFed V2 as published): a helper serves one client step at a time, its
     forward and then its backward, before it starts another forward.
+    ``local_head`` (problem.md §1, LocSplitFed): no cut-a gradient comes back; ``tail`` is the client's local head
+    update, after which its next batch starts without waiting for the helper's backward.
     ``exchange`` (problem.md §1, "The round"): the round-end weight exchange; the planned quantity is then the
     round time (``pslsched.core.exchange.round_time``), not the makespan alone.
     ``body_memory[i]`` (problem.md §1, "Memory"; None = a body per client, SplitFed V1's model): helper i keeps one
@@ -59,6 +62,7 @@ class Instance:
     batches: int = 1
     local: np.ndarray | None = None
     sequential: bool = False
+    local_head: bool = False
     exchange: Exchange | None = None
     body_memory: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -101,6 +105,11 @@ class Instance:
         if not isinstance(self.sequential, (bool, np.bool_)):
             raise InputError("sequential", f"must be true or false, got {self.sequential!r}")
         object.__setattr__(self, "sequential", bool(self.sequential))
+        if not isinstance(self.local_head, (bool, np.bool_)):
+            raise InputError("local_head", f"must be true or false, got {self.local_head!r}")
+        object.__setattr__(self, "local_head", bool(self.local_head))
+        if self.local_head and self.sequential:
+            raise InputError("local_head", "a sequential helper waits for every backward: not with local_head")
         if self.local is not None:
             arr = np.array(self.local, dtype=float)
             if arr.shape != (k,):
@@ -191,6 +200,8 @@ class Instance:
             out["local"] = [_num(v) for v in self.local]
         if self.sequential:
             out["sequential"] = True
+        if self.local_head:
+            out["local_head"] = True
         if self.exchange is not None:
             out["exchange"] = self.exchange.to_dict()
         if self.body_memory is not None:
@@ -227,6 +238,9 @@ class Instance:
         sequential = data.get("sequential", False)
         if not isinstance(sequential, bool):
             raise InputError(f"{source}.sequential", f"must be true or false, got {sequential!r}")
+        local_head = data.get("local_head", False)
+        if not isinstance(local_head, bool):
+            raise InputError(f"{source}.local_head", f"must be true or false, got {local_head!r}")
         exchange = None
         if data.get("exchange") is not None:
             exchange = Exchange.from_dict(data["exchange"], f"{source}.exchange").check(
@@ -244,6 +258,7 @@ class Instance:
             batches=batches,
             local=local,
             sequential=sequential,
+            local_head=local_head,
             exchange=exchange,
             body_memory=body,
             **mats,

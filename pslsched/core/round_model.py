@@ -26,11 +26,12 @@ class RoundModel:
     strategy: str
     exchange: bool
     shared_body: bool
+    local_head: bool = False  # no cut-a gradient comes back: the head learns locally (problem.md §1)
 
 
 ROUND_MODELS = {
     "splitfed1": RoundModel("splitfed1", exchange=True, shared_body=False),
-    "locsplitfed": RoundModel("locsplitfed", exchange=True, shared_body=False),
+    "locsplitfed": RoundModel("locsplitfed", exchange=True, shared_body=False, local_head=True),
     "splitfed2": RoundModel("splitfed2", exchange=True, shared_body=True),
     "locfedmix": RoundModel("locfedmix", exchange=True, shared_body=True),  # a federating round
     "psl": RoundModel("psl", exchange=False, shared_body=True),
@@ -92,6 +93,9 @@ def for_strategy(
         zero = np.where(instance.reachable, 0.0, np.nan)
         exchange = Exchange(up=zero, down=zero, aggregate_ms=float(aggregate_ms))
     out = dataclasses.replace(instance, exchange=exchange)
+    if model.local_head and workload is not None:  # T5 is the head update alone: no gradient download
+        head = np.asarray(workload.head_bwd_ms, dtype=float)[:, None]
+        out = dataclasses.replace(out, tail=np.where(instance.reachable, head, np.nan), local_head=True)
     if model.shared_body and workload is not None and workload.body_weights_mb is not None:
         weights, acts = workload.body_weights_mb, workload.body_activations_mb
         if len(np.unique(weights)) > 1:

@@ -30,10 +30,14 @@ def earliest_schedule(
     A backward of length 0 that follows its forward without delay (a merged sequential instance,
     ``pslsched.core.sequential``) runs right after its forward wherever the order puts it: it holds the helper for
     no time, so that is never later for anyone (CP-SAT, too, places zero-length intervals freely).
+
+    With ``instance.local_head`` a client's next batch follows its own head update (forward end + delay + tail),
+    not the helper's backward, and it completes when both its last head update and every backward are done.
     """
     if instance.instant_backward:
         orders = [_instant_backwards_first(instance, i, order) for i, order in enumerate(orders)]
     k, nb = instance.num_clients, instance.batches
+    local_head = instance.local_head
     assign = np.asarray(assignment, dtype=int)
     completion = np.full(k, np.nan)
     fwd_end = np.full((k, nb), np.nan)
@@ -76,6 +80,14 @@ def earliest_schedule(
                 )
                 if phase == "fwd":
                     fwd_end[j, b] = end
+                    if local_head:
+                        head_done = end + instance.delay[j, i] + instance.tail[j, i]
+                        if b + 1 < nb:
+                            ready_fwd[j, b + 1] = head_done + instance.release[j, i]
+                        else:
+                            completion[j] = np.fmax(completion[j], head_done)
+                elif local_head:
+                    completion[j] = np.fmax(completion[j], end)
                 else:
                     done = end + instance.tail[j, i]
                     if b + 1 < nb:
@@ -113,11 +125,36 @@ def completion_times(
     k = instance.num_clients
     completion = np.full(k, np.nan)
     last = instance.batches - 1
+    if instance.local_head:
+        return _local_head_completion(instance, assignment, tasks)
     for t in tasks:
         if t.phase == "bwd" and t.batch == last:
             j = instance.client_index[t.client]
             i = instance.helper_index[t.helper]
             completion[j] = t.end + instance.tail[j, i]
+    for name, helper in assignment.items():
+        j = instance.client_index.get(name)
+        if helper is None and j is not None and instance.can_local[j]:
+            completion[j] = local_completion(instance, j)
+    return completion
+
+
+def _local_head_completion(
+    instance: Instance, assignment: dict[str, str | None], tasks: Sequence[Task]
+) -> np.ndarray:
+    """C[j] of a ``local_head`` instance: its last head update or its latest backward, whichever ends later (NaN
+    where a task is missing)."""
+    k, nb = instance.num_clients, instance.batches
+    head_done, bwd_end = np.full(k, np.nan), np.full(k, -np.inf)
+    bwd_count = np.zeros(k, dtype=int)
+    for t in tasks:
+        j, i = instance.client_index[t.client], instance.helper_index[t.helper]
+        if t.phase == "fwd" and t.batch == nb - 1:
+            head_done[j] = t.end + instance.delay[j, i] + instance.tail[j, i]
+        elif t.phase == "bwd":
+            bwd_end[j] = max(bwd_end[j], t.end)
+            bwd_count[j] += 1
+    completion = np.where(bwd_count == nb, np.fmax(head_done, bwd_end), np.nan)
     for name, helper in assignment.items():
         j = instance.client_index.get(name)
         if helper is None and j is not None and instance.can_local[j]:

@@ -129,7 +129,8 @@ def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
             ready_b = f.end + instance.delay[j, i]
             if bw.start < ready_b - _tol(ready_b):
                 errors.append(f"{_label(bw)} starts at {bw.start}, before forward end + delay = {ready_b}")
-            prev_done = bw.end + instance.tail[j, i]
+            # the next batch follows the head update: after the backward, or (local head) after the delay
+            prev_done = (f.end + instance.delay[j, i] if instance.local_head else bw.end) + instance.tail[j, i]
     valid_keys = {(c, p, b) for c in instance.clients for p in ("fwd", "bwd") for b in range(nb)}
     for key in seen:
         if key not in valid_keys:

@@ -52,6 +52,8 @@ def scaled_instance(instance: Instance, f: float, batches: int, workload: Worklo
             },
         )
         times = instance_times(scaled)
+        if instance.local_head:  # T5 is the head update alone (no gradient download)
+            times["tail"] = np.where(instance.reachable, scaled.head_bwd_ms[:, None], np.nan)
     return dataclasses.replace(
         instance, batches=batches, local=local, demand=_scaled_demand(instance, f, workload), **times
     )

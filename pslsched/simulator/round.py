@@ -127,7 +127,7 @@ class Round:
                 self._drop(j, i, b)
                 return
             bwd = queue.submit(j, "bwd", b)
-            if self.plan is not None and not self.plan.return_grad:
+            if self.instance.local_head or (self.plan is not None and not self.plan.return_grad):
                 # no gradient comes back: the head learns locally, without waiting for the helper
                 unfinished.append(bwd)
                 t0 = self.env.now

@@ -14,6 +14,7 @@ from pslsched.base.registry import Entry, Registry
 from pslsched.core.instance import Instance
 from pslsched.core.reduction import answer_for, is_extended, solver_view
 from pslsched.core.result import SolveResult
+from pslsched.core.local_head import published, result_for
 from pslsched.core.sequential import merged_instance, sequential_result
 
 SolverFn = Callable[..., SolveResult]
@@ -44,6 +45,9 @@ def solve(
     published-model instance they reduce to, ``pslsched.core.reduction``)."""
     fn = get_solver(solver)
     time_limit = capped("time_limit", time_limit)  # PSLSCHED_CAP (quick runs); unchanged without it
+    if instance.local_head:  # planned under the published model's stronger constraints, then re-timed
+        answer = solve(published(instance), solver, time_limit=time_limit, seed=seed, **options)
+        return result_for(instance, answer, time_limit=None if time_limit is None else 0.2 * time_limit)
     if is_extended(instance):
         view = solver_view(instance)
         return answer_for(instance, view, solve(view, solver, time_limit=time_limit, seed=seed, **options))
