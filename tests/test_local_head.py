@@ -31,9 +31,14 @@ def brute_force(inst: Instance) -> float:
     best = math.inf
     k, h, nb = inst.num_clients, inst.num_helpers, inst.batches
     for assign in itertools.product(range(h), repeat=k):
-        if any(inst.demand[[j for j in range(k) if assign[j] == i]].sum() > inst.capacity[i] for i in range(h)):
+        if any(
+            inst.demand[[j for j in range(k) if assign[j] == i]].sum() > inst.capacity[i] for i in range(h)
+        ):
             continue
-        per = [[(j, p, b) for j in range(k) if assign[j] == i for b in range(nb) for p in ("fwd", "bwd")] for i in range(h)]
+        per = [
+            [(j, p, b) for j in range(k) if assign[j] == i for b in range(nb) for p in ("fwd", "bwd")]
+            for i in range(h)
+        ]
         for perms in itertools.product(*(itertools.permutations(p) for p in per)):
             try:
                 _, completion = earliest_schedule(inst, list(assign), [list(p) for p in perms])
@@ -57,8 +62,16 @@ def test_the_flag_reads_and_writes_with_the_instance():
 def test_the_next_batch_follows_the_head_update_not_the_backward():
     inst = Instance.from_dict(
         {
-            "clients": ["c"], "helpers": ["h"], "release": [[1.0]], "fwd": [[2.0]], "delay": [[3.0]],
-            "bwd": [[10.0]], "tail": [[1.0]], "demand": [1.0], "capacity": [1.0], "batches": 2,
+            "clients": ["c"],
+            "helpers": ["h"],
+            "release": [[1.0]],
+            "fwd": [[2.0]],
+            "delay": [[3.0]],
+            "bwd": [[10.0]],
+            "tail": [[1.0]],
+            "demand": [1.0],
+            "capacity": [1.0],
+            "batches": 2,
             "local_head": True,
         }
     )
@@ -69,7 +82,9 @@ def test_the_next_batch_follows_the_head_update_not_the_backward():
     tasks, done = earliest_schedule(inst, [0], [[(0, "fwd", 0), (0, "bwd", 0), (0, "fwd", 1), (0, "bwd", 1)]])
     assert done[0] == 1 + 2 + 3 + 10 + 2 + 3 + 10  # the helper's queue, not the client, sets the pace
     # the published model waits for the backward and the gradient's way back
-    _, waited = earliest_schedule(published(inst), [0], [[(0, "fwd", 0), (0, "bwd", 0), (0, "fwd", 1), (0, "bwd", 1)]])
+    _, waited = earliest_schedule(
+        published(inst), [0], [[(0, "fwd", 0), (0, "bwd", 0), (0, "fwd", 1), (0, "bwd", 1)]]
+    )
     assert waited[0] == 2 * (1 + 2 + 3 + 10 + 1)
 
 

@@ -157,16 +157,14 @@ def test_a_shared_body_holds_what_a_body_per_client_cannot():
     assert any("shared body" in p for p in validate(tight, res.schedule))
 
 
-@pytest.mark.parametrize("strategy", sorted(ROUND_MODELS))
+@pytest.mark.parametrize("strategy", [*sorted(ROUND_MODELS), "sglr:off=0"])  # SGLR without averaging: no gate
 def test_each_strategys_clock_charges_the_exchange_the_planner_plans(strategy, tmp_path):
     """A cost-only training round of every strategy on the VGG lab with ``cuts: auto`` and two batches: the planned
-    instance carries an exchange exactly where the clock charges one, and the plan's round time is the clock's,
-    exactly, except where a barrier after every step makes clients wait for each other (psl, sglr, locfedmix: the
-    planner's model has no barrier, so the clock is then never shorter than the plan)."""
+    instance carries an exchange, a shared body, a local head, a step barrier and a gate exactly where the clock
+    has one, and the plan's round time is the clock's, exactly."""
     pytest.importorskip("torch")
     from pslsched.app.requests import TrainRequest
     from pslsched.app.training import train
-    from pslsched.training.strategies import synchronous
 
     lab = tmp_path / "lab.yaml"
     lab.write_text(VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: auto"))
@@ -187,12 +185,14 @@ def test_each_strategys_clock_charges_the_exchange_the_planner_plans(strategy, t
     assert (planned.exchange is not None and float(np.nanmax(planned.exchange.up)) > 0) == (exchange > 0)
     assert (planned.body_memory is not None) == round_model(strategy).shared_body
     assert planned.local_head == (strategy == "locsplitfed")
+    assert planned.step_barrier == (strategy.split(":")[0] in ("psl", "sglr", "locfedmix"))
+    assert planned.gated == (strategy == "sglr")
     assert validate(planned, outcome.schedule) == []
-    clock, plan = float(rounds["round_time_ms"].iloc[0]), outcome.schedule.round_time or outcome.schedule.makespan
-    if strategy in synchronous():
-        assert clock >= plan * (1 - 1e-9)
-    else:
-        assert clock == pytest.approx(plan, rel=1e-9)
+    clock, plan = (
+        float(rounds["round_time_ms"].iloc[0]),
+        outcome.schedule.round_time or outcome.schedule.makespan,
+    )
+    assert clock == pytest.approx(plan, rel=1e-9)
 
 
 def test_simulate_of_a_solved_plan_is_the_planned_round(tmp_path):

@@ -174,6 +174,9 @@ def training_experiment(
     first = prepared.planner(0, [])
     if first.sequential:  # the strategy's helpers serve one client step at a time: plan and validate that
         exp.instance = dataclasses.replace(exp.instance, sequential=True)
+    # the round's own waits (its plan's, e.g. SGLR without averaging has no gate): planned as they run
+    sync = bool(first.sync)
+    exp.instance = dataclasses.replace(exp.instance, step_barrier=sync, gated=sync and bool(first.broadcast))
     exp.round_instance = round_instance(exp.instance, first, exp.workload)
     if not request.schedule and stored is None:
         check_solver(request.solver or "greedy")

@@ -29,6 +29,8 @@ _KEYS = {
     "local",
     "sequential",
     "local_head",
+    "gated",
+    "step_barrier",
     "exchange",
     "body_memory",
 }
@@ -43,6 +45,8 @@ class Instance:
     forward and then its backward, before it starts another forward.
     ``local_head`` (problem.md §1, LocSplitFed): no cut-a gradient comes back; ``tail`` is the client's local head
     update, after which its next batch starts without waiting for the helper's backward.
+    ``gated`` (SGLR): helper i's clients get a step's cut-a gradient once all of them are through its backward.
+    ``step_barrier`` (synchronous PSL, SGLR, LocFedMix-SL): nobody starts step b + 1 before everyone is done with b.
     ``exchange`` (problem.md §1, "The round"): the round-end weight exchange; the planned quantity is then the
     round time (``pslsched.core.exchange.round_time``), not the makespan alone.
     ``body_memory[i]`` (problem.md §1, "Memory"; None = a body per client, SplitFed V1's model): helper i keeps one
@@ -63,6 +67,8 @@ class Instance:
     local: np.ndarray | None = None
     sequential: bool = False
     local_head: bool = False
+    gated: bool = False
+    step_barrier: bool = False
     exchange: Exchange | None = None
     body_memory: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -105,11 +111,19 @@ class Instance:
         if not isinstance(self.sequential, (bool, np.bool_)):
             raise InputError("sequential", f"must be true or false, got {self.sequential!r}")
         object.__setattr__(self, "sequential", bool(self.sequential))
-        if not isinstance(self.local_head, (bool, np.bool_)):
-            raise InputError("local_head", f"must be true or false, got {self.local_head!r}")
-        object.__setattr__(self, "local_head", bool(self.local_head))
-        if self.local_head and self.sequential:
-            raise InputError("local_head", "a sequential helper waits for every backward: not with local_head")
+        for flag in ("local_head", "gated", "step_barrier"):
+            value = getattr(self, flag)
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputError(flag, f"must be true or false, got {value!r}")
+            object.__setattr__(self, flag, bool(value))
+        if self.local_head and (self.sequential or self.gated or self.step_barrier):
+            raise InputError(
+                "local_head", "no gradient comes back: not with sequential, gated or step_barrier"
+            )
+        if self.gated and not self.step_barrier and self.batches > 1:
+            raise InputError("gated", "with more than one step a gated helper's clients need a step_barrier")
+        if self.sequential and (self.gated or self.step_barrier):
+            raise InputError("sequential", "a sequential helper is not planned with gated or step_barrier")
         if self.local is not None:
             arr = np.array(self.local, dtype=float)
             if arr.shape != (k,):
@@ -200,8 +214,9 @@ class Instance:
             out["local"] = [_num(v) for v in self.local]
         if self.sequential:
             out["sequential"] = True
-        if self.local_head:
-            out["local_head"] = True
+        for flag in ("local_head", "gated", "step_barrier"):
+            if getattr(self, flag):
+                out[flag] = True
         if self.exchange is not None:
             out["exchange"] = self.exchange.to_dict()
         if self.body_memory is not None:
@@ -238,9 +253,11 @@ class Instance:
         sequential = data.get("sequential", False)
         if not isinstance(sequential, bool):
             raise InputError(f"{source}.sequential", f"must be true or false, got {sequential!r}")
-        local_head = data.get("local_head", False)
-        if not isinstance(local_head, bool):
-            raise InputError(f"{source}.local_head", f"must be true or false, got {local_head!r}")
+        flags = {}
+        for flag in ("local_head", "gated", "step_barrier"):
+            flags[flag] = data.get(flag, False)
+            if not isinstance(flags[flag], bool):
+                raise InputError(f"{source}.{flag}", f"must be true or false, got {flags[flag]!r}")
         exchange = None
         if data.get("exchange") is not None:
             exchange = Exchange.from_dict(data["exchange"], f"{source}.exchange").check(
@@ -258,7 +275,7 @@ class Instance:
             batches=batches,
             local=local,
             sequential=sequential,
-            local_head=local_head,
+            **flags,
             exchange=exchange,
             body_memory=body,
             **mats,

@@ -27,15 +27,19 @@ class RoundModel:
     exchange: bool
     shared_body: bool
     local_head: bool = False  # no cut-a gradient comes back: the head learns locally (problem.md §1)
+    step_barrier: bool = False  # nobody starts a step before everyone is done with the previous one
+    gated: bool = (
+        False  # a helper's clients get a step's cut-a gradient once all are through (SGLR's average)
+    )
 
 
 ROUND_MODELS = {
     "splitfed1": RoundModel("splitfed1", exchange=True, shared_body=False),
     "locsplitfed": RoundModel("locsplitfed", exchange=True, shared_body=False, local_head=True),
     "splitfed2": RoundModel("splitfed2", exchange=True, shared_body=True),
-    "locfedmix": RoundModel("locfedmix", exchange=True, shared_body=True),  # a federating round
-    "psl": RoundModel("psl", exchange=False, shared_body=True),
-    "sglr": RoundModel("sglr", exchange=False, shared_body=True),
+    "locfedmix": RoundModel("locfedmix", exchange=True, shared_body=True, step_barrier=True),  # federating
+    "psl": RoundModel("psl", exchange=False, shared_body=True, step_barrier=True),
+    "sglr": RoundModel("sglr", exchange=False, shared_body=True, step_barrier=True, gated=True),
 }
 DEFAULT_STRATEGY = "splitfed1"
 
@@ -93,6 +97,7 @@ def for_strategy(
         zero = np.where(instance.reachable, 0.0, np.nan)
         exchange = Exchange(up=zero, down=zero, aggregate_ms=float(aggregate_ms))
     out = dataclasses.replace(instance, exchange=exchange)
+    out = dataclasses.replace(out, step_barrier=model.step_barrier, gated=model.gated)
     if model.local_head and workload is not None:  # T5 is the head update alone: no gradient download
         head = np.asarray(workload.head_bwd_ms, dtype=float)[:, None]
         out = dataclasses.replace(out, tail=np.where(instance.reachable, head, np.nan), local_head=True)

@@ -33,6 +33,7 @@ def earliest_schedule(
 
     With ``instance.local_head`` a client's next batch follows its own head update (forward end + delay + tail),
     not the helper's backward, and it completes when both its last head update and every backward are done.
+    ``gated`` and ``step_barrier`` instances (SGLR, synchronous PSL): see ``_Steps``.
     """
     if instance.instant_backward:
         orders = [_instant_backwards_first(instance, i, order) for i, order in enumerate(orders)]
@@ -48,6 +49,9 @@ def earliest_schedule(
             completion[j] = local_completion(instance, j)
         else:
             ready_fwd[j, 0] = instance.release[j, i]
+    steps = (
+        _Steps(instance, assign, ready_fwd, completion) if instance.gated or instance.step_barrier else None
+    )
     tasks: list[Task] = []
     pos = [0] * len(orders)
     helper_free = [0.0] * len(orders)
@@ -88,6 +92,8 @@ def earliest_schedule(
                             completion[j] = np.fmax(completion[j], head_done)
                 elif local_head:
                     completion[j] = np.fmax(completion[j], end)
+                elif steps is not None:
+                    steps.backward_done(j, b, i, end)
                 else:
                     done = end + instance.tail[j, i]
                     if b + 1 < nb:
@@ -104,6 +110,71 @@ def earliest_schedule(
             )
         pending = still
     return tasks, completion
+
+
+class _Steps:
+    """When clients are done with a step on a ``gated`` or ``step_barrier`` instance (problem.md §1).
+
+    Gated: helper i's clients get the cut-a gradient of step b (and start their tail) once every one of them has
+    finished that step's backward. Step barrier: step b + 1 starts for everyone once every client is done with
+    step b (a local trainer's step takes ``local[j]`` from the step's start)."""
+
+    def __init__(
+        self, instance: Instance, assign: np.ndarray, ready_fwd: np.ndarray, completion: np.ndarray
+    ) -> None:
+        self.inst, self.assign, self.ready_fwd, self.completion = instance, assign, ready_fwd, completion
+        nb, h = instance.batches, instance.num_helpers
+        split = assign >= 0
+        self.members = [np.flatnonzero(assign == i) for i in range(h)]
+        self.gate_left = np.array([[len(m) for m in self.members]] * nb, dtype=int)
+        self.gate_end = np.full((nb, h), -np.inf)
+        self.step_left = np.full(nb, int(split.sum()))
+        self.step_end = np.full(nb, -np.inf)
+        self.local = np.flatnonzero(~split)
+        local_step = instance.local[self.local].max() if len(self.local) else 0.0
+        self.local_step = float(local_step)
+        if instance.step_barrier:
+            self.completion[self.local] = np.nan
+            if not split.any():  # nobody waits for a helper: each step is the slowest local trainer's
+                for b in range(nb):
+                    self._close(b, 0.0)
+
+    def backward_done(self, j: int, b: int, i: int, end: float) -> None:
+        if not self.inst.gated:
+            self._client_done(j, b, end + self.inst.tail[j, i])
+            return
+        self.gate_left[b, i] -= 1
+        self.gate_end[b, i] = max(self.gate_end[b, i], end)
+        if self.gate_left[b, i] == 0:
+            for m in self.members[i]:
+                self._client_done(int(m), b, self.gate_end[b, i] + self.inst.tail[m, i])
+
+    def _client_done(self, j: int, b: int, done: float) -> None:
+        inst, i = self.inst, self.assign[j]
+        if not inst.step_barrier:
+            if b + 1 < inst.batches:
+                self.ready_fwd[j, b + 1] = done + inst.release[j, i]
+            else:
+                self.completion[j] = done
+            return
+        if b == inst.batches - 1:
+            self.completion[j] = done
+        self.step_end[b] = max(self.step_end[b], done)
+        self.step_left[b] -= 1
+        if self.step_left[b] == 0:
+            self._close(b, self.step_end[b])
+
+    def _close(self, b: int, done: float) -> None:
+        """Step b is done for every split client at ``done``: the barrier opens after the local trainers too."""
+        inst = self.inst
+        start = 0.0 if b == 0 else self.step_end[b - 1]
+        end = max(done, start + self.local_step) if len(self.local) else done
+        self.step_end[b] = end
+        if b + 1 < inst.batches:
+            split = np.flatnonzero(self.assign >= 0)
+            self.ready_fwd[split, b + 1] = end + inst.release[split, self.assign[split]]
+        elif len(self.local):
+            self.completion[self.local] = start + inst.local[self.local]
 
 
 def _instant_backwards_first(instance: Instance, i: int, order: Sequence[HelperTask]) -> list[HelperTask]:
@@ -127,6 +198,8 @@ def completion_times(
     last = instance.batches - 1
     if instance.local_head:
         return _local_head_completion(instance, assignment, tasks)
+    if instance.gated or instance.step_barrier:
+        return step_times(instance, assignment, tasks)[0][:, -1]
     for t in tasks:
         if t.phase == "bwd" and t.batch == last:
             j = instance.client_index[t.client]
@@ -137,6 +210,43 @@ def completion_times(
         if helper is None and j is not None and instance.can_local[j]:
             completion[j] = local_completion(instance, j)
     return completion
+
+
+def step_times(
+    instance: Instance, assignment: dict[str, str | None], tasks: Sequence[Task]
+) -> tuple[np.ndarray, np.ndarray]:
+    """From timed tasks: when each client is done with each step (K x B), and the time its release in each step
+    counts from (0 in step 0; the previous step's end for it, or everyone's under a step barrier). NaN where a
+    task is missing."""
+    k, nb = instance.num_clients, instance.batches
+    assign = np.array(
+        [-1 if assignment.get(c) is None else instance.helper_index[assignment[c]] for c in instance.clients]
+    )
+    bwd_end = np.full((k, nb), np.nan)
+    for t in tasks:
+        if t.phase == "bwd" and 0 <= t.batch < nb:
+            bwd_end[instance.client_index[t.client], t.batch] = t.end
+    done = np.full((k, nb), np.nan)
+    for j in np.flatnonzero(assign >= 0):
+        i = assign[j]
+        end = bwd_end[j]
+        if instance.gated:  # the gradient comes back once every client of the helper is through the step
+            end = bwd_end[assign == i].max(axis=0)
+        done[j] = end + instance.tail[j, i]
+    base = np.zeros((k, nb))
+    local = np.flatnonzero(assign < 0)
+    if instance.step_barrier:
+        for b in range(nb):
+            if len(local):
+                done[local, b] = base[local, b] + instance.local[local]
+            end = float(np.max(done[:, b]))  # the local trainers' steps included
+            if b + 1 < nb:
+                base[:, b + 1] = end
+    else:
+        base[:, 1:] = done[:, :-1]
+        if len(local):
+            done[local, -1] = nb * instance.local[local]
+    return done, base
 
 
 def _local_head_completion(

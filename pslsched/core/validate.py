@@ -8,7 +8,7 @@ from collections import defaultdict
 from pslsched.core.exchange import round_time
 from pslsched.core.instance import Instance
 from pslsched.core.schedule import STATUSES, Schedule
-from pslsched.core.timing import completion_times
+from pslsched.core.timing import completion_times, step_times
 
 ABS_TOL = 1e-6  # ms
 REL_TOL = 1e-9
@@ -97,6 +97,9 @@ def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
             continue
         seen[(t.client, t.phase, t.batch)].append(t)
     by_helper = defaultdict(list)
+    stepped = None
+    if instance.gated or instance.step_barrier:
+        stepped = step_times(instance, schedule.assignment, schedule.tasks)[1]
     for j, name in enumerate(instance.clients):
         helper = schedule.assignment[name]
         if helper is None:
@@ -123,6 +126,8 @@ def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
                 if not math.isclose(t.end - t.start, length, rel_tol=REL_TOL, abs_tol=ABS_TOL):
                     errors.append(f"{_label(t)} lasts {t.end - t.start}, its length is {length}")
                 by_helper[t.helper].append(t)
+            if stepped is not None:  # gated or behind a step barrier: the step's start follows other clients
+                prev_done = stepped[j, b]
             earliest = prev_done + instance.release[j, i] if b > 0 else instance.release[j, i]
             if not math.isnan(earliest) and f.start < earliest - _tol(earliest):
                 errors.append(f"{_label(f)} starts at {f.start}, before its release {earliest}")
@@ -130,7 +135,9 @@ def _check_tasks(instance: Instance, schedule: Schedule) -> list[str]:
             if bw.start < ready_b - _tol(ready_b):
                 errors.append(f"{_label(bw)} starts at {bw.start}, before forward end + delay = {ready_b}")
             # the next batch follows the head update: after the backward, or (local head) after the delay
-            prev_done = (f.end + instance.delay[j, i] if instance.local_head else bw.end) + instance.tail[j, i]
+            prev_done = (f.end + instance.delay[j, i] if instance.local_head else bw.end) + instance.tail[
+                j, i
+            ]
     valid_keys = {(c, p, b) for c in instance.clients for p in ("fwd", "bwd") for b in range(nb)}
     for key in seen:
         if key not in valid_keys:

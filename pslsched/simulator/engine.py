@@ -20,7 +20,7 @@ from pslsched.simulator.hooks import DurationSource, Hooks, NoHooks, ProfileDura
 from pslsched.simulator.orders import orders_from_schedule
 from pslsched.simulator.policies import POLICIES
 from pslsched.simulator.round import Round
-from pslsched.simulator.round_plan import PlanFn
+from pslsched.simulator.round_plan import PlanFn, instance_plan
 from pslsched.simulator.round_result import RoundResult
 from pslsched.simulator.steps import RunParts
 from pslsched.simulator.stragglers import Stragglers
@@ -84,7 +84,7 @@ class Simulation:
             assign, orders = results[-1].assign, results[-1].orders
         begin_round = getattr(parts.hooks, "begin_round", None)
         for r in range(start_round, self.config.rounds):
-            plan = self.plan_fn(r, results) if self.plan_fn is not None else None
+            plan = self.plan_fn(r, results) if self.plan_fn is not None else instance_plan(self.instance)
             if r > 0:
                 assign, orders = parts.policy.next_round(assign, orders, results, plan)
             parts.stragglers.start_round(r)

@@ -47,5 +47,14 @@ class RoundPlan:
         return int(self.samples.shape[0])
 
 
+def instance_plan(instance) -> RoundPlan | None:
+    """The plan an instance's own waits amount to (``step_barrier``, ``gated``: every client one profile batch in
+    each of its ``batches`` steps); None where it has none (a run without a plan follows the instance)."""
+    if not (instance.step_barrier or instance.gated):
+        return None
+    samples = np.ones((instance.batches, instance.num_clients))
+    return RoundPlan(samples, 1.0, sync=instance.step_barrier, broadcast=instance.gated)
+
+
 # plan(r, results so far) -> round r's plan (None: every client one profile batch per step, ``batches`` steps)
 PlanFn = Callable[[int, list], "RoundPlan | None"]

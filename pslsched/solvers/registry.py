@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pslsched.base.limits import capped
 from pslsched.base.registry import Entry, Registry
 from pslsched.core.instance import Instance
+from pslsched.core.local_head import published, result_for
 from pslsched.core.reduction import answer_for, is_extended, solver_view
 from pslsched.core.result import SolveResult
-from pslsched.core.local_head import published, result_for
 from pslsched.core.sequential import merged_instance, sequential_result
+from pslsched.core.stepped import one_step, ungated
+from pslsched.core.stepped import result_for as stepped_result
 
 SolverFn = Callable[..., SolveResult]
 
@@ -45,6 +47,10 @@ def solve(
     published-model instance they reduce to, ``pslsched.core.reduction``)."""
     fn = get_solver(solver)
     time_limit = capped("time_limit", time_limit)  # PSLSCHED_CAP (quick runs); unchanged without it
+    if instance.step_barrier or instance.gated:  # one step planned, repeated behind the barriers, re-timed
+        step = one_step(instance) if instance.step_barrier else ungated(instance)
+        answer = solve(step, solver, time_limit=time_limit, seed=seed, **options)
+        return stepped_result(instance, step, answer)
     if instance.local_head:  # planned under the published model's stronger constraints, then re-timed
         # the bound's own relaxation takes at most a fifth of the limit
         share = None if time_limit is None else 0.2 * time_limit
