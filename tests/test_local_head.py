@@ -81,11 +81,17 @@ def test_the_next_batch_follows_the_head_update_not_the_backward():
     assert completion[0] == 30.0
     tasks, done = earliest_schedule(inst, [0], [[(0, "fwd", 0), (0, "bwd", 0), (0, "fwd", 1), (0, "bwd", 1)]])
     assert done[0] == 1 + 2 + 3 + 10 + 2 + 3 + 10  # the helper's queue, not the client, sets the pace
-    # the published model waits for the backward and the gradient's way back
+    # the published instance the solvers plan waits for the backward and the head update's part that outlasts it
     _, waited = earliest_schedule(
         published(inst), [0], [[(0, "fwd", 0), (0, "bwd", 0), (0, "fwd", 1), (0, "bwd", 1)]]
     )
-    assert waited[0] == 2 * (1 + 2 + 3 + 10 + 1)
+    assert waited[0] == 2 * (1 + 2 + 3 + 10 + 0)
+    # a head update longer than the backward: the planned instance keeps what outlasts it, so it is never shorter
+    slow_head = dataclasses.replace(inst, bwd=np.array([[1.0]]), tail=np.array([[5.0]]), batches=1)
+    order1 = [[(0, "fwd", 0), (0, "bwd", 0)]]
+    _, mine = earliest_schedule(slow_head, [0], order1)
+    _, planned = earliest_schedule(published(slow_head), [0], order1)
+    assert mine[0] == 1 + 2 + 3 + 5 and planned[0] == mine[0]
 
 
 def test_the_validator_checks_the_head_update_and_the_completion():
@@ -102,7 +108,7 @@ def test_the_validator_checks_the_head_update_and_the_completion():
     bad = dataclasses.replace(res.schedule, tasks=[early if t is f1 else t for t in res.schedule.tasks])
     assert any("before its release" in e for e in validate(inst, bad))
     # the published model's completion (last backward + tail) is not this instance's makespan
-    assert validate(published(inst), res.schedule) != []
+    assert validate(dataclasses.replace(inst, local_head=False), res.schedule) != []
 
 
 @pytest.mark.parametrize("seed", range(4))

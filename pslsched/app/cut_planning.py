@@ -195,7 +195,8 @@ def choose_cut(
         choice.bound = min(global_bound, lp)
         choice.scope = f"every global cut and every per-client mix of the {len(finalists)} finalists' cuts"
         insts = [quick[c][0] for c in finalists]
-        exact = solver in EXACT and mix_intervals(insts) <= MAX_INTERVALS
+        # CP-SAT's mixed model is the published one: its plans and bounds are not a local head's
+        exact = solver in EXACT and not insts[0].local_head and mix_intervals(insts) <= MAX_INTERVALS
         picks = _client_search(insts, finalists.index(best), seed, t0 + (0.6 if exact else 0.75) * total)
         remaining = max(0.2, total - (time.perf_counter() - t0))
         names = quick[best][0].clients

@@ -85,6 +85,12 @@ def options_bound(instances: list[Instance], time_limit: float | None = 5.0) -> 
         report = lower_bounds(solver_view(envelope(instances)), time_limit=time_limit, integer=False)
         return round_bound(envelope(instances), report.best)
 
+    if instances[0].local_head:  # the published LP bounds nothing here: the local head's own, on the envelope
+        from pslsched.core.local_head import makespan_bound
+
+        least = envelope(instances)
+        return round_bound(least, makespan_bound(least, time_limit))
+
     views = [solver_view(x) for x in instances]
     base = views[0]
     k, h, nb = base.num_clients, base.num_helpers, base.batches

@@ -2,9 +2,9 @@
 
 On a ``local_head`` instance no cut-a gradient comes back: ``tail`` is the client's own head update, run right
 after ``delay``, and its next batch starts then, while the helper may still run the backward. Every constraint of
-the published instance with the same numbers (``local_head`` off) is at least as strong, so a solver's schedule
-there, re-timed with the same assignment and per-helper orders, is a local-head schedule no longer than it
-(``result_for``). The published instance's bounds are not bounds here; ``makespan_bound`` is, from a relaxation:
+the published instance ``published`` (the part of the head update that outlasts the backward as its tail) is at
+least as strong, so a solver's schedule there, re-timed with the same assignment and per-helper orders, is a
+local-head schedule no longer than it (``result_for``). The published instance's bounds are not bounds here; ``makespan_bound`` is, from a relaxation:
 each batch ``b`` of client ``j`` as a client of its own, released no earlier than ``b`` whole head chains
 ``release + fwd + delay + tail`` after the round starts, with no tail and no memory after the first batch.
 """
@@ -26,8 +26,11 @@ RELAXATION_PAIRS = 200_000  # (batch-client, helper) pairs up to which the relax
 
 
 def published(instance: Instance) -> Instance:
-    """The same numbers under the published model (the next batch after the backward and the tail)."""
-    return dataclasses.replace(instance, local_head=False)
+    """The published instance the solvers plan for a local head: tail ``max(0, tail - bwd)``. Its completion
+    ``E_b + max(0, tail - bwd)`` is never below the local head's ``max(E_b, E_f + delay + tail)`` (as ``E_b >=
+    E_f + delay + bwd``), and so is its next batch's release: every constraint is at least as strong, and the
+    tightest such tail."""
+    return dataclasses.replace(instance, local_head=False, tail=np.maximum(instance.tail - instance.bwd, 0.0))
 
 
 def _uploads(instance: Instance) -> tuple[np.ndarray, np.ndarray | None]:
