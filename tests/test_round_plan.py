@@ -168,6 +168,20 @@ def test_each_strategys_clock_charges_the_exchange_the_planner_plans(strategy, t
 
     lab = tmp_path / "lab.yaml"
     lab.write_text(VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: auto"))
+    if strategy in ("locsplitfed", "sglr"):  # and at the given cut, three steps
+        given = TrainRequest(
+            dataset="digits",
+            rounds=1,
+            threads=1,
+            cost_only=True,
+            solver="greedy",
+            strategy=strategy,
+            clients=6,
+            batches_per_round=3,
+        )
+        run = train(given)
+        clock = float(run.result.rounds["round_time_ms"].iloc[0])
+        assert clock == pytest.approx(run.schedule.round_time or run.schedule.makespan, rel=1e-9)
     request = TrainRequest(
         profile=str(lab),
         dataset="digits",

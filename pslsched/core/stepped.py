@@ -40,6 +40,11 @@ def result_for(instance: Instance, step: Instance, answer: SolveResult) -> Solve
     repeat = instance.batches if step.batches < instance.batches else 1
     # a bound on one step's makespan, B times (plus the exchange's least); else already one on the round
     bound = round_bound(instance, repeat * answer.lower_bound) if repeat > 1 else answer.lower_bound
+    if repeat > 1:
+        steps = {f"{repeat} x one step's": repeat * answer.lower_bound}
+        answer = dataclasses.replace(
+            answer, bounds={**steps, **{f"step {k}": v for k, v in answer.bounds.items() if k != "best"}}
+        )
     if answer.schedule is None:
         return dataclasses.replace(answer, lower_bound=bound)
     assign, orders = assignment_and_orders(step, answer.schedule)
