@@ -167,7 +167,9 @@ def test_each_strategys_clock_charges_the_exchange_the_planner_plans(strategy, t
     from pslsched.app.training import train
 
     lab = tmp_path / "lab.yaml"
-    lab.write_text(VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: auto"))
+    # helpers' interfaces of 2 Gbit/s: every strategy averages its bodies across helpers, a trip of ~2 s each way
+    nic = VGG_LAB.replace("memory_mb: 4096}", "memory_mb: 4096, nic_mbps: 2000}")
+    lab.write_text(nic.replace("cuts: {a: 3, b: 20}", "cuts: auto"))
     if strategy in ("locsplitfed", "sglr"):  # and at the given cut, three steps
         given = TrainRequest(
             dataset="digits",
@@ -201,6 +203,7 @@ def test_each_strategys_clock_charges_the_exchange_the_planner_plans(strategy, t
     assert planned.local_head == (strategy == "locsplitfed")
     assert planned.step_barrier == (strategy.split(":")[0] in ("psl", "sglr", "locfedmix"))
     assert planned.gated == (strategy == "sglr")
+    assert planned.exchange.helper_up is not None and planned.exchange.helper_up.max() > 1000
     assert validate(planned, outcome.schedule) == []
     clock, plan = (
         float(rounds["round_time_ms"].iloc[0]),

@@ -39,8 +39,19 @@ def compose(instances: list[Instance], choice: np.ndarray) -> Instance:
             aggregate_ms=base.exchange.aggregate_ms,
             local_up=_rows([e.local_up for e in exs], choice),
             local_down=_rows([e.local_down for e in exs], choice),
+            # a helper sends one body per cut chosen (in parallel): the largest of them sets the time
+            **_helper_parts([exs[c] for c in np.unique(choice)], np.fmax),
         )
     return dataclasses.replace(base, **fields)
+
+
+def _helper_parts(exs: list[Exchange], combine) -> dict:
+    if any(e.helper_up is None for e in exs):
+        return {}
+    return {
+        "helper_up": combine.reduce(np.stack([e.helper_up for e in exs]), axis=0),
+        "helper_down": combine.reduce(np.stack([e.helper_down for e in exs]), axis=0),
+    }
 
 
 def envelope(instances: list[Instance]) -> Instance:
@@ -63,6 +74,7 @@ def envelope(instances: list[Instance]) -> Instance:
             aggregate_ms=base.exchange.aggregate_ms,
             local_up=least([e.local_up for e in exs]),
             local_down=least([e.local_down for e in exs]),
+            **_helper_parts(exs, np.fmin),
         )
     return dataclasses.replace(base, name=f"{base.name}-envelope", **fields)
 

@@ -34,11 +34,17 @@ class Exchange:
     aggregate_ms: float = 0.0
     local_up: np.ndarray | None = None
     local_down: np.ndarray | None = None
+    # each helper's body to the aggregator after its last task, and the average back (H; None: not charged),
+    # where the round used two helpers or more (problem.md §1, "The round")
+    helper_up: np.ndarray | None = None
+    helper_down: np.ndarray | None = None
 
     def check(self, k: int, h: int, source: str = "exchange") -> Exchange:
         """The exchange with frozen float arrays, checked against K clients and H helpers."""
         out = {}
-        for name, shape in (("up", (k, h)), ("down", (k, h)), ("local_up", (k,)), ("local_down", (k,))):
+        shapes = {"up": (k, h), "down": (k, h), "local_up": (k,), "local_down": (k,)}
+        shapes.update(helper_up=(h,), helper_down=(h,))
+        for name, shape in shapes.items():
             value = getattr(self, name)
             if value is None:
                 out[name] = None
@@ -47,11 +53,16 @@ class Exchange:
             if arr.shape != shape:
                 raise InputError(f"{source}.{name}", f"must have shape {shape}, got {arr.shape}")
             bad = np.isinf(arr) | (arr < 0) | (arr > MAX_MS)
+            if name.startswith("helper_"):
+                bad |= np.isnan(arr)
             if bad.any():
                 idx = "".join(f"[{int(i)}]" for i in np.argwhere(bad)[0])
-                raise InputError(f"{source}.{name}{idx}", f"must be a number in [0, {MAX_MS:g}] or null")
+                what = "" if name.startswith("helper_") else " or null"
+                raise InputError(f"{source}.{name}{idx}", f"must be a number in [0, {MAX_MS:g}]{what}")
             arr.setflags(write=False)
             out[name] = arr
+        if (out["helper_up"] is None) != (out["helper_down"] is None):
+            raise InputError(f"{source}.helper_up", "helper_up and helper_down go together")
         a = self.aggregate_ms
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not (0 <= float(a) <= MAX_MS):
             raise InputError(f"{source}.aggregate_ms", f"must be a number in [0, {MAX_MS:g}], got {a!r}")
@@ -59,7 +70,7 @@ class Exchange:
 
     def to_dict(self) -> dict:
         out: dict = {"aggregate_ms": self.aggregate_ms}
-        for name in ("up", "down", "local_up", "local_down"):
+        for name in ("up", "down", "local_up", "local_down", "helper_up", "helper_down"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = _nulls(value)
@@ -70,7 +81,15 @@ class Exchange:
         """Parse the ``exchange`` object of an instance JSON (shapes are checked by ``check``)."""
         if not isinstance(data, dict):
             raise InputError(source, f"must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - {"up", "down", "aggregate_ms", "local_up", "local_down"}
+        unknown = set(data) - {
+            "up",
+            "down",
+            "aggregate_ms",
+            "local_up",
+            "local_down",
+            "helper_up",
+            "helper_down",
+        }
         if unknown:
             raise InputError(f"{source}.{sorted(unknown)[0]}", "unknown key")
         for key in ("up", "down"):
@@ -92,6 +111,8 @@ class Exchange:
             aggregate_ms=data.get("aggregate_ms", 0.0),
             local_up=arr("local_up"),
             local_down=arr("local_down"),
+            helper_up=arr("helper_up"),
+            helper_down=arr("helper_down"),
         )
 
 
@@ -114,14 +135,40 @@ def client_transfers(exchange: Exchange, assign: np.ndarray) -> tuple[np.ndarray
     return np.nan_to_num(up), np.nan_to_num(down)
 
 
-def round_time(instance, assign: np.ndarray, completion: np.ndarray) -> float:
-    """The round time R of problem.md §1 for helper indices ``assign`` and completions ``completion``."""
+def last_task_ends(instance, tasks) -> np.ndarray:
+    """When each helper's last task ends (NaN: it ran none)."""
+    ends = np.full(instance.num_helpers, np.nan)
+    for t in tasks:
+        i = instance.helper_index[t.helper]
+        ends[i] = np.fmax(ends[i], t.end)
+    return ends
+
+
+def bodies_move(exchange: Exchange, assign: np.ndarray) -> np.ndarray:
+    """The helpers whose bodies travel at the round's end: those used, where two or more are (else none)."""
+    if exchange.helper_up is None:
+        return np.zeros(0, dtype=int)
+    used = np.unique(np.asarray(assign)[np.asarray(assign) >= 0])
+    return used if len(used) >= 2 else np.zeros(0, dtype=int)
+
+
+def round_time(instance, assign: np.ndarray, completion: np.ndarray, tasks=None) -> float:
+    """The round time R of problem.md §1 for helper indices ``assign``, completions ``completion`` and (where
+    bodies travel) the timed ``tasks``."""
     done = np.asarray(completion, dtype=float)
     ex = instance.exchange
     if ex is None:
         return float(np.nanmax(done))
     up, down = client_transfers(ex, np.asarray(assign))
-    return float(np.nanmax(done + up) + ex.aggregate_ms + down.max())
+    late, back = float(np.nanmax(done + up)), float(down.max())
+    bodies = bodies_move(ex, assign)
+    if len(bodies):
+        if tasks is None:
+            raise ValueError("round_time: the tasks are needed where bodies travel")
+        ends = last_task_ends(instance, tasks)[bodies]
+        late = max(late, float(np.nanmax(ends + ex.helper_up[bodies])))
+        back = max(back, float(ex.helper_down[bodies].max()))
+    return float(late + ex.aggregate_ms + back)
 
 
 def folded(instance):
@@ -145,8 +192,8 @@ def folds_exactly(instance) -> bool:
     ex = instance.exchange
     if ex is None:
         return True
-    if instance.batches != 1:
-        return False
+    if instance.batches != 1 or (ex.helper_up is not None and (ex.helper_up.any() or ex.helper_down.any())):
+        return False  # (the bodies' trip is not in the folded instance)
     down = np.where(instance.reachable, ex.down, np.nan)
     if instance.local is not None:
         loc = np.zeros(instance.num_clients) if ex.local_down is None else np.nan_to_num(ex.local_down)

@@ -127,7 +127,7 @@ def result_for(instance: Instance, answer: SolveResult, time_limit: float | None
     assign, orders = assignment_and_orders(instance, answer.schedule)
     tasks, completion = earliest_schedule(instance, assign, orders)
     makespan = float(np.nanmax(completion))
-    rt = round_time(instance, assign, completion)
+    rt = round_time(instance, assign, completion, tasks)
     bound = min(bound, rt)
     status = "optimal" if rt <= bound * (1 + 1e-9) else "feasible"
     with_round = instance.exchange is not None

@@ -70,7 +70,7 @@ def answer_for(instance: Instance, view: Instance, result: SolveResult) -> Solve
     assign, orders = assignment_and_orders(view, result.schedule)
     tasks, completion = earliest_schedule(instance, assign, orders)
     makespan = float(np.nanmax(completion))
-    rt = round_time(instance, assign, completion)
+    rt = round_time(instance, assign, completion, tasks)
     bound = min(round_bound(instance, result.lower_bound), rt)
     status = result.status
     met = rt <= bound * (1 + 1e-9)

@@ -52,6 +52,31 @@ def round_model(strategy: str | None, field: str = "--strategy") -> RoundModel:
     return ROUND_MODELS[name]
 
 
+def body_trips(
+    instance: Instance, workload: Workload, aggregator: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each helper's body to the aggregator and the average back, in ms (every strategy averages its bodies
+    across helpers): the body's weights over the slower of the two helpers' network interfaces (``nic_mbps``;
+    an interface without one is unlimited), no latency; the aggregator's own is 0. None where no helper has a
+    ``nic_mbps`` or the body's size is not known (nothing to charge)."""
+    if workload.body_weights_mb is None:
+        return None
+    nic = workload.resources
+    names = instance.helpers
+    size = float(np.max(workload.body_weights_mb)) * 1024.0 * 1024.0
+
+    def trip(src: int, dst: int) -> float:
+        rates = [
+            r for r in (nic.get(f"nic-out:{names[src]}"), nic.get(f"nic-in:{names[dst]}")) if r is not None
+        ]
+        return float(transfer_ms(size, min(rates), 0.0)) if rates else 0.0
+
+    h = instance.num_helpers
+    up = np.array([0.0 if i == aggregator else trip(i, aggregator) for i in range(h)])
+    down = np.array([0.0 if i == aggregator else trip(aggregator, i) for i in range(h)])
+    return (up, down) if (up.any() or down.any()) else None
+
+
 def exchange_of(workload: Workload, aggregator: int, aggregate_ms: float) -> Exchange:
     """The round-end exchange the simulator charges (dedicated links): each client's weights over the link to
     the aggregator, else to its own helper, else (training locally) to the first it reaches
@@ -91,11 +116,14 @@ def for_strategy(
     """The instance of ``model``'s round: its exchange (where the strategy federates and the weights' links are
     known) and its memory model (where the workload says what a body holds)."""
     exchange = None
+    bodies = None if workload is None or aggregator is None else body_trips(instance, workload, aggregator)
     if workload is not None and aggregator is not None and model.exchange:
         exchange = exchange_of(workload, aggregator, aggregate_ms)
-    elif aggregate_ms > 0:
+    elif aggregate_ms > 0 or bodies is not None:
         zero = np.where(instance.reachable, 0.0, np.nan)
         exchange = Exchange(up=zero, down=zero, aggregate_ms=float(aggregate_ms))
+    if bodies is not None:
+        exchange = dataclasses.replace(exchange, helper_up=bodies[0], helper_down=bodies[1])
     out = dataclasses.replace(instance, exchange=exchange)
     out = dataclasses.replace(out, step_barrier=model.step_barrier, gated=model.gated)
     if model.local_head and workload is not None:  # T5 is the head update alone: no gradient download

@@ -53,7 +53,7 @@ def result_for(instance: Instance, step: Instance, answer: SolveResult) -> Solve
     tasks, completion = earliest_schedule(instance, assign, orders)
     makespan = float(np.nanmax(completion))
     with_round = instance.exchange is not None
-    rt = round_time(instance, assign, completion)
+    rt = round_time(instance, assign, completion, tasks)
     bound = min(bound, rt)
     met = rt <= bound * (1 + 1e-9)
     status = "optimal" if met else ("feasible" if answer.status == "optimal" else answer.status)

@@ -43,7 +43,7 @@ def validate(instance: Instance, schedule: Schedule) -> list[str]:
     objective, what = makespan, "makespan"
     if instance.exchange is not None:  # problem.md §1 "The round": the planned quantity is the round time
         assign = [_helper_index(instance, schedule.assignment[c]) for c in instance.clients]
-        objective, what = round_time(instance, assign, completion), "round time"
+        objective, what = round_time(instance, assign, completion, schedule.tasks), "round time"
         if schedule.round_time is not None and not math.isclose(
             schedule.round_time, objective, rel_tol=REL_TOL, abs_tol=ABS_TOL
         ):

@@ -56,10 +56,16 @@ def upload(runner: StepRunner, j: int, helper: int):
 
 
 def aggregate(
-    runner: StepRunner, assign: np.ndarray, t0: float, members: list[int], resend: list[int] = ()
+    runner: StepRunner,
+    assign: np.ndarray,
+    t0: float,
+    members: list[int],
+    resend: list[int] = (),
+    body_down_ms: float = 0.0,
 ) -> float:
     """Run round ``runner.r``'s averaging from ``t0`` (every upload in, but those of ``resend``, sent first) and
-    the downloads to ``members``; the time the round ends."""
+    the downloads to ``members`` (and the averaged body back to the helpers, ``body_down_ms``); the time the round
+    ends."""
     parts = runner.parts
     a, hooks = parts.aggregator, parts.hooks
     env = simpy.Environment(initial_time=t0)
@@ -75,8 +81,11 @@ def aggregate(
         if end_round is not None:
             end_round(runner.r, members)
         yield env.timeout(averaging)
-        if move:
-            yield env.all_of([env.process(_transfer(runner, j, int(assign[j]), "down")) for j in members])
+        back = [env.process(_transfer(runner, j, int(assign[j]), "down")) for j in members] if move else []
+        if body_down_ms > 0:
+            back.append(env.timeout(body_down_ms))
+        if back:
+            yield env.all_of(back)
 
     done = env.process(proc())
     env.run(until=done)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
+from pslsched.core.exchange import bodies_move
 from pslsched.core.sequential import sequential_orders
 from pslsched.simulator.aggregation import aggregate, upload, weights_move
 from pslsched.simulator.helper_queue import HelperQueue
@@ -212,7 +213,18 @@ class Round:
         # client may run after it)
         resend = [j for j in members if self.uploads and np.isnan(self.uploaded[j])]
         close = max([makespan, *(float(self.uploaded[j]) for j in members if not np.isnan(self.uploaded[j]))])
-        round_end = aggregate(self.runner, self.assign, close, members, resend)
+        ex = self.instance.exchange
+        bodies = bodies_move(ex, self.assign) if ex is not None else []
+        body_down = 0.0
+        if len(
+            bodies
+        ):  # each helper's body leaves after its last task; the average comes back after the averaging
+            ends = np.full(self.instance.num_helpers, np.nan)
+            for *_, i, _phase, _ready, _start, end in tasks:
+                ends[i] = np.fmax(ends[i], end)
+            close = max(close, float(np.nanmax(ends[bodies] + ex.helper_up[bodies])))
+            body_down = float(ex.helper_down[bodies].max())
+        round_end = aggregate(self.runner, self.assign, close, members, resend, body_down)
         return RoundResult(
             start=0.0,
             makespan_ms=makespan,

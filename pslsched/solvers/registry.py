@@ -18,6 +18,7 @@ from pslsched.core.result import SolveResult
 from pslsched.core.sequential import merged_instance, sequential_result
 from pslsched.core.stepped import one_step, ungated
 from pslsched.core.stepped import result_for as stepped_result
+from pslsched.solvers.body_trips import solve_with_trips, trips_charged
 
 SolverFn = Callable[..., SolveResult]
 
@@ -47,6 +48,12 @@ def solve(
     published-model instance they reduce to, ``pslsched.core.reduction``)."""
     fn = get_solver(solver)
     time_limit = capped("time_limit", time_limit)  # PSLSCHED_CAP (quick runs); unchanged without it
+    if trips_charged(
+        instance
+    ):  # the bodies' trip between helpers: planned with and without it, evaluated with
+        return solve_with_trips(
+            instance, lambda x, limit: solve(x, solver, time_limit=limit, seed=seed, **options), time_limit
+        )
     if instance.step_barrier or instance.gated:  # one step planned, repeated behind the barriers, re-timed
         step = one_step(instance) if instance.step_barrier else ungated(instance)
         answer = solve(step, solver, time_limit=time_limit, seed=seed, **options)
