@@ -55,7 +55,7 @@ DEFAULT_MAX_ITER = 20
 def solve_admm(run: SolverRun, options: dict) -> SolveResult:
     """Options: ``rho`` (L1 penalty in ms, default 350), ``max_iter`` (default 20), ``slot_ms`` (default as for
     milp-slotted: a simple start ends within 200 slots), ``backend`` ("highs" or "cbc")."""
-    instance, limit = run.instance, run.time_limit
+    instance = run.instance
     backend = check_backend(options.get("backend", "highs"))
     rho = float(options.get("rho", DEFAULT_RHO))
     max_iter = int(options.get("max_iter", DEFAULT_MAX_ITER))
@@ -76,12 +76,16 @@ def solve_admm(run: SolverRun, options: dict) -> SolveResult:
     best = None  # (makespan, slotted, assignment, tasks, completion)
     history = []
     converged, iterations, stop = False, 0, "max_iter"
+    step_s = 0.0  # the longest iteration so far: one more is started only if it would end within the limit
     for it in range(1, max_iter + 1):
-        if run.elapsed() > limit:
+        if best is not None and run.search_left() < step_s:
             stop = "time limit"
             break
+        began = run.elapsed()
         u = _scheduling_step(instance, sl, allowed, y, lam, rho)
-        y_new, status = _assignment_step(instance, allowed, u, lam, rho, sl, run.left(), backend)
+        y_new, status = _assignment_step(
+            instance, allowed, u, lam, rho, sl, run.search_left() - step_s / 2, backend
+        )
         if y_new is None:
             stop = f"assignment step: {status}"
             break
@@ -108,6 +112,7 @@ def solve_admm(run: SolverRun, options: dict) -> SolveResult:
             y = y_new
             break
         y = y_new
+        step_s = max(step_s, run.elapsed() - began)
     if best is None:
         return run.no_schedule(f"ADMM found no assignment ({stop})")
     _, slotted, assignment, tasks, completion = best

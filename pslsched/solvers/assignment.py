@@ -1,6 +1,6 @@
 """Client-to-helper assignments shared by the EquiD family, the exact solvers' hints and LNS.
 
-* :func:`min_max_load_assignment`: EquiD's integer program (Ganian et al. 2026) with PuLP + HiGHS: minimise the
+* :func:`min_max_load_assignment`: EquiD's integer program (Ganian et al. 2026) with HiGHS: minimise the
   largest helper load ``B * sum (fwd + bwd)`` subject to memory and one helper per client. A client with a local
   option may train locally; it then adds no load, but ``M >= B * local[j]`` so that local training is chosen only
   when it is not the bottleneck itself. Above ``IP_PAIR_LIMIT`` pairs, or when HiGHS finds no integer solution in
@@ -13,15 +13,18 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
 import pulp
 
 from pslsched.core.backend_log import PulpHiGHS
+from pslsched.core.bounds import LinearModel
 from pslsched.core.instance import Instance
 
 IP_PAIR_LIMIT = 20_000
+MIN_HIGHS_S = 0.05  # HiGHS is given at least this long (to find anything at all)
 
 
 def _with_local(instance: Instance) -> np.ndarray:
@@ -35,58 +38,67 @@ def min_max_load_assignment(
     instance: Instance, time_limit: float | None = 10.0
 ) -> tuple[np.ndarray | None, str]:
     """EquiD's assignment. Returns (assignment with -1 = local, how) where ``how`` is ``"ip-optimal"``,
-    ``"ip-feasible"``, ``"greedy"`` or ``"infeasible"`` (the IP proved no memory-feasible assignment exists)."""
+    ``"ip-feasible"``, ``"greedy"`` or ``"infeasible"`` (the IP proved no memory-feasible assignment exists).
+    ``time_limit`` covers building the model too (HiGHS, built from numpy arrays: no PuLP)."""
+    t0 = time.perf_counter()
     if int(instance.fits.sum()) > IP_PAIR_LIMIT:
         return greedy_load_assignment(instance), "greedy"
-    k, h, nb = instance.num_clients, instance.num_helpers, instance.batches
+    k, nb = instance.num_clients, instance.batches
     local = _with_local(instance)
-    prob = pulp.LpProblem("min_max_load", pulp.LpMinimize)
-    m = pulp.LpVariable("M", lowBound=0)
-    x = {
-        (j, i): pulp.LpVariable(f"x_{j}_{i}", cat=pulp.LpBinary)
-        for j in range(k)
-        for i in range(h)
-        if instance.fits[j, i]
-    }
-    y = {j: pulp.LpVariable(f"y_{j}", cat=pulp.LpBinary) for j in range(k) if np.isfinite(local[j])}
-    prob += m
-    for j in range(k):
-        terms = [x[j, i] for i in range(h) if (j, i) in x] + ([y[j]] if j in y else [])
-        if not terms:
-            return None, "infeasible"
-        prob += pulp.lpSum(terms) == 1
-        if j in y:
-            prob += m >= float(local[j]) * y[j]
-    for i in range(h):
-        members = [j for j in range(k) if (j, i) in x]
-        if not members:
-            continue
-        prob += m >= pulp.lpSum(nb * float(instance.load[j, i]) * x[j, i] for j in members)
-        prob += pulp.lpSum(float(instance.demand[j]) * x[j, i] for j in members) <= float(
-            instance.capacity[i]
-        )
-    prob.solve(PulpHiGHS(msg=False, timeLimit=time_limit, threads=1))
-    status = highs_status(prob)
+    pj, pi = np.nonzero(instance.fits)
+    lj = np.flatnonzero(np.isfinite(local))
+    if not (instance.fits.any(axis=1) | np.isfinite(local)).all():
+        return None, "infeasible"
+    x, y = 1 + np.arange(len(pj)), 1 + len(pj) + np.arange(len(lj))
+    model = LinearModel(1 + len(pj) + len(lj))
+    model.add(np.concatenate([pj, lj]), np.concatenate([x, y]), 1.0, np.ones(k), np.ones(k), k)
+    if len(lj):  # M >= B * local[j] * y[j]
+        model.add_m(np.arange(len(lj)))
+        model.add(np.arange(len(lj)), y, -local[lj], np.zeros(len(lj)), None, len(lj))
+    used = np.flatnonzero(instance.fits.any(axis=0))
+    row = np.full(instance.num_helpers, -1)
+    row[used] = np.arange(len(used))
+    model.add_m(row[used])  # M >= the helper's load
+    model.add(row[pi], x, -nb * instance.load[pj, pi], np.zeros(len(used)), None, len(used))
+    model.add(row[pi], x, instance.demand[pj], None, instance.capacity[used], len(used))
+    left = math.inf if time_limit is None else time_limit - (time.perf_counter() - t0)
+    status, _, _, values = model.solve(np.arange(1, model.num_cols), max(0.0, left))
     if status == "infeasible":
         return None, "infeasible"
-    if status not in ("optimal", "feasible"):
+    if values is None:
         return greedy_load_assignment(instance), "greedy"
     assignment = np.full(k, -1, dtype=int)
-    for (j, i), var in x.items():
-        if (var.varValue or 0.0) > 0.5:
-            assignment[j] = i
+    chosen = values[x] > 0.5
+    assignment[pj[chosen]] = pi[chosen]
     return assignment, "ip-optimal" if status == "optimal" else "ip-feasible"
 
 
 class HighsWithStart(PulpHiGHS):
-    """PuLP's HiGHS interface (quiet: :class:`pslsched.core.backend_log.PulpHiGHS`) plus a MIP start: the variables' initial values are handed to setSolution."""
+    """PuLP's HiGHS interface (quiet: :class:`pslsched.core.backend_log.PulpHiGHS`) plus a MIP start: the variables'
+    initial values are handed to setSolution (unless ``warm`` is False). With ``deadline`` (a
+    ``time.perf_counter()`` instant), HiGHS's time limit is set just before it runs to what is left then, less
+    half the time PuLP took to build the model (about what reading the solution back takes): PuLP's own work
+    counts against the limit."""
+
+    def __init__(self, *args, deadline: float | None = None, warm: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline, self.warm, self.began = deadline, warm, time.perf_counter()
+
+    def actualSolve(self, lp):  # noqa: N802 (PuLP's name)
+        self.began = time.perf_counter()
+        return super().actualSolve(lp)
 
     def callSolver(self, lp):  # noqa: N802 (PuLP's name)
         variables = lp.variables()
-        if variables and all(v.varValue is not None for v in variables):
+        if self.warm and variables and all(v.varValue is not None for v in variables):
             index = np.array([v.index for v in variables], dtype=np.int32)
             values = np.array([float(v.varValue) for v in variables], dtype=float)
             lp.solverModel.setSolution(len(index), index, values)
+        if self.deadline is not None:
+            now = time.perf_counter()
+            left = self.deadline - now - (now - self.began) / 2
+            # (5% less: a MIP may overrun its limit a little, finishing a round of cuts)
+            lp.solverModel.setOptionValue("time_limit", max(MIN_HIGHS_S, 0.95 * left))
         lp.solverModel.run()
 
 

@@ -10,6 +10,7 @@ the status, the trajectory and the schedule, packaged as a SolveResult).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,18 +23,22 @@ from pslsched.core.instance import Instance
 from pslsched.core.result import SolveResult
 from pslsched.core.schedule import Schedule, Task
 from pslsched.core.timing import HelperTask, earliest_schedule
-from pslsched.solvers.registry import SolverFn, register
+from pslsched.solvers.registry import SolverFn, packing_time, register
 
 OPTIMAL_REL_TOL = 1e-9
 
 DEFAULT_BOUND_TIME_S = 5.0
+RESUME_FACTOR = 2.0  # a resumed integer bound gets at most this many times its first budget
 
 TrajectoryPoint = tuple[float, float | None, float]  # (elapsed s, makespan ms, lower bound ms)
 
 
 def bound_time(time_limit: float | None) -> float:
-    """Time given to the integer load bound: a fifth of the solver's limit, at most 5 s."""
-    return DEFAULT_BOUND_TIME_S if time_limit is None else max(0.2, min(DEFAULT_BOUND_TIME_S, time_limit / 5))
+    """The lower bounds' whole budget (models built and solved): a fifth of the solver's limit, at most 5 s, at
+    least 0.2 s (half the limit below 0.4 s)."""
+    if time_limit is None:
+        return DEFAULT_BOUND_TIME_S
+    return max(min(0.2, time_limit / 2), min(DEFAULT_BOUND_TIME_S, time_limit / 5))
 
 
 def assignment_names(instance: Instance, assignment: np.ndarray) -> dict[str, str | None]:
@@ -60,8 +65,16 @@ class SolverRun:
         return time.perf_counter() - self.started
 
     def left(self) -> float:
-        """Seconds left of the time limit (negative once it has passed)."""
-        return float(self.time_limit) - self.elapsed()
+        """Seconds left of the time limit (negative once it has passed; inf without a limit)."""
+        return math.inf if self.time_limit is None else float(self.time_limit) - self.elapsed()
+
+    def reserve(self) -> float:
+        """Seconds to keep at the end for re-timing the plan and packaging the answer."""
+        return packing_time(self.instance)
+
+    def search_left(self) -> float:
+        """Seconds left for searching: the time limit less the elapsed time and :meth:`reserve`."""
+        return self.left() - self.reserve()
 
     def record(self, makespan: float, bound: float, *, notify: bool = True) -> TrajectoryPoint:
         """Add an anytime point (now, ``makespan``, ``bound``); tell ``progress`` unless ``notify`` is False."""
@@ -72,10 +85,23 @@ class SolverRun:
         return point
 
     def bounds(self, time_limit: float | None = None) -> BoundReport:
-        """The instance's lower bounds, the integer one given ``time_limit`` (default: a share of the solver's)."""
-        return lower_bounds(
-            self.instance, time_limit=bound_time(self.time_limit) if time_limit is None else time_limit
-        )
+        """The instance's lower bounds within ``time_limit`` s (default: :func:`bound_time` of the solver's limit),
+        never more than the search has left (computed once: later calls find them cached)."""
+        budget = bound_time(self.time_limit) if time_limit is None else time_limit
+        if self.time_limit is not None:
+            budget = max(0.0, min(budget, self.search_left()))
+        return lower_bounds(self.instance, time_limit=budget)
+
+    def resume_bounds(self) -> None:
+        """A search that ended early spends some of the time it left on the bounds: the integer model is run again
+        with up to ``RESUME_FACTOR`` times its first budget (kept only where stronger; nothing when the time left
+        is too short to help, or the bounds are already complete)."""
+        if self.time_limit is None:
+            return
+        first = bound_time(self.time_limit)
+        left = 0.8 * self.search_left()  # HiGHS may overrun a little, and nothing follows to absorb it
+        if left > 1.5 * first:
+            self.bounds(time_limit=min(left, RESUME_FACTOR * first))
 
     def preflight(
         self, too_large: str | None = None, *, bound_limit: float | None = None

@@ -46,6 +46,7 @@ SUMMARY = "logic-based Benders: assignment IP (HiGHS) + exact helper sequencing 
 DEFAULT_TIME_LIMIT = 30.0
 MAX_PAIRS = 2_000
 SUB_TIME_LIMIT = 5.0
+LIMIT_SLACK = 0.03  # the search stops this share of the limit early
 PROOF_RTOL = 1e-6
 # CP-SAT's portfolio (reduced-cost, core, no-LP, quick-restart workers side by side) closes single-helper
 # sequencing proofs in milliseconds where any one search strategy alone can stall for seconds.
@@ -85,6 +86,7 @@ class _Helpers:
                 workers=self.workers,
                 seed=self.seed,
                 lower_ms=lower,
+                deadline=deadline + LIMIT_SLACK,  # a late answer is ignored
             )
             self.solves += 1
             if out.bound is not None:
@@ -165,6 +167,7 @@ class _Master:
         solver = HighsWithStart(
             msg=False,
             timeLimit=max(0.05, time_limit),
+            deadline=time.perf_counter() + time_limit,
             threads=1,
             gapRel=0.0,
             random_seed=self.seed,
@@ -205,7 +208,8 @@ def _strengthen(
 def solve_benders(run: SolverRun, options: dict) -> SolveResult:
     """Master IP over assignments, CP-SAT per helper, strengthened no-good cuts (see the module docstring)."""
     instance, limit, seed = run.instance, run.time_limit, run.seed
-    deadline = run.started + limit
+    # the search ends a little early (a master or subproblem solve in progress, the worker's exit, the re-timing)
+    deadline = run.started + (1 - LIMIT_SLACK) * limit - run.reserve()
     run.options = {"seed": seed}
     pairs = int(instance.fits.sum())
     too_large = f"too large for benders ({pairs} client-helper pairs > {MAX_PAIRS}); use auto or lns"
@@ -214,7 +218,7 @@ def solve_benders(run: SolverRun, options: dict) -> SolveResult:
         return refused
     start = options.get("start")
     if not isinstance(start, Start):
-        start = best_start(instance, ip_time=min(2.0, limit / 10))
+        start = best_start(instance, ip_time=min(2.0, limit / 10), deadline=run.started + limit / 4)
     if start is None:
         return run.no_schedule("no constructive start")
     best = (start.makespan, start.assignment.copy(), [list(o) for o in start.orders])

@@ -14,6 +14,7 @@ import math
 import pickle
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ MAX_INTERVALS = 60_000  # optional interval variables; larger models are refused
 # LNS, ...) sharing bounds. Even time-sliced on 2 cores it proves optima that 1 or 2 workers do not reach within a
 # minute (benchmarks/RESULTS.md); runs are then not reproducible step for step (use workers=1 for that).
 DEFAULT_WORKERS = 8
+CLOSE_GRACE_S = 0.02  # an idle worker not gone this long after its input is closed is killed
 
 _BOOT = "from ortools.sat.python import cp_model; from pslsched.solvers.cpsat_worker import serve; serve()"
 
@@ -114,6 +116,7 @@ class CpWorker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        self.expired = False
 
     def solve(
         self,
@@ -121,10 +124,18 @@ class CpWorker:
         *,
         progress: Callable[[float, float, float], None] | None = None,
         t0: float | None = None,
+        deadline: float | None = None,
         **kwargs,
     ) -> CpOutcome:
-        """Run :func:`pslsched.solvers.cpsat_model.run_cpsat` in the worker; ``progress`` is called in this process."""
+        """Run :func:`pslsched.solvers.cpsat_model.run_cpsat` in the worker; ``progress`` is called in this process.
+        ``deadline`` (a ``time.perf_counter()`` instant): a worker still busy then is stopped and its late answer
+        ignored (status ``unknown``; the worker cannot serve again)."""
         t0 = time.perf_counter() if t0 is None else t0
+        watchdog = None
+        if deadline is not None:
+            watchdog = threading.Timer(max(0.0, deadline - time.perf_counter()), self._expire)
+            watchdog.daemon = True
+            watchdog.start()
         kwargs["elapsed0"] = time.perf_counter() - t0
         kwargs["sent_at"] = time.time()  # the worker deducts its start-up time from the time limit
         kwargs["progress"] = progress is not None
@@ -142,16 +153,28 @@ class CpWorker:
                 if msg[0] == "done":
                     return msg[1]
                 return CpOutcome("unknown", message=f"CP-SAT worker failed: {msg[1]}")
-        except (EOFError, BrokenPipeError, pickle.UnpicklingError) as exc:
+        except (EOFError, BrokenPipeError, OSError, pickle.UnpicklingError) as exc:
+            if self.expired:
+                return CpOutcome("unknown", message="CP-SAT did not answer by the deadline (stopped)")
             return CpOutcome("unknown", message=f"CP-SAT worker exited ({type(exc).__name__})")
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _expire(self) -> None:
+        """The deadline passed: stop the worker (the pending read then ends)."""
+        self.expired = True
+        if self.proc.poll() is None:
+            self.proc.kill()
 
     def close(self) -> None:
-        """Stop the worker process."""
+        """Stop the worker process (idle between solves: after a moment's grace it is killed, since its orderly exit
+        takes ~0.1 s that would count against the caller's time limit)."""
         if self.proc.poll() is None:
             try:
                 if self.proc.stdin is not None:
                     self.proc.stdin.close()
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=CLOSE_GRACE_S)
             except (subprocess.TimeoutExpired, BrokenPipeError, OSError):
                 self.proc.kill()
                 self.proc.wait()

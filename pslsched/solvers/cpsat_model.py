@@ -306,8 +306,9 @@ def run_cpsat(
     cuts]) must be feasible. ``sources``: the instances of candidate cuts, one chosen per client (``instance`` is
     then any of them; the outcome's ``cuts`` says which); ``downs`` adds each choice's longest download to the
     objective (the outcome's makespan and bound then include it). ``log``: CP-SAT's search log to stderr (never stdout: in
-    the worker it carries the answers)."""
-    t0 = time.perf_counter() if t0 is None else t0
+    the worker it carries the answers). ``time_limit`` covers building the model and the hint too."""
+    begun = time.perf_counter()
+    t0 = begun if t0 is None else t0
     allowed = allowed_helpers(instance, fixed, sources)
     if any(not a for a in allowed):
         return CpOutcome("infeasible", message="a client fits no helper and cannot train locally")
@@ -329,7 +330,7 @@ def run_cpsat(
         model.hint(*hint)
     solver = cp_model.CpSolver()
     params = solver.parameters
-    params.max_time_in_seconds = max(0.01, float(time_limit))
+    params.max_time_in_seconds = max(0.01, float(time_limit) - (time.perf_counter() - begun))
     params.num_workers = max(1, int(workers))
     params.random_seed = int(seed)
     if deterministic_limit is not None:

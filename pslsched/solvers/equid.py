@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pslsched.core.result import SolveResult
 from pslsched.solvers.assignment import min_max_load_assignment
-from pslsched.solvers.base import SolverRun, bound_time, register_run
+from pslsched.solvers.base import SolverRun, register_run
 from pslsched.solvers.baselines import rule_on_assignment
 from pslsched.solvers.list_scheduling import Rule, equid_rule, fcfs
 
@@ -20,8 +20,10 @@ from pslsched.solvers.list_scheduling import Rule, equid_rule, fcfs
 def _on_min_max_load(run: SolverRun, options: dict, rule: Rule) -> SolveResult:
     """``rule`` on every helper of EquiD's min-max-load assignment."""
     run.options = {"seed": run.seed, **options}
-    limit = run.time_limit
-    ip_limit = 10.0 if limit is None else max(0.2, limit - bound_time(limit))
+    if run.bounds().infeasible:  # the bounds first (within their share): the IP then gets what is left
+        return run.no_schedule()
+    # what is left, less the list schedule and the answer's packaging (each about one re-timing)
+    ip_limit = 10.0 if run.time_limit is None else max(0.0, run.search_left() - run.reserve())
     assignment, how = min_max_load_assignment(run.instance, time_limit=ip_limit)
     failure = (
         "no memory-feasible assignment exists"

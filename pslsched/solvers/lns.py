@@ -12,7 +12,9 @@
    and sequencing of their clients), or, when that is too big, the critical helper's sequence alone; with a
    complete hint and a deterministic-time limit, in one worker process kept for the whole search.
 4. It stops after ``max_stalls`` neighbourhoods in a row that did not improve, after ``max_iters`` steps, or at the
-   time limit (default 30 s).
+   time limit (default 30 s). Everything (the bounds, the start, the search, the re-timed answer) is inside the
+   limit; a search that stopped early gives up to twice the bounds' first budget of the time left to a second,
+   longer run of the integer bound (:meth:`pslsched.solvers.base.SolverRun.resume_bounds`).
 
 Determinism: candidates are drawn from ``numpy.random.default_rng(seed)`` and CP-SAT runs single-threaded with a
 deterministic-time limit (``cp_dtime``), so with the same seed the search takes the same steps. The wall-clock
@@ -38,6 +40,8 @@ from pslsched.solvers.start import Start, best_start
 SUMMARY = "constructive start + local search + CP-SAT neighbourhoods; scales to 10,000 clients"
 DEFAULT_TIME_LIMIT = 30.0
 WORKER_STARTUP_S = 0.8  # the CP-SAT child process: spawn + ortools import
+LIMIT_SLACK = 0.03  # the search stops this share of the limit early
+WORKER_GRACE_S = 0.1  # a neighbourhood's CP-SAT still busy this long after the deadline is stopped
 EPS = 1e-9
 
 
@@ -234,6 +238,7 @@ class _Search:
             workers=1,
             seed=self.seed + step,
             deterministic_limit=self.cp_dtime,
+            deadline=self.deadline + WORKER_GRACE_S,
         )
         limit = s.finish[c] * (1 - EPS)
         if out.assignment is None or out.makespan is None or out.makespan >= limit:
@@ -332,7 +337,12 @@ def solve_lns(run: SolverRun, options: dict) -> SolveResult:
     bounds, refused = run.preflight()
     if refused is not None:
         return refused
-    start = options.get("start") or best_start(instance, ip_time=min(2.0, limit / 10))
+    # the start, the search and the answer's re-timing all inside the limit (the search ends a little early: a
+    # step in progress, the CP-SAT worker's exit)
+    deadline = run.started + (1 - LIMIT_SLACK) * limit - run.reserve()
+    start = options.get("start") or best_start(
+        instance, ip_time=min(2.0, limit / 10), deadline=run.started + limit / 3
+    )
     if start is None:
         return run.no_schedule("no constructive start found room")
     run.record(start.makespan, bounds.best)
@@ -340,10 +350,12 @@ def solve_lns(run: SolverRun, options: dict) -> SolveResult:
         instance,
         start,
         seed=run.seed,
-        deadline=run.started + limit * 0.95,
+        deadline=deadline,
         options=run.options,
         on_improve=lambda value: run.record(value, bounds.best),
     )
     run.options.pop("start", None)
+    if stats["stop"] != "time":  # the search ended early: the rest of the time goes to the bound
+        run.resume_bounds()
     extra = {"start": start.name, "start_makespan": start.makespan, **stats}
     return run.finish_orders(assignment, orders, extra=extra)

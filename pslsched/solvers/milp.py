@@ -17,6 +17,7 @@ re-timed exactly from the MILP's per-helper orders. Instances with more than ``M
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from itertools import combinations
 
@@ -64,7 +65,10 @@ def solve_milp(run: SolverRun, options: dict) -> SolveResult:
     prob, read = _build(instance, start, warm)
     remaining = max(0.1, run.left())
     if backend == "highs":
-        solver = HighsWithStart(msg=False, timeLimit=remaining, threads=1, gapRel=0.0, random_seed=seed)
+        deadline = time.perf_counter() + remaining - run.reserve()  # PuLP's work counts (see HighsWithStart)
+        solver = HighsWithStart(
+            msg=False, timeLimit=remaining, threads=1, gapRel=0.0, random_seed=seed, deadline=deadline
+        )
         prob.solve(solver)
         status = highs_status(prob)
         dual = highs_dual_bound(prob)

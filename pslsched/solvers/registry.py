@@ -7,6 +7,8 @@ signature; the bundled solvers are written as bodies over a run (:func:`pslsched
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 
 from pslsched.base.limits import capped
@@ -48,9 +50,7 @@ def solve(
     published-model instance they reduce to, ``pslsched.core.reduction``)."""
     fn = get_solver(solver)
     time_limit = capped("time_limit", time_limit)  # PSLSCHED_CAP (quick runs); unchanged without it
-    if trips_charged(
-        instance
-    ):  # the bodies' trip between helpers: planned with and without it, evaluated with
+    if trips_charged(instance):  # the bodies' trip between helpers: planned with and without it
         return solve_with_trips(
             instance, lambda x, limit: solve(x, solver, time_limit=limit, seed=seed, **options), time_limit
         )
@@ -64,10 +64,37 @@ def solve(
         rest = None if time_limit is None else time_limit - share
         answer = solve(published(instance), solver, time_limit=rest, seed=seed, **options)
         return result_for(instance, answer, time_limit=share)
+    started = time.perf_counter()  # the reduction and the re-timing of its answer count against the limit
     if is_extended(instance):
         view = solver_view(instance)
-        return answer_for(instance, view, solve(view, solver, time_limit=time_limit, seed=seed, **options))
+        inner = solve(view, solver, time_limit=_rest(time_limit, started, instance), seed=seed, **options)
+        return _timed(answer_for(instance, view, inner), started)
     if instance.sequential:
-        merged = fn(merged_instance(instance), time_limit=time_limit, seed=seed, **options)
-        return sequential_result(instance, merged)
+        merged = merged_instance(instance)
+        answer = fn(merged, time_limit=_rest(time_limit, started, instance), seed=seed, **options)
+        return _timed(sequential_result(instance, answer), started)
     return fn(instance, time_limit=time_limit, seed=seed, **options)
+
+
+PACKING_S_PER_TASK = 1.5e-5  # re-timing a plan and packaging its answer: ~0.23 s for 20,000 tasks (measured)
+
+
+def packing_time(instance: Instance) -> float:
+    """Seconds to keep for re-timing a plan of ``instance`` and packaging the answer (schedule, tasks)."""
+    return PACKING_S_PER_TASK * 2 * instance.num_clients * instance.batches
+
+
+def _rest(time_limit: float | None, started: float, instance: Instance) -> float | None:
+    """What is left of ``time_limit`` for the solver once the reduction (since ``started``) and the re-timing
+    of its answer are paid for (at least a hundredth of the limit, so that it still answers)."""
+    if time_limit is None:
+        return None
+    spent = time.perf_counter() - started + packing_time(instance)
+    return max(0.01 * time_limit, time_limit - spent)
+
+
+def _timed(result: SolveResult, started: float) -> SolveResult:
+    """``result`` with the time actually spent since ``started`` (the reduction and re-timing included)."""
+    runtime = max(result.runtime_s, time.perf_counter() - started)
+    schedule = None if result.schedule is None else dataclasses.replace(result.schedule, runtime_s=runtime)
+    return dataclasses.replace(result, runtime_s=runtime, schedule=schedule)

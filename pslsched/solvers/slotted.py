@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ import numpy as np
 import pulp
 
 from pslsched.base.errors import InputError
-from pslsched.core.backend_log import PulpHiGHS, c_stdout_redirected, verbose
+from pslsched.core.backend_log import c_stdout_redirected, verbose
 from pslsched.core.instance import Instance
 from pslsched.core.schedule import Task
 from pslsched.core.timing import earliest_schedule
@@ -318,9 +319,11 @@ def run_model(prob: pulp.LpProblem, backend: str, time_limit: float, warm: bool 
     """Solve ``prob`` single-threaded with HiGHS (in-process) or CBC within ``time_limit`` seconds; ``warm``
     hands the variables' initial values over as a MIP start. Returns optimal, feasible, infeasible or none."""
     limit = max(0.1, float(time_limit))
-    if backend == "highs":
-        solver_cls = HighsWithStart if warm else PulpHiGHS
-        prob.solve(solver_cls(msg=False, timeLimit=limit, threads=1, gapRel=0.0))
+    if backend == "highs":  # PuLP's building and reading back inside the limit (see HighsWithStart)
+        deadline = time.perf_counter() + limit
+        prob.solve(
+            HighsWithStart(msg=False, timeLimit=limit, threads=1, gapRel=0.0, deadline=deadline, warm=warm)
+        )
         return highs_status(prob)
     # PuLP 3 deprecates its bundled CBC (the one installed here); CBC's log (only when verbose) to stderr
     with warnings.catch_warnings(), c_stdout_redirected():

@@ -7,6 +7,8 @@ min-max-load IP, sequences each with :func:`pslsched.solvers.sequencing.sequence
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,7 @@ from pslsched.solvers.sequencing import sequence_all
 
 Hint = tuple[np.ndarray, list[list[HelperTask]]]  # (assignment, per-helper orders) a search starts from
 Candidate = tuple[float, np.ndarray, list[list[HelperTask]]]  # (makespan, assignment, per-helper orders)
+MIN_IP_S = 0.1  # with a smaller budget EquiD's IP finds nothing at the sizes it is tried on
 
 
 @dataclass
@@ -48,16 +51,25 @@ def evaluate(instance: Instance, assignment: np.ndarray, name: str) -> Start:
     return Start(assignment, orders, float(max(finish.max(initial=0.0), local_max)), name)
 
 
-def best_start(instance: Instance, ip_time: float = 2.0) -> Start | None:
-    """The best of the constructive starts (None when none of them finds room for every client)."""
-    candidates: list[tuple[str, np.ndarray | None]] = [("chain-aware", chain_aware_assignment(instance))]
-    candidates.append(("greedy-load", greedy_load_assignment(instance)))
-    candidates.append(("balanced", balanced_assignment(instance)))
-    if ip_time > 0 and int(instance.fits.sum()) <= IP_PAIR_LIMIT:
-        candidates.append(("min-max-load", min_max_load_assignment(instance, time_limit=ip_time)[0]))
+def best_start(instance: Instance, ip_time: float = 2.0, deadline: float | None = None) -> Start | None:
+    """The best of the constructive starts (None when none of them finds room for every client).
+
+    ``ip_time``: the whole budget of EquiD's IP (built and solved), tried only when the model is small enough and
+    the budget at least ``MIN_IP_S``. ``deadline`` (a ``time.perf_counter()`` instant): once it has passed, the
+    remaining candidates are skipped (the first, chain-aware, is always built)."""
+    builders: list[tuple[str, Callable[[], np.ndarray | None]]] = [
+        ("chain-aware", lambda: chain_aware_assignment(instance)),
+        ("greedy-load", lambda: greedy_load_assignment(instance)),
+        ("balanced", lambda: balanced_assignment(instance)),
+    ]
+    if ip_time >= MIN_IP_S and int(instance.fits.sum()) <= IP_PAIR_LIMIT:
+        builders.append(("min-max-load", lambda: min_max_load_assignment(instance, time_limit=ip_time)[0]))
     best: Start | None = None
     seen: set[bytes] = set()
-    for name, assignment in candidates:
+    for name, build in builders:
+        if best is not None and deadline is not None and time.perf_counter() >= deadline:
+            break
+        assignment = build()
         if assignment is None or assignment.tobytes() in seen:
             continue
         seen.add(assignment.tobytes())
