@@ -147,3 +147,22 @@ def test_every_solver_answers_a_valid_local_head_schedule_the_clock_repeats(batc
             assert res.makespan <= float(np.nanmax(waited)) + 1e-6, name
             rec = simulate(case, res.schedule, SimConfig())
             assert math.isclose(rec.makespans[0], res.makespan, rel_tol=1e-9), name
+
+
+@pytest.mark.parametrize("batches", [1, 2])
+def test_the_bound_over_cut_options_holds_for_every_mix(batches):
+    from pslsched.core.cut_options import compose, options_bound
+
+    k, h = 4, 2
+    rng = np.random.default_rng(batches)
+    options = []
+    for seed in (5, 6):
+        inst = local_head(k, h, seed, batches=batches)
+        ex = Exchange(up=rng.uniform(1, 9, (k, h)), down=rng.uniform(1, 9, (k, h)), aggregate_ms=2.0)
+        options.append(dataclasses.replace(inst, name="opt", exchange=ex))
+    bound = options_bound(options)
+    for choice in itertools.product(range(2), repeat=k):
+        mix = compose(options, np.array(choice))
+        res = solve(mix, "greedy")
+        assert validate(mix, res.schedule) == []
+        assert bound <= res.round_time + 1e-6, choice

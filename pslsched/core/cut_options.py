@@ -97,11 +97,15 @@ def options_bound(instances: list[Instance], time_limit: float | None = 5.0) -> 
         report = lower_bounds(solver_view(envelope(instances)), time_limit=time_limit, integer=False)
         return round_bound(envelope(instances), report.best)
 
-    if instances[0].local_head:  # the published LP bounds nothing here: the local head's own, on the envelope
-        from pslsched.core.local_head import makespan_bound
+    if instances[0].local_head:  # the published LP bounds nothing here: the local head's own bounds
+        from pslsched.core.local_head import makespan_bound, relaxation
 
         least = envelope(instances)
-        return round_bound(least, makespan_bound(least, time_limit))
+        best = makespan_bound(least, time_limit)  # (chains and relaxation of the entry-wise least instance)
+        relaxed = [relaxation(x) for x in instances]  # each cut's relaxation, mixed per (batch-)client
+        if all(r is not None for r in relaxed):
+            best = max(best, options_bound(relaxed, time_limit))
+        return round_bound(least, best)
 
     views = [solver_view(x) for x in instances]
     base = views[0]
