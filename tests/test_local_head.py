@@ -166,3 +166,23 @@ def test_the_bound_over_cut_options_holds_for_every_mix(batches):
         res = solve(mix, "greedy")
         assert validate(mix, res.schedule) == []
         assert bound <= res.round_time + 1e-6, choice
+
+
+def test_replanning_a_local_head_round_reads_the_clients_own_time():
+    # the client's head update overlaps its helper's backward: the time around the helper's tasks is not the
+    # client's own (it went negative, and the replanned instance was refused at round 2)
+    pytest.importorskip("torch")
+    from pslsched.app.requests import TrainRequest
+    from pslsched.app.training import train
+
+    request = TrainRequest(
+        dataset="digits",
+        rounds=3,
+        threads=1,
+        cost_only=True,
+        strategy="locsplitfed",
+        clients=6,
+        policy="replan",
+    )
+    rounds = train(request).result.rounds
+    assert len(rounds) == 3 and (rounds["round_time_ms"] > 0).all()

@@ -130,7 +130,12 @@ def observed_instance(
             if i < 0 or np.isnan(res.completion[j]):
                 continue
             steps = instance.batches if plan is None else float(plan.samples[:, j].sum()) / plan.unit
-            c_obs[j] += res.completion[j] - res.start - inside[j]
+            if res.client_ms is not None:  # its own compute and transfers (with a local head they overlap the
+                c_obs[j] += res.client_ms[
+                    j
+                ]  # helper's backward, so the time around the helper would be negative)
+            else:
+                c_obs[j] += res.completion[j] - res.start - inside[j]
             c_plan[j] += steps * (instance.release[j, i] + instance.delay[j, i] + instance.tail[j, i])
     ok = c_plan > 0
     client_f[ok] = c_obs[ok] / c_plan[ok]
