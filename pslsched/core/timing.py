@@ -227,12 +227,12 @@ def step_times(
         if t.phase == "bwd" and 0 <= t.batch < nb:
             bwd_end[instance.client_index[t.client], t.batch] = t.end
     done = np.full((k, nb), np.nan)
-    for j in np.flatnonzero(assign >= 0):
-        i = assign[j]
-        end = bwd_end[j]
-        if instance.gated:  # the gradient comes back once every client of the helper is through the step
-            end = bwd_end[assign == i].max(axis=0)
-        done[j] = end + instance.tail[j, i]
+    split = np.flatnonzero(assign >= 0)
+    ends = bwd_end[split]
+    if instance.gated:  # the gradient comes back once every client of the helper is through the step
+        gate = {i: bwd_end[assign == i].max(axis=0) for i in np.unique(assign[split])}
+        ends = np.array([gate[i] for i in assign[split]]).reshape(len(split), nb)
+    done[split] = ends + instance.tail[split, assign[split]][:, None]
     base = np.zeros((k, nb))
     local = np.flatnonzero(assign < 0)
     if instance.step_barrier:
