@@ -18,7 +18,9 @@ one process, ``--repeats`` times, alternating their order:
 Wall time: the engine's epoch (SimPy clock plus the training hook, no evaluation, no set-up) and the plain loop's
 epoch, ``time.perf_counter``, medians over the repeats, after ``--warmup`` untimed runs of every variant (torch's
 first calls of each shape are slower); "hook s" is the part inside the training hook
-(``TrainingHooks.compute_s``: the arithmetic and its bookkeeping), the rest is the simulator's. "max abs diff" is the largest absolute difference between
+(``TrainingHooks.compute_s``: the arithmetic and its bookkeeping), the rest is the simulator's. "CPU s": the same
+epochs in this process's CPU time (``time.process_time``), medians: on a loaded machine the wall time includes the
+waits for a core, the CPU time does not (one thread: on an idle machine the two agree). "max abs diff" is the largest absolute difference between
 the batched and per-client paths' final global parameters (head, body and tail); ``--noise-floor`` adds how far the
 per-client path moves from itself with one more torch thread (Adam on 63 steps amplifies float rounding), and
 ``--float64`` the difference of the two paths when both train in float64 (model and data; not timed): what is left
@@ -31,7 +33,7 @@ one helper (the default testbed has 4: each body steps on its own clients' mean,
 ``--large-strategies`` with ``ugs`` and ``--global-batch``, each strategy in a fresh subprocess whose address space
 is capped at ``--memory-limit-gb`` (``RLIMIT_AS``); it reports the wall time of each phase (dataset, testbed,
 greedy solve, set-up, the engine's epoch and the hook's part of it) and the subprocess's peak memory
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``).
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``); "epoch CPU s" is the epoch's CPU time (``time.process_time``).
 """
 
 from __future__ import annotations
@@ -64,9 +66,9 @@ def testbed_for(k: int):
     return build(testbed.model_copy(update={"helpers": helpers}))
 
 
-def simulated(built, schedule, cfg, dataset, seed: int) -> tuple[float, float, dict, object]:
+def simulated(built, schedule, cfg, dataset, seed: int) -> tuple[float, float, dict, object, float]:
     """One epoch on the simulator's clock: wall seconds, seconds inside the training hook, final global parameters,
-    the run's timeline."""
+    the run's timeline, CPU seconds of this process (``time.process_time``)."""
     from pslsched.simulator import SimConfig, Simulation
     from pslsched.training import prepare_training
 
@@ -76,14 +78,14 @@ def simulated(built, schedule, cfg, dataset, seed: int) -> tuple[float, float, d
     sim = Simulation(
         built.instance, schedule, sim_config, workload=built.workload, hooks=hooks, plan=prep.planner
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sim.run(lambda r: None)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     params = {
         f"{p}.{n}": t.detach().clone() for p, m in prep.parts.items() for n, t in m.state_dict().items()
     }
     tasks = build_timeline(built, schedule, sim_config, sim)
-    return wall, hooks.compute_s, params, tasks
+    return wall, hooks.compute_s, params, tasks, cpu
 
 
 def build_timeline(built, schedule, sim_config, sim):
@@ -92,8 +94,8 @@ def build_timeline(built, schedule, sim_config, sim):
     return build_record(built.instance, schedule, sim_config, list(sim.results)).timeline
 
 
-def plain(built, cfg, dataset, seed: int) -> float:
-    """The plain loop over the run's global batches (the same data order as the hook's), wall seconds."""
+def plain(built, cfg, dataset, seed: int) -> tuple[float, float]:
+    """The plain loop over the run's global batches (the same data order as the hook's): wall and CPU seconds."""
     from pslsched.training import prepare_training
 
     prep = prepare_training(built.instance, cfg, seed, dataset)
@@ -110,13 +112,13 @@ def plain(built, cfg, dataset, seed: int) -> float:
     model = torch.nn.Sequential(parts["head"], parts["body"], parts["tail"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x, y = dataset.x_train, dataset.y_train
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for sel in steps:
         loss = F.cross_entropy(model(x[sel]), y[sel])
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def bench(k: int, args, dataset) -> dict:
@@ -134,6 +136,7 @@ def bench(k: int, args, dataset) -> dict:
     }
     variants = dict(VARIANTS) if args.per_client else {"batched": VARIANTS["batched"]}
     walls: dict[str, list[float]] = {v: [] for v in [*variants, "plain"]}
+    cpus: dict[str, list[float]] = {v: [] for v in [*variants, "plain"]}
     hook_s: dict[str, list[float]] = {v: [] for v in variants}
     finals, timelines = {}, {}
     for rep in range(-args.warmup, args.repeats):  # the first runs (rep < 0) warm up and are not timed
@@ -141,15 +144,17 @@ def bench(k: int, args, dataset) -> dict:
         order = order if rep % 2 == 0 else order[::-1]
         for v in order:
             if v == "plain":
-                w = plain(built, TrainConfig(strategy="psl", **base), dataset, args.seed)
+                w, c = plain(built, TrainConfig(strategy="psl", **base), dataset, args.seed)
             else:
                 cfg = TrainConfig(strategy=variants[v], **base)
-                w, h, finals[v], timelines[v] = simulated(built, schedule, cfg, dataset, args.seed)
+                w, h, finals[v], timelines[v], c = simulated(built, schedule, cfg, dataset, args.seed)
                 if rep >= 0:
                     hook_s[v].append(h)
             if rep >= 0:
                 walls[v].append(w)
+                cpus[v].append(c)
     med = {v: statistics.median(ws) for v, ws in walls.items()}
+    cpu = {v: statistics.median(cs) for v, cs in cpus.items()}
     row = {
         "K": k,
         "steps": args.steps,
@@ -158,6 +163,9 @@ def bench(k: int, args, dataset) -> dict:
         "batched / plain": round(med["batched"] / med["plain"], 2),
         "batched hook s": round(statistics.median(hook_s["batched"]), 3),
         "hook / plain": round(statistics.median(hook_s["batched"]) / med["plain"], 2),
+        "plain CPU s": round(cpu["plain"], 3),
+        "batched CPU s": round(cpu["batched"], 3),
+        "batched / plain, CPU": round(cpu["batched"] / cpu["plain"], 2),
     }
     if args.per_client:
         a, b = finals["batched"], finals["per-client"]
@@ -228,9 +236,9 @@ def large_one(args) -> dict:
         hooks=hooks,
         plan=prep.planner,
     )
-    t4 = time.perf_counter()
+    t4, c4 = time.perf_counter(), time.process_time()
     sim.run(lambda r: None)
-    t5 = time.perf_counter()
+    t5, c5 = time.perf_counter(), time.process_time()
     plan = sim.results[0].plan
     row.update(
         {
@@ -242,6 +250,7 @@ def large_one(args) -> dict:
             "solve s": round(t3 - t2, 1),
             "set-up s": round(t4 - t3, 1),
             "epoch s": round(t5 - t4, 1),
+            "epoch CPU s": round(c5 - c4, 1),
             "hook s": round(hooks.compute_s, 1),
             "simulator s": round(t5 - t4 - hooks.compute_s, 1),
             "total s": round(t5 - t0, 1),

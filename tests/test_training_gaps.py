@@ -92,3 +92,12 @@ def test_a_testbed_sampling_mapping_sets_the_sampler_its_knobs_and_the_global_ba
     with pytest.raises(InputError) as info:
         train_config_from({"sampling": {"tilt": 2}})
     assert info.value.field == "training.sampling.tilt"
+
+
+def test_a_training_run_leaves_the_processs_floats_as_it_found_them():
+    # subnormals are flushed while a run trains (speed), not after: planning and numpy share the thread's mode
+    from pslsched.app.requests import TrainRequest
+    from pslsched.app.training import train
+
+    train(TrainRequest(dataset="digits", rounds=1, threads=1, clients=4))
+    assert np.float32(1e-39) * np.float32(1.0) != 0

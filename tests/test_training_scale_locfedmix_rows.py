@@ -99,6 +99,25 @@ def test_stacked_rows_equal_per_client_in_float64_with_adam(monkeypatch, strateg
     assert a.record.timeline.equals(b.record.timeline)
 
 
+def test_stacked_rows_with_unequal_counts_equal_per_client_in_float64(monkeypatch):
+    """UGS gives a step's clients different counts (several row groups per step, each stepped by the row optimizer;
+    some clients skip steps, so their Adam step counts differ): float64, the same models as the per-client path."""
+    built = tiny(clients=7, helpers=2)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        _float64_data(monkeypatch)
+        kw = {"sim": SimConfig(rounds=2, seed=3), "sampler": "ugs", "global_batch": 16, **ADAM}
+        a, b, share = both(monkeypatch, built, greedy(built), "locfedmix:fed=2", **kw)
+    finally:
+        torch.set_default_dtype(before)
+    assert share == 2
+    samples = a.seen["hooks"].plan.samples
+    assert any(len(set(row[row > 0].tolist())) > 1 for row in samples)  # unequal counts within a step
+    diff = max(float((x - y).abs().max()) for x, y in zip(all_parts(a.parts), all_parts(b.parts)))
+    assert diff <= TOL64, diff
+
+
 def test_replayed_steps_on_the_rows_equal_per_client(monkeypatch):
     """Dropouts mid-step and a round timeout: those steps are replayed client after client from modules made of
     each client's rows, stepped by the row optimizer; the same models and clock as the per-client path."""
@@ -143,3 +162,73 @@ def test_resume_mid_epoch_keeps_the_rows_bit_identical(tmp_path):
     )
     assert resumed.metrics["test_loss"].tolist() == full.metrics["test_loss"].tolist()
     assert all(torch.equal(x, y) for x, y in zip(all_parts(full.parts), all_parts(resumed.parts)))
+
+
+STACKED_CASES = {
+    "conv-one-input-channel": (
+        torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU()),
+        (1, 6, 6),
+    ),
+    "conv-one-output-channel": (
+        torch.nn.Sequential(torch.nn.Upsample(size=(6, 6)), torch.nn.Conv2d(3, 1, 3)),
+        (3, 3, 3),
+    ),
+    "conv-strided": (torch.nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 5, 5)),
+    "linear": (torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5)), (3, 4)),
+    "fallback-batchnorm": (torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3).eval()), (4,)),
+}
+
+
+@pytest.mark.parametrize("case", list(STACKED_CASES))
+@pytest.mark.parametrize("n", [1, 3])
+def test_stacked_call_equals_vmap_in_float64(case, n):
+    """``stacked_call`` (the rows' forward) against ``vmap(functional_call)``: outputs and the gradients of the
+    inputs and of every row's parameters, float64 (only the kernels' summation order differs: ~1e-16 relative)."""
+    from torch.func import functional_call, vmap
+
+    from pslsched.training.strategies.stacked import stacked_call
+
+    module, shape = STACKED_CASES[case]
+    module = copy.deepcopy(module).double()
+    g = torch.Generator().manual_seed(0)
+    params = {
+        k: (
+            p.detach().unsqueeze(0) + 0.1 * torch.randn(4, *p.shape, generator=g, dtype=torch.float64)
+        ).requires_grad_(True)
+        for k, p in module.named_parameters()
+    }
+    x = torch.randn(4, n, *shape, generator=g, dtype=torch.float64, requires_grad=True)
+    want = vmap(lambda p, inp: functional_call(module, p, (inp,)))(params, x)
+    got = stacked_call(module, params, x)
+    assert got.shape == want.shape
+    assert float((got - want).detach().abs().max()) <= 1e-12
+    weights = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    grads_want = torch.autograd.grad((want * weights).sum(), [x, *params.values()])
+    grads_got = torch.autograd.grad((got * weights).sum(), [x, *params.values()])
+    assert max(float((a - b).abs().max()) for a, b in zip(grads_want, grads_got)) <= 1e-12
+
+
+def test_one_pass_body_backward_equals_two_passes_bit_for_bit():
+    """Counts that are powers of two: one backward (weighted cut-b gradient, cut-a gradient divided back) gives the
+    two-pass result bit for bit; with a count of 3 the two passes run (the same function, both branches)."""
+    from pslsched.training.strategies.locfedmix_rows import _body_backward
+
+    torch.manual_seed(0)
+    body = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten())
+    for ns in ([1, 2, 4, 1], [1, 3, 2]):
+        seg = torch.repeat_interleave(torch.arange(len(ns)), torch.as_tensor(ns))
+        a = torch.randn(sum(ns), 2, 4, 4)
+        grad_b = torch.randn(sum(ns), 48)
+        results = []
+        for one_pass in (True, False):
+            body.zero_grad(set_to_none=True)
+            sent_a = a.clone().requires_grad_(True)
+            out = body(sent_a)
+            if one_pass:
+                grad_a = _body_backward([body], out, sent_a, grad_b, ns, seg)
+            else:
+                weight = torch.as_tensor(ns, dtype=grad_b.dtype)[seg].reshape(-1, 1)
+                grad_a = torch.autograd.grad(out, sent_a, grad_b, retain_graph=True)[0]
+                out.backward(grad_b * weight, inputs=list(body.parameters()))
+            results.append([grad_a, *(p.grad.clone() for p in body.parameters())])
+        assert all(torch.equal(x, y) for x, y in zip(*results)), ns

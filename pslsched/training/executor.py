@@ -306,9 +306,11 @@ class TrainingHooks:
         counts = self.plan.samples[t, clients]
         idx = np.concatenate([self.order[j][self.offsets[t, j] : self.offsets[t + 1, j]] for j in clients])
         sel = torch.from_numpy(idx)
-        tails = {ev.client: q for q, ev in enumerate(events) if ev.kind == "tail"}
 
         def check(values: np.ndarray) -> None:
+            if np.isfinite(values).all():
+                return
+            tails = {ev.client: q for q, ev in enumerate(events) if ev.kind == "tail"}
             bad = [(tails[int(j)], int(j), v) for j, v in zip(clients, values) if not np.isfinite(v)]
             if bad:  # the client whose tail ran first, as the per-client path would stop
                 _, j, v = min(bad)

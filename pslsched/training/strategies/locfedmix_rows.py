@@ -8,8 +8,9 @@ moments, SGD's momentum) is stacked the same way, with the number of steps each 
 round as the per-client path's optimizers are. A step (``batched_step``):
 
 * gathers its participants' rows (one ``index_select`` per parameter and group of equal sample counts), runs the
-  heads, tails and decoders with ``torch.func.vmap`` over ``functional_call``, each helper's body over its clients'
-  concatenated smashed data, the per-client path's losses and weights;
+  heads, tails and decoders over their stacked rows (``stacked.stacked_call``: vmap's arithmetic with cheaper
+  convolutions), each helper's body over its clients' concatenated smashed data, the per-client path's losses and
+  weights; the bodies' backward is one pass when every count is a power of two (``_body_backward``);
 * steps the gathered rows with ``RowOptimizer.step``, ``torch.optim.Adam``'s / ``SGD``'s elementwise rule with
   each row's own step count (the bias corrections a column), and scatters rows and state back
   (``index_copy_``);
@@ -34,9 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 from pslsched.training.strategies.base import OptimizerSpec
+from pslsched.training.strategies.stacked import stacked_call
 
 if TYPE_CHECKING:
     from pslsched.training.strategies.locfedmix import LocFedMix
@@ -170,11 +172,6 @@ class RowOptimizer:
                 self.rows.row(part, n).index_copy_(0, idx, p)
 
 
-def _vmapped(module: nn.Module) -> Callable:
-    """``(stacked params, stacked inputs) -> stacked outputs`` of ``module``'s architecture."""
-    return vmap(lambda params, inp: functional_call(module, params, (inp,)))
-
-
 def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, check) -> float:
     """LocFedMix's step t of ``clients`` (sorted by helper, then index) as one batch over the stacked rows.
 
@@ -189,7 +186,7 @@ def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, che
     bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
     cuts = np.flatnonzero(np.diff(helpers)) + 1
     by_helper = [(int(helpers[a]), a, b) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(js)])]
-    by_count: dict[int, list[int]] = {}  # clients (rows of the batch) with the same count share a vmap call
+    by_count: dict[int, list[int]] = {}  # the batch's clients of one count share a stacked call
     for q, n in enumerate(ns):
         by_count.setdefault(n, []).append(q)
     if len(by_count) == 1:
@@ -223,7 +220,7 @@ def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, che
         return v if inv is None else v[inv]
 
     x_groups = layout(x)
-    head_groups = per_group(lambda st, inp: _vmapped(glob["head"])(st["head"], inp), x_groups)
+    head_groups = per_group(lambda st, inp: stacked_call(glob["head"], st["head"], inp), x_groups)
     head_out = back(flat(head_groups))
     sent_a = send(head_out, "a").requires_grad_(True)
     outs = []
@@ -235,7 +232,9 @@ def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, che
                 s.after_body_fwd(js[q], i, t, sent_a[lo:hi], y[lo:hi])
     body_out = outs[0] if len(outs) == 1 else torch.cat(outs)
     recv_b = send(body_out, "b").requires_grad_(True)
-    logits = back(flat(per_group(lambda st, inp: _vmapped(glob["tail"])(st["tail"], inp), layout(recv_b))))
+    logits = back(
+        flat(per_group(lambda st, inp: stacked_call(glob["tail"], st["tail"], inp), layout(recv_b)))
+    )
     per_sample = F.cross_entropy(logits, y, reduction="none")
     seg = torch.repeat_interleave(torch.arange(len(js)), torch.as_tensor(counts, dtype=torch.long))
     losses = torch.zeros(len(js), dtype=per_sample.dtype).index_add_(0, seg, per_sample.detach())
@@ -245,14 +244,11 @@ def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, che
     (per_sample / divisors.to(per_sample.dtype)[seg]).sum().backward()
 
     grad_b = send(recv_b.grad, "grad")
-    # the cut-a gradient of each client's own loss, then the bodies' parameters from the n_j-weighted one
-    grad_a = send(torch.autograd.grad(body_out, sent_a, grad_b, retain_graph=True)[0], "grad")
-    weight = torch.as_tensor(ns, dtype=grad_b.dtype)[seg].reshape(-1, *([1] * (grad_b.dim() - 1)))
-    inputs = [p for i, _, _ in by_helper for p in s.body(js[0], i).parameters() if p.requires_grad]
-    body_out.backward(grad_b * weight, inputs=inputs)
+    bodies = [s.body(js[0], i) for i, _, _ in by_helper]
+    grad_a = send(_body_backward(bodies, body_out, sent_a, grad_b, ns, seg), "grad")
     head_loss = (head_out * grad_a).sum()
     if s.loc:
-        recon = per_group(lambda st, h: _vmapped(glob["decoder"])(st["decoder"], h), flat(head_groups))
+        recon = per_group(lambda st, h: stacked_call(glob["decoder"], st["decoder"], h), flat(head_groups))
         lo = 0
         for (n, qs, _, _), out in zip(stacks, recon):
             target = x_groups[lo : lo + n * len(qs)].reshape(out.shape)
@@ -268,6 +264,34 @@ def batched_step(s: LocFedMix, t, clients, counts, x, y, plan_samples, send, che
     for _, _, rows, st in stacks:
         s.row_opt.step(rows, st)  # every participant's optimizer step
     return float(values.sum())
+
+
+def _body_backward(bodies, body_out, sent_a, grad_b, ns, seg) -> torch.Tensor:
+    """The bodies' parameter gradients from the ``n_j``-weighted cut-b gradient (accumulated into ``.grad``) and
+    the cut-a gradient of each client's own loss (returned).
+
+    With every ``n_j`` a power of two and bodies that treat samples independently (no batch norm), one backward
+    gives both: the cut-a gradient of the weighted one is ``n_j`` x the unweighted one per sample, exactly (scaling
+    by a power of two is exact in floating point), so dividing by ``n_j`` recovers it bit for bit. Otherwise two
+    backward passes, the unweighted one for the cut-a gradient."""
+    weight = torch.as_tensor(ns, dtype=grad_b.dtype)[seg]
+    params = [p for b in bodies for p in b.parameters() if p.requires_grad]
+    ones = all(n == 1 for n in ns)
+    weighted = grad_b if ones else grad_b * weight.reshape(-1, *([1] * (grad_b.dim() - 1)))
+    single = all(n & (n - 1) == 0 for n in ns) and not any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for b in bodies for m in b.modules()
+    )
+    if not single:
+        grad_a = torch.autograd.grad(body_out, sent_a, grad_b, retain_graph=True)[0]
+        body_out.backward(weighted, inputs=params)
+        return grad_a
+    grads = torch.autograd.grad(body_out, [sent_a, *params], weighted, allow_unused=True)
+    for p, g in zip(params, grads[1:]):
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad.add_(g)
+    if ones:
+        return grads[0]
+    return grads[0] / weight.to(grads[0].dtype).reshape(-1, *([1] * (grads[0].dim() - 1)))
 
 
 def mixup_rows(s: LocFedMix, i: int, t: int, body: nn.Module) -> None:
