@@ -497,3 +497,34 @@ def test_the_exchange_is_what_the_simulator_charges_pair_by_pair(example):
         want = _exchange_by_definition(built.workload, a)
         for got, ref in zip((ex.up, ex.down, ex.local_up, ex.local_down), want):
             assert np.allclose(got, ref, equal_nan=True, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("strategy", ["splitfed2", "locsplitfed", "sglr"])
+def test_sched_simulate_of_a_strategys_solved_plan_is_its_planned_round(strategy, tmp_path):
+    """``sched solve --strategy S`` then ``sched simulate --strategy S --schedule``: the clock runs S's round (its
+    exchange, memory, sequential helpers, local head, barrier and gate, the bodies' trip) as it was planned."""
+    from pslsched.app.requests import SimulateRequest, SolveRequest
+    from pslsched.app.simulating import simulate as run_simulate
+    from pslsched.app.solving import solve as run_solve
+    from pslsched.core.schedule import write_schedule
+
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(VGG_LAB.replace("memory_mb: 4096}", "memory_mb: 4096, nic_mbps: 2000}"))
+    solved = run_solve(
+        SolveRequest(profile=str(lab), strategy=strategy, solver="greedy", baselines=[], time_limit=2)
+    )
+    assert solved.violations == []
+    assert solved.instance.sequential == (strategy == "splitfed2")
+    path = tmp_path / "schedule.json"
+    write_schedule(solved.result.schedule, path)
+    outcome = run_simulate(SimulateRequest(profile=str(lab), strategy=strategy, schedule=str(path), rounds=1))
+    clock = float(outcome.record.rounds["round_time_ms"].iloc[0])
+    assert clock == pytest.approx(solved.result.round_time or solved.result.makespan, rel=1e-9)
+
+
+def test_a_strategys_options_set_its_rounds_waits():
+    assert round_model("splitfed2").sequential and not round_model("splitfed2:order=interleaved").sequential
+    assert round_model("sglr").gated and not round_model("sglr:p=0.5,off=0").gated
+    assert round_model("psl").step_barrier and not round_model("splitfed1").step_barrier
+    with pytest.raises(InputError, match="off"):
+        round_model("sglr:off=x")

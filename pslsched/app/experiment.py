@@ -216,7 +216,7 @@ def simulation_experiment(request: SimulateRequest) -> Experiment:
     else:
         testbed, _, _ = fix_cuts(
             _testbed(request),
-            None,
+            round_model(request.strategy).strategy if request.strategy else None,
             solver=request.solver or "greedy",
             time_limit=request.time_limit,
             seed=request.seed or 0,
@@ -227,8 +227,10 @@ def simulation_experiment(request: SimulateRequest) -> Experiment:
         section = built.testbed.simulation
     exp.sim = sim_config(section, request)
     aggregator = aggregator_index(exp.instance, exp.sim.aggregator)
-    if exp.workload is not None:  # the clock federates the clients' weights at each round's end
-        model = round_model(None)
+    if (
+        exp.workload is not None
+    ):  # the strategy's round: its exchange, memory and waits (SplitFed V1's default)
+        model = round_model(request.strategy)
         exp.instance = for_strategy(
             exp.instance, exp.workload, model, aggregator=aggregator, aggregate_ms=exp.sim.aggregate_ms
         )

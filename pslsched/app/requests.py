@@ -177,6 +177,9 @@ class SimulateRequest(SourceOptions, SimulationOptions):
     solver: str | None = None  # default: greedy
     time_limit: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     batches: int | None = Field(default=None, ge=1, le=MAX_BATCHES)
+    strategy: str | None = (
+        None  # whose round the clock runs (its exchange, memory and waits); default splitfed1
+    )
 
 
 class TrainRequest(CodecOptions, SimulationOptions):

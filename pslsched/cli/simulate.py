@@ -12,6 +12,7 @@ from pslsched.cli.common import (
     add_cuts_arg,
     add_plan_args,
     add_simulation_args,
+    add_strategy_arg,
     add_testbed_arg,
     atomic_dir,
     request_from,
@@ -32,6 +33,7 @@ def add_parser(sub) -> None:
     add_cuts_arg(p)
     add_plan_args(p, "execute")
     add_simulation_args(p)
+    add_strategy_arg(p)
     p.add_argument("--batches", type=int, default=None, metavar="B", help="batches per round (re-solves)")
     add_codec_args(p)
     p.add_argument("--compare-policies", action="store_true", help="run every policy on the same schedule")

@@ -28,15 +28,15 @@ class RoundModel:
     shared_body: bool
     local_head: bool = False  # no cut-a gradient comes back: the head learns locally (problem.md §1)
     step_barrier: bool = False  # nobody starts a step before everyone is done with the previous one
-    gated: bool = (
-        False  # a helper's clients get a step's cut-a gradient once all are through (SGLR's average)
-    )
+    # a helper's clients get a step's cut-a gradient once all are through (SGLR's average, in its first round)
+    gated: bool = False
+    sequential: bool = False  # a helper runs each client's forward and backward back to back (SplitFed V2)
 
 
 ROUND_MODELS = {
     "splitfed1": RoundModel("splitfed1", exchange=True, shared_body=False),
     "locsplitfed": RoundModel("locsplitfed", exchange=True, shared_body=False, local_head=True),
-    "splitfed2": RoundModel("splitfed2", exchange=True, shared_body=True),
+    "splitfed2": RoundModel("splitfed2", exchange=True, shared_body=True, sequential=True),
     "locfedmix": RoundModel("locfedmix", exchange=True, shared_body=True, step_barrier=True),  # federating
     "psl": RoundModel("psl", exchange=False, shared_body=True, step_barrier=True),
     "sglr": RoundModel("sglr", exchange=False, shared_body=True, step_barrier=True, gated=True),
@@ -46,10 +46,21 @@ DEFAULT_STRATEGY = "splitfed1"
 
 def round_model(strategy: str | None, field: str = "--strategy") -> RoundModel:
     """The round model of a strategy spec (``psl``, ``splitfed2:order=interleaved``; None: SplitFed V1's)."""
-    name = (strategy or DEFAULT_STRATEGY).split(":", 1)[0].strip()
+    name, _, rest = (strategy or DEFAULT_STRATEGY).partition(":")
+    name = name.strip()
     if name not in ROUND_MODELS:
         raise InputError(field, f"unknown strategy {name!r} (known: {', '.join(ROUND_MODELS)})")
-    return ROUND_MODELS[name]
+    model = ROUND_MODELS[name]
+    options = dict(kv.split("=", 1) for kv in rest.replace(" ", "").split(",") if "=" in kv)
+    if name == "splitfed2" and "order" in options:  # (the strategy checks the value when it trains)
+        model = dataclasses.replace(model, sequential=options["order"] != "interleaved")
+    if name == "sglr" and "off" in options:  # the first round averages (the gate) unless off = 0
+        try:
+            off = float(options["off"])
+        except ValueError:
+            raise InputError(f"{field}.off", f"must be a number in [0, 1], got {options['off']!r}") from None
+        model = dataclasses.replace(model, gated=off > 0)
+    return model
 
 
 def body_trips(
@@ -125,7 +136,9 @@ def for_strategy(
     if bodies is not None:
         exchange = dataclasses.replace(exchange, helper_up=bodies[0], helper_down=bodies[1])
     out = dataclasses.replace(instance, exchange=exchange)
-    out = dataclasses.replace(out, step_barrier=model.step_barrier, gated=model.gated)
+    out = dataclasses.replace(
+        out, step_barrier=model.step_barrier, gated=model.gated, sequential=model.sequential or out.sequential
+    )
     if model.local_head and workload is not None:  # T5 is the head update alone: no gradient download
         head = np.asarray(workload.head_bwd_ms, dtype=float)[:, None]
         out = dataclasses.replace(out, tail=np.where(instance.reachable, head, np.nan), local_head=True)

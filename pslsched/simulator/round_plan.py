@@ -53,7 +53,11 @@ def instance_plan(instance) -> RoundPlan | None:
     if not (instance.step_barrier or instance.gated):
         return None
     samples = np.ones((instance.batches, instance.num_clients))
-    return RoundPlan(samples, 1.0, sync=instance.step_barrier, broadcast=instance.gated)
+    ex = instance.exchange  # the clients' weights move only where the instance's exchange moves them
+    weights = ex is not None and bool(np.nan_to_num(ex.up).any() or np.nan_to_num(ex.down).any())
+    return RoundPlan(
+        samples, 1.0, sync=instance.step_barrier, broadcast=instance.gated, exchange_weights=weights
+    )
 
 
 # plan(r, results so far) -> round r's plan (None: every client one profile batch per step, ``batches`` steps)
