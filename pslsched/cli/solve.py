@@ -15,9 +15,7 @@ from pslsched.cli.common import (
     atomic_dir,
     request_from,
 )
-from pslsched.core.instance import write_instance
-from pslsched.core.report import plot_gantt, summary_text, write_schedule_csv
-from pslsched.core.schedule import write_schedule
+from pslsched.core.report import summary_text
 
 
 def add_parser(sub) -> None:
@@ -38,7 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--out",
         metavar="DIR",
-        help="write instance.json, schedule.json, schedule.csv, gantt.png and report.html to DIR",
+        help="write instance.json (a copy of the --instance file, if one was given), schedule.json, schedule.csv, "
+        "gantt.png and report.html to DIR",
     )
     p.add_argument(
         "--progress", action="store_true", help="print improving makespans and bounds as they come"
@@ -54,8 +53,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pslsched.app.report import schedule_report, write_report
-    from pslsched.app.solving import solve
+    from pslsched.app.solving import OUTPUT_FILES, solve, write_outputs
 
     outcome = solve(request_from(args, SolveRequest), _print_progress if args.progress else None)
     instance, result = outcome.instance, outcome.result
@@ -73,20 +71,8 @@ def run(args: argparse.Namespace) -> int:
         print(baselines_line(outcome))
     if args.out:
         with atomic_dir(args.out) as tmp:
-            write_instance(instance, tmp / "instance.json")
-            write_schedule(result.schedule, tmp / "schedule.json")
-            write_schedule_csv(result.schedule, tmp / "schedule.csv")
-            plot_gantt(instance, result.schedule, tmp / "gantt.png")
-            write_report(
-                tmp / "report.html",
-                schedule_report(
-                    instance,
-                    result.schedule,
-                    f"{result.schedule.solver} on {instance.name}",
-                    outcome.comparison(),
-                ),
-            )
-        print(f"\nwrote {args.out}/instance.json, schedule.json, schedule.csv, gantt.png, report.html")
+            write_outputs(outcome, tmp, source=args.instance)
+        print(f"\nwrote {args.out}/{', '.join(OUTPUT_FILES)}")
     return 0
 
 

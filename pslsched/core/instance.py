@@ -205,13 +205,13 @@ class Instance:
             "helpers": list(self.helpers),
         }
         for name in MATRICES:
-            out[name] = [[_num(v) for v in row] for row in getattr(self, name)]
-        out["demand"] = [float(v) for v in self.demand]
-        out["capacity"] = [float(v) for v in self.capacity]
+            out[name] = _json_rows(getattr(self, name))
+        out["demand"] = self.demand.tolist()
+        out["capacity"] = self.capacity.tolist()
         if self.batches != 1:
             out["batches"] = self.batches
         if self.local is not None:
-            out["local"] = [_num(v) for v in self.local]
+            out["local"] = _json_rows(self.local[None, :])[0]
         if self.sequential:
             out["sequential"] = True
         for flag in ("local_head", "gated", "step_barrier"):
@@ -220,7 +220,7 @@ class Instance:
         if self.exchange is not None:
             out["exchange"] = self.exchange.to_dict()
         if self.body_memory is not None:
-            out["body_memory"] = [float(v) for v in self.body_memory]
+            out["body_memory"] = self.body_memory.tolist()
         return out
 
     @classmethod
@@ -300,8 +300,12 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _num(v: float) -> float | None:
-    return None if math.isnan(v) else float(v)
+def _json_rows(arr: np.ndarray) -> list[list[float | None]]:
+    """A float matrix as lists of Python floats, NaN as None (``tolist`` in C; only rows with a NaN revisited)."""
+    rows = arr.tolist()
+    for j in np.flatnonzero(np.isnan(arr).any(axis=1)).tolist():
+        rows[j] = [None if math.isnan(v) else v for v in rows[j]]
+    return rows
 
 
 def check_unique(field_name: str, names: Sequence[str]) -> None:
@@ -344,6 +348,9 @@ def _vector(field_name: str, value: Any, n: int, allow_null: bool) -> np.ndarray
     if not isinstance(value, list) or len(value) != n:
         got = len(value) if isinstance(value, list) else type(value).__name__
         raise InputError(field_name, f"must be a list of {n} numbers, got {got}")
+    fast = _fast_numbers([value], allow_null)
+    if fast is not None:
+        return fast.reshape(n)
     return np.array([_number(f"{field_name}[{i}]", v, allow_null) for i, v in enumerate(value)], dtype=float)
 
 
@@ -351,6 +358,10 @@ def _matrix(field_name: str, value: Any, k: int, h: int) -> np.ndarray:
     if not isinstance(value, list) or len(value) != k:
         got = len(value) if isinstance(value, list) else type(value).__name__
         raise InputError(field_name, f"must have {k} rows (one per client), got {got}")
+    if all(type(row) is list and len(row) == h for row in value):
+        fast = _fast_numbers(value, allow_null=True)
+        if fast is not None:
+            return fast.reshape(k, h)
     rows = []
     for j, row in enumerate(value):
         if not isinstance(row, list) or len(row) != h:
@@ -358,3 +369,27 @@ def _matrix(field_name: str, value: Any, k: int, h: int) -> np.ndarray:
             raise InputError(f"{field_name}[{j}]", f"must have {h} entries (one per helper), got {got}")
         rows.append([_number(f"{field_name}[{j}][{i}]", v, allow_null=True) for i, v in enumerate(row)])
     return np.array(rows, dtype=float).reshape(k, h)
+
+
+_NUMBER_TYPES = {float, int}
+
+
+def _fast_numbers(rows: list[list[Any]], allow_null: bool) -> np.ndarray | None:
+    """Rows of JSON numbers (and nulls, if allowed) as one float array in a few numpy calls, or None where any
+    entry is not a finite number >= 0 (or null) -- the entry-by-entry check then names it. The same floats as
+    ``float(v)`` per entry: a large instance's matrices are read in a fraction of a second."""
+    types: set[type] = set()
+    for row in rows:
+        types.update(map(type, row))
+    allowed = _NUMBER_TYPES | ({type(None)} if allow_null else set())
+    if not types <= allowed:
+        return None
+    try:
+        arr = np.array(rows, dtype=float)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    nulls = sum(row.count(None) for row in rows) if type(None) in types else 0
+    nan = np.isnan(arr)
+    if int(nan.sum()) != nulls or np.isinf(arr).any() or (arr[~nan] < 0).any():
+        return None  # a NaN or Infinity token, or a negative number: reported entry by entry
+    return arr

@@ -60,11 +60,29 @@ def from_zero(fig: go.Figure, top: float | None) -> None:
         fig.update_yaxes(rangemode="tozero")
 
 
-def timeline_figure(timeline: Timeline, title: str) -> go.Figure:
-    """The Gantt chart: a row per helper (fwd/bwd tasks) and per client (T1, T3, T5, waiting), the critical path
-    outlined in red, the makespan as a dashed vertical line; one bar per segment."""
+# above this many rows the timeline draws the helpers' rows and the critical path's clients only
+DETAILED_ROWS = 400
+
+
+def shown_rows(timeline: Timeline, max_rows: int = DETAILED_ROWS) -> list[str]:
+    """The timeline's rows the chart draws: all of them up to ``max_rows``; above, the helpers' rows and the rows
+    of the clients the critical path goes through, in the timeline's order."""
+    if len(timeline.rows) <= max_rows:
+        return timeline.rows
     seg = timeline.segments
-    rows = [esc(r) for r in timeline.rows]
+    keep = set(seg.loc[seg["critical"] | (seg["lane"] == "helper"), "row"])
+    return [r for r in timeline.rows if r in keep or r.startswith("helper ")]
+
+
+def timeline_figure(timeline: Timeline, title: str, max_rows: int = DETAILED_ROWS) -> go.Figure:
+    """The Gantt chart: a row per helper (fwd/bwd tasks) and per client (T1, T3, T5, waiting), the critical path
+    outlined in red, the makespan as a dashed vertical line; one bar per segment (above ``max_rows`` rows, the
+    clients' own rows only where the critical path goes: :func:`shown_rows`)."""
+    seg = timeline.segments
+    shown = shown_rows(timeline, max_rows)
+    if len(shown) < len(timeline.rows):
+        seg = seg[seg["row"].isin(set(shown))]
+    rows = [esc(r) for r in shown]
     fig = new_figure(
         title, "time from the round's start (ms)", "helper / client", height=max(400, 140 + 22 * len(rows))
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pslsched.app.report.figures import chain_figure, makespan_bars, timeline_figure
+from pslsched.app.report.figures import chain_figure, makespan_bars, shown_rows, timeline_figure
 from pslsched.app.report.page import Page, fmt, fmt_ms
 from pslsched.app.report.timeline import Timeline, chain_breakdown, plan_timeline
 from pslsched.core.instance import Instance
@@ -51,6 +51,13 @@ def add_timeline(page: Page, timeline: Timeline, title: str, key: str) -> None:
         page.note(
             f"{len(timeline.missing)} client(s) did not complete (dropped, timed out or without tasks; their bars "
             f"stop where they stopped): {', '.join(timeline.missing)}"
+        )
+    shown = shown_rows(timeline)
+    if len(shown) < len(timeline.rows):
+        page.note(
+            f"{len(timeline.rows)} rows are more than a chart can show: drawn are the helpers' rows and the "
+            f"{len(shown) - sum(r.startswith('helper ') for r in shown)} client row(s) the critical path goes "
+            f"through; the other clients' rows are left out"
         )
     page.figure(timeline_figure(timeline, title), key)
 
