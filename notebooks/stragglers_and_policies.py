@@ -222,21 +222,22 @@ plt.show()
 # ## Claims checked on these runs
 #
 # * Under transient stragglers (`mild`, `heavy`) the dynamic `priority` rule is never slower on average than
-#   following the plan (`static`), and `replan` does not beat the better of the two dynamic rules: what it learned
-#   from past rounds does not predict the next one.
+#   following the plan (`static`), and `replan` ends within 2% of the better of the two dynamic rules, ahead or
+#   behind: what it learned from past rounds predicts the next one only weakly.
 # * Under persistently slow links, `replan` beats `static` on average; under a persistently slow helper it beats
 #   every other policy: it is the only one that can move clients off that helper.
 #
-# The simulation is seeded and the replanner, at this budget, is deterministic, so these hold run after run; the
-# cell fails if a change to the library breaks one.
+# The simulation is seeded, but the replanner's solver stops at a wall-clock limit, so its re-plans (and `replan`'s
+# rows) can vary a little with the machine's load: under transient stragglers it has come out 0.9% ahead of
+# `priority` on one run and 0.03% behind on another. The claims allow for that; the cell fails if a change to the
+# library breaks one.
 
 # %%
 mean = table["mean_s"].unstack("policy")[list(POLICIES)]
 for scenario in ("mild", "heavy"):
     assert mean.loc[scenario, "priority"] <= mean.loc[scenario, "static"] * (1 + 1e-9), scenario
-    assert mean.loc[scenario, ["fcfs", "priority"]].min() <= mean.loc[scenario, "replan"] * (1 + 1e-9), (
-        scenario
-    )
+    best_dynamic = mean.loc[scenario, ["fcfs", "priority"]].min()
+    assert abs(mean.loc[scenario, "replan"] / best_dynamic - 1) <= 0.02, scenario
 assert mean.loc["slow links", "replan"] < mean.loc["slow links", "static"]
 assert mean.loc["slow helper", "replan"] < mean.loc["slow helper", ["static", "fcfs", "priority"]].min()
 print("all claims hold")

@@ -46,7 +46,7 @@ from pslsched.base.limits import MAX_SWEEP_POINTS, MAX_SWEEP_POINTS_LIMIT
 
 # the main outputs per command, in results.csv's column order (others follow in the order they come)
 METRICS = {
-    "solve": ["status", "makespan_ms", "lower_bound_ms", "gap", "clients", "helpers"],
+    "solve": ["status", "makespan_ms", "round_ms", "lower_bound_ms", "gap", "clients", "helpers"],
     "simulate": [
         "planned_makespan_ms",
         "mean_makespan_ms",
