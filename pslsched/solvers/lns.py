@@ -20,7 +20,8 @@ Determinism: candidates are drawn from ``numpy.random.default_rng(seed)`` and CP
 deterministic-time limit (``cp_dtime``), so with the same seed the search takes the same steps. The wall-clock
 limit only decides where it stops: a run that ends by the stall or iteration limit is reproducible bit for bit,
 one cut by the time limit may stop earlier on a slower machine. Options: ``max_iters``, ``max_stalls``, ``cp``
-(bool, default True), ``cp_dtime`` (default 0.1), ``cp_max_intervals`` (default 200), ``progress``.
+(bool, default True), ``cp_dtime`` (default 0.1), ``cp_max_intervals`` (default 200), ``progress``; ``stop`` (a
+callable, checked with the deadline: ``auto`` stops the search once another part has proved the optimum).
 """
 
 from __future__ import annotations
@@ -108,13 +109,14 @@ class _Search:
         self.cp_dtime = float(options.get("cp_dtime", 0.1))
         self.cp_max = int(options.get("cp_max_intervals", 200))
         self.seed = int(options.get("seed", 0))
+        self.stop = options.get("stop")  # a callable: True when another part has made the search pointless
         self.worker: CpWorker | None = None
         nb = instance.batches
         self.chain = np.where(instance.fits, nb * np.nan_to_num(instance.chain), np.inf)
         self.load = np.where(instance.fits, nb * np.nan_to_num(instance.load), np.inf)
 
     def out_of_time(self) -> bool:
-        return time.perf_counter() >= self.deadline
+        return time.perf_counter() >= self.deadline or (callable(self.stop) and bool(self.stop()))
 
     def targets(self, c: int) -> list[int]:
         order = np.argsort(self.s.finish, kind="stable")
