@@ -12,7 +12,8 @@
 #   a min-max-load assignment, then FCFS or EquiD's rule), and `admm` (Tirana et al.'s ADMM decomposition on the
 #   slotted model).
 # * *Ours*: `cpsat` (an exact CP-SAT model with a proved dual bound), `lns` (large neighbourhood search) and
-#   `auto` (the default of `sched solve`: the heuristics first, then `cpsat` and/or `lns` by size).
+#   `auto` (the default of `sched solve`: the heuristics first, then `cpsat` and `lns` side by side until the
+#   limit; whichever reaches the bound stops the other).
 #
 # **How.** Two generated families (`pslsched.core.generators.generate`; see `docs/generators.md`): `tirana1`
 # (Tirana et al.'s scenario 1, measured ResNet-101 devices) and `tirana2` (scenario 2: compute and links far more
@@ -295,13 +296,14 @@ for limit in TIME_LIMITS:
 # these instances. So:
 #
 # * **a couple of seconds to spare**: `auto` (the default) is the safe choice: it never loses to the heuristics
-#   it runs and hands the rest of the time to `cpsat`;
+#   it runs, and runs `cpsat` and `lns` side by side for the rest of the time (whichever reaches the bound stops
+#   the other);
 # * **well under a second**: look at what `auto` ran above: if it stopped after its heuristic stage, call `lns`
 #   (or `cpsat` on small instances) directly, which use the whole budget;
 # * **a proof of optimality**: `cpsat` (or `auto`) with a longer limit and CP-SAT's default 8 workers.
 #
-# For larger instances (hundreds to thousands of clients) see `benchmarks/RESULTS.md`: there `auto` switches to
-# `lns` followed by a warm-started `cpsat`, or to `lns` alone.
+# For larger instances (hundreds to thousands of clients) see `benchmarks/RESULTS.md`: there `auto` runs `lns`
+# beside CP-SAT while CP-SAT's model fits (60,000 optional intervals), or `lns` alone.
 
 # %% [markdown]
 # ## The same study at scale: `sched sweep`
