@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -260,7 +261,11 @@ def test_cuts_auto_beats_the_given_cut_and_never_loses_to_it():
     def instance_of(b):
         return strategy_instance(b.instance, b.workload, None, b.testbed.simulation)
 
+    started = time.perf_counter()
     fixed, choice, res = choose_cut(testbed, instance_of, solver="greedy", time_limit=1, given=(3, 20))
+    elapsed = time.perf_counter() - started
+    assert 0.9 * elapsed <= res.runtime_s <= elapsed  # the whole choice's time, not its last solve's
+    assert res.schedule.runtime_s == res.runtime_s
     at_given = solve(instance_of(build(parse_testbed(VGG_LAB))), "greedy")
     assert res.round_time <= at_given.round_time
     assert res.round_time < 0.2 * at_given.round_time  # VGG's fully connected layers off the clients

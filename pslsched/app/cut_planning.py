@@ -238,6 +238,9 @@ def choose_cut(
         if result.status == "optimal" and _objective(result) > result.lower_bound * (1 + 1e-9):
             result.status = result.schedule.status = "feasible"  # optimal at its cut, not over all cuts
     result.extra = {**result.extra, "cut": list(best)}
+    result.runtime_s = time.perf_counter() - t0  # the whole choice, not its last solve
+    if result.schedule is not None:
+        result.schedule.runtime_s = result.runtime_s
     return fixed, choice, result
 
 
