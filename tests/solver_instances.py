@@ -90,3 +90,31 @@ def infeasible_instance() -> Instance:
         demand=np.array([100.0, 100.0, 100.0]),
         capacity=np.array([150.0, 150.0]),
     )
+
+
+def brute_force_orders(inst: Instance) -> float:
+    """The best makespan over every assignment and every per-helper order of all tasks (tiny instances only;
+    orders the model cannot run, a backward before its forward or a step past a barrier, are skipped)."""
+    import itertools
+    import math
+
+    from pslsched.core.timing import earliest_schedule
+
+    best = math.inf
+    k, h, nb = inst.num_clients, inst.num_helpers, inst.batches
+    for assign in itertools.product(range(h), repeat=k):
+        if any(
+            inst.demand[[j for j in range(k) if assign[j] == i]].sum() > inst.capacity[i] for i in range(h)
+        ):
+            continue
+        per = [
+            [(j, p, b) for j in range(k) if assign[j] == i for b in range(nb) for p in ("fwd", "bwd")]
+            for i in range(h)
+        ]
+        for perms in itertools.product(*(itertools.permutations(p) for p in per)):
+            try:
+                _, completion = earliest_schedule(inst, list(assign), [list(p) for p in perms])
+            except ValueError:
+                continue
+            best = min(best, float(completion.max()))
+    return best

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from solver_instances import random_instance
+from solver_instances import brute_force_orders, random_instance
 
 from pslsched.base.errors import InputError
 from pslsched.core.exchange import Exchange
@@ -24,28 +24,6 @@ from pslsched.solvers import available_solvers, solve
 
 def local_head(k: int, h: int, seed: int, batches: int = 1, **kw) -> Instance:
     return dataclasses.replace(random_instance(k, h, seed, batches=batches, **kw), local_head=True)
-
-
-def brute_force(inst: Instance) -> float:
-    """The best makespan over every assignment and every per-helper task order (tiny instances only)."""
-    best = math.inf
-    k, h, nb = inst.num_clients, inst.num_helpers, inst.batches
-    for assign in itertools.product(range(h), repeat=k):
-        if any(
-            inst.demand[[j for j in range(k) if assign[j] == i]].sum() > inst.capacity[i] for i in range(h)
-        ):
-            continue
-        per = [
-            [(j, p, b) for j in range(k) if assign[j] == i for b in range(nb) for p in ("fwd", "bwd")]
-            for i in range(h)
-        ]
-        for perms in itertools.product(*(itertools.permutations(p) for p in per)):
-            try:
-                _, completion = earliest_schedule(inst, list(assign), [list(p) for p in perms])
-            except ValueError:  # an order with a backward before its forward
-                continue
-            best = min(best, float(completion.max()))
-    return best
 
 
 def test_the_flag_reads_and_writes_with_the_instance():
@@ -114,7 +92,7 @@ def test_the_validator_checks_the_head_update_and_the_completion():
 @pytest.mark.parametrize("seed", range(4))
 def test_the_bound_holds_below_the_brute_force_optimum_and_the_solvers_meet_it(seed):
     inst = local_head(3 - seed % 2, 2, seed, batches=1 + seed % 2)  # at most 8 tasks a helper to permute
-    best = brute_force(inst)
+    best = brute_force_orders(inst)
     bound = makespan_bound(inst)
     assert bound <= best + 1e-6
     for name in ("greedy", "cpsat"):

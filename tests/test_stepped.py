@@ -4,12 +4,11 @@ and SGLR's gate per helper; one step planned and repeated, re-timed, bounded, an
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 
 import numpy as np
 import pytest
-from solver_instances import random_instance
+from solver_instances import brute_force_orders, random_instance
 
 from pslsched.base.errors import InputError
 from pslsched.core.exchange import Exchange
@@ -23,28 +22,6 @@ from pslsched.solvers import available_solvers, solve
 def stepped(k: int, h: int, seed: int, batches: int = 2, gated: bool = False, **kw) -> Instance:
     inst = random_instance(k, h, seed, batches=batches, **kw)
     return dataclasses.replace(inst, step_barrier=True, gated=gated)
-
-
-def brute_force(inst: Instance) -> float:
-    """The best makespan over every assignment and every per-helper task order (tiny instances only)."""
-    best = math.inf
-    k, h, nb = inst.num_clients, inst.num_helpers, inst.batches
-    for assign in itertools.product(range(h), repeat=k):
-        if any(
-            inst.demand[[j for j in range(k) if assign[j] == i]].sum() > inst.capacity[i] for i in range(h)
-        ):
-            continue
-        per = [
-            [(j, p, b) for j in range(k) if assign[j] == i for b in range(nb) for p in ("fwd", "bwd")]
-            for i in range(h)
-        ]
-        for perms in itertools.product(*(itertools.permutations(p) for p in per)):
-            try:
-                _, completion = earliest_schedule(inst, list(assign), [list(p) for p in perms])
-            except ValueError:  # an order that waits for itself (a later step before the barrier)
-                continue
-            best = min(best, float(completion.max()))
-    return best
 
 
 def test_the_flags_read_and_write_with_the_instance():
@@ -106,7 +83,7 @@ def test_a_barrier_starts_every_step_after_the_slowest_client():
 @pytest.mark.parametrize("seed", range(4))
 def test_one_step_repeated_is_the_brute_force_optimum(seed):
     inst = stepped(2, 2, seed, batches=2, gated=seed % 2 == 1)
-    best = brute_force(inst)
+    best = brute_force_orders(inst)
     for name in ("greedy", "cpsat"):
         res = solve(inst, name, time_limit=5, workers=1)
         assert validate(inst, res.schedule) == [], name

@@ -16,11 +16,10 @@ import dataclasses
 import numpy as np
 
 from pslsched.core.bounds import lower_bounds
-from pslsched.core.exchange import round_bound, round_time
+from pslsched.core.exchange import round_bound
 from pslsched.core.instance import Instance
-from pslsched.core.reduction import assignment_and_orders, solver_view
+from pslsched.core.reduction import assignment_and_orders, retimed, solver_view
 from pslsched.core.result import SolveResult
-from pslsched.core.timing import earliest_schedule
 
 RELAXATION_PAIRS = 200_000  # (batch-client, helper) pairs up to which the relaxation's LP bounds are computed
 
@@ -125,25 +124,4 @@ def result_for(instance: Instance, answer: SolveResult, time_limit: float | None
             return answer
         return dataclasses.replace(answer, lower_bound=bound)
     assign, orders = assignment_and_orders(instance, answer.schedule)
-    tasks, completion = earliest_schedule(instance, assign, orders)
-    makespan = float(np.nanmax(completion))
-    rt = round_time(instance, assign, completion, tasks)
-    bound = min(bound, rt)
-    status = "optimal" if rt <= bound * (1 + 1e-9) else "feasible"
-    with_round = instance.exchange is not None
-    schedule = dataclasses.replace(
-        answer.schedule,
-        tasks=tasks,
-        makespan=makespan,
-        status=status,
-        lower_bound=bound,
-        round_time=rt if with_round else None,
-    )
-    return dataclasses.replace(
-        answer,
-        schedule=schedule,
-        makespan=makespan,
-        lower_bound=bound,
-        status=status,
-        round_time=rt if with_round else None,
-    )
+    return retimed(instance, answer, assign, orders, bound, lambda met: "optimal" if met else "feasible")

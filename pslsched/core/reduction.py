@@ -14,6 +14,7 @@ on the given instance: the same assignment and per-helper orders, re-timed, with
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -68,30 +69,46 @@ def answer_for(instance: Instance, view: Instance, result: SolveResult) -> Solve
     if result.schedule is None:
         return dataclasses.replace(result, lower_bound=round_bound(instance, result.lower_bound))
     assign, orders = assignment_and_orders(view, result.schedule)
+
+    def status(met: bool) -> str:
+        if result.status == "feasible" and met:
+            return "optimal"
+        if result.status == "optimal" and not met and not folds_exactly(instance):
+            return "feasible"  # what was proved optimal is the folded makespan, not the round
+        return result.status
+
+    return retimed(instance, result, assign, orders, round_bound(instance, result.lower_bound), status)
+
+
+def retimed(
+    instance: Instance,
+    answer: SolveResult,
+    assign: np.ndarray,
+    orders: list[list[HelperTask]],
+    bound: float,
+    status: Callable[[bool], str],
+) -> SolveResult:
+    """``answer`` with its assignment and per-helper ``orders`` re-timed on ``instance``: the makespan, the round
+    time (where there is an exchange), ``bound`` (at most the round) and ``status(round meets the bound)``."""
     tasks, completion = earliest_schedule(instance, assign, orders)
     makespan = float(np.nanmax(completion))
     rt = round_time(instance, assign, completion, tasks)
-    bound = min(round_bound(instance, result.lower_bound), rt)
-    status = result.status
-    met = rt <= bound * (1 + 1e-9)
-    if status == "feasible" and met:
-        status = "optimal"
-    elif status == "optimal" and not met and not folds_exactly(instance):
-        status = "feasible"  # what was proved optimal is the folded makespan, not the round
-    with_round = instance.exchange is not None
+    bound = min(bound, rt)
+    state = status(rt <= bound * (1 + 1e-9))
+    round_or_none = rt if instance.exchange is not None else None
     schedule = dataclasses.replace(
-        result.schedule,
+        answer.schedule,
         tasks=tasks,
         makespan=makespan,
-        status=status,
+        status=state,
         lower_bound=bound,
-        round_time=rt if with_round else None,
+        round_time=round_or_none,
     )
     return dataclasses.replace(
-        result,
+        answer,
         schedule=schedule,
         makespan=makespan,
         lower_bound=bound,
-        status=status,
-        round_time=rt if with_round else None,
+        status=state,
+        round_time=round_or_none,
     )

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
-from pslsched.core.exchange import round_bound, round_time
+from pslsched.core.exchange import round_bound
 from pslsched.core.instance import Instance
-from pslsched.core.reduction import assignment_and_orders
+from pslsched.core.reduction import assignment_and_orders, retimed
 from pslsched.core.result import SolveResult
-from pslsched.core.timing import earliest_schedule
 
 
 def one_step(instance: Instance) -> Instance:
@@ -50,26 +47,8 @@ def result_for(instance: Instance, step: Instance, answer: SolveResult) -> Solve
     assign, orders = assignment_and_orders(step, answer.schedule)
     if repeat > 1:  # step by step, each in the plan's order
         orders = [[(j, phase, b) for b in range(repeat) for j, phase, _ in order] for order in orders]
-    tasks, completion = earliest_schedule(instance, assign, orders)
-    makespan = float(np.nanmax(completion))
-    with_round = instance.exchange is not None
-    rt = round_time(instance, assign, completion, tasks)
-    bound = min(bound, rt)
-    met = rt <= bound * (1 + 1e-9)
-    status = "optimal" if met else ("feasible" if answer.status == "optimal" else answer.status)
-    schedule = dataclasses.replace(
-        answer.schedule,
-        tasks=tasks,
-        makespan=makespan,
-        status=status,
-        lower_bound=bound,
-        round_time=rt if with_round else None,
-    )
-    return dataclasses.replace(
-        answer,
-        schedule=schedule,
-        makespan=makespan,
-        lower_bound=bound,
-        status=status,
-        round_time=rt if with_round else None,
-    )
+
+    def status(met: bool) -> str:
+        return "optimal" if met else ("feasible" if answer.status == "optimal" else answer.status)
+
+    return retimed(instance, answer, assign, orders, bound, status)
