@@ -71,7 +71,9 @@ def solve_milp_slotted(run: SolverRun, options: dict) -> SolveResult:
             f"{horizon} = {hkt} > max_hkt {max_hkt}; pass a larger slot_ms or use cpsat/lns"
         )
     prob, read, size = _build(instance, sl, horizon, start_assignment, start_plans)
-    status = run_model(prob, backend, run.left(), warm=True)
+    # PuLP reads the solution back after HiGHS stops (~0.1 s on 30 clients, more on a loaded machine): keep a
+    # tenth of the limit for it and the answer's packaging
+    status = run_model(prob, backend, max(0.05, run.search_left() - 0.1 * (limit or 0.0)), warm=True)
     extra = {"slot_ms": slot_ms, "horizon_slots": horizon, "hkt": hkt, "binaries": size, "ilp_status": status}
     if status in ("optimal", "feasible"):
         assignment, plans = read()
