@@ -95,6 +95,19 @@ def test_segment_sums_on_a_hand_made_profile(tmp_path):
     assert prof.segment_bytes(1) == 50.0 * 1024
 
 
+def test_a_loaded_profile_is_shared_read_only_and_reloaded_when_its_file_changes(tmp_path):
+    path = write_csv(tmp_path, tiny_frame())
+    first = load_profile(path)
+    assert load_profile(path) is first  # read once: choosing a cut builds the testbed hundreds of times
+    with pytest.raises(ValueError):
+        first.device("srv").fwd_ms[0] = 99.0  # shared, so nobody may change it
+    frame = tiny_frame()
+    frame.loc[0, "fwd_ms"] = 7.5
+    frame.to_csv(path, index=False)
+    again = load_profile(path)
+    assert again is not first and again.device(frame.loc[0, "device"]).fwd_ms[0] == 7.5
+
+
 @pytest.mark.parametrize("name", ["resnet101_cifar10", "vgg19_mnist"])
 def test_segment_sums_match_the_csv_for_every_cut(name):
     raw = pd.read_csv(bundled_path(name))

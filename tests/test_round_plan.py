@@ -273,6 +273,42 @@ def test_cuts_auto_beats_the_given_cut_and_never_loses_to_it():
     assert validate(instance_of(build(fixed)), res.schedule) == []
 
 
+@pytest.mark.parametrize("limit", [0.5, 2.0])
+def test_cuts_auto_keeps_its_time_limit_and_says_what_it_planned(limit):
+    # 276 candidates on the VGG lab: at 0.5 s the ranking is cut short, at 2 s every candidate is planned
+    testbed = parse_testbed(VGG_LAB.replace("cuts: {a: 3, b: 20}", "cuts: auto"))
+    from pslsched.app.cut_planning import choose_cut
+    from pslsched.app.experiment import strategy_instance
+
+    def instance_of(b):
+        return strategy_instance(b.instance, b.workload, None, b.testbed.simulation)
+
+    choose_cut(testbed, instance_of, solver="greedy", time_limit=0.2, given=(3, 20))  # imports, caches
+    started = time.perf_counter()
+    fixed, choice, res = choose_cut(
+        testbed,
+        instance_of,
+        solver="auto",
+        time_limit=limit,
+        given=(3, 20),
+        options={"workers": 1},
+        per_client=True,
+    )
+    elapsed = time.perf_counter() - started
+    assert elapsed <= 1.05 * limit + 0.2, f"{elapsed:.2f} s for {limit} s"
+    assert validate(instance_of(build(fixed)), res.schedule) == []
+    planned = choice.table["round_ms"].notna()
+    assert choice.planned == int(planned.sum()) and choice.planned > 0
+    text = choice.what_if(res.round_time)
+    if choice.planned < len(choice.table):
+        assert f"{choice.planned} planned of {len(choice.table)}" in text and "every global cut" not in text
+        # the bound claims only the candidates planned
+        assert choice.table.loc[~planned, "bound_ms"].isna().all()
+    else:
+        assert limit == 2.0 and "every global cut" in text
+    assert choice.bound <= res.round_time * (1 + 1e-9)
+
+
 def test_bad_cuts_are_one_clear_error():
     with pytest.raises(InputError, match="not meaningful"):
         candidate_cuts(

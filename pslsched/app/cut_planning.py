@@ -25,12 +25,16 @@ from pslsched.core.testbed.cut_choice import candidate_cuts, with_client_cuts, w
 from pslsched.core.testbed.schema import Cut
 from pslsched.solvers import solve as run_solver
 from pslsched.solvers.cpsat_client import MAX_INTERVALS
-from pslsched.solvers.cut_mix import mix_intervals, solve_mix
+from pslsched.solvers.cut_mix import MIN_MIX_S, mix_intervals, solve_mix
 
 FINALISTS = 6  # candidates solved with the requested solver
 EXACT = ("auto", "cpsat", "benders", "milp")  # with these the per-client mix is also solved by CP-SAT
 SCREEN_CLIENTS = 200  # above: candidates ranked on a proportional sample of this many clients
 DEFAULT_LIMIT_S = 10.0
+SCREEN_LIMIT_S = 0.01  # greedy's limit when ranking: its bounds are then the instant ones (the chains)
+MIN_PHASE_S = 0.1  # a later phase with less than this left of the limit is skipped
+SCREEN_SHARE = 0.5  # of the limit, at most, for ranking the candidates
+BOUND_SHARE = 0.15  # of the limit, at most, for strengthening the bounds of candidates not solved
 
 
 @dataclass
@@ -46,22 +50,27 @@ class CutChoice:
     given_round: float | None = None
     client_cuts: dict[str, tuple[int, int]] | None = None  # per client, where that beat the best global cut
     scope: str = ""  # what the bound covers when not every candidate ("": every candidate, and per client)
+    planned: int | None = None  # candidates planned (the rest not reached within the time limit; None: all)
 
     def what_if(self, chosen_round: float) -> str:
         """Two lines: what was chosen, and its round against the best global cut's and the given cut's."""
         n = len(self.table)
+        among = n if self.planned is None or self.planned >= n else f"{self.planned} planned of {n}"
+        every = (
+            "every global cut" if self.planned is None or self.planned >= n else "every planned global cut"
+        )
         if self.client_cuts is not None:
             counts = pd.Series([f"a={a},b={b}" for a, b in self.client_cuts.values()]).value_counts()
             mix = ", ".join(f"{k} x{v}" for k, v in counts.items())
-            text = f"cuts       chose per client ({mix}) among {n} candidates"
+            text = f"cuts       chose per client ({mix}) among {among} candidates"
         else:
-            text = f"cuts       chose a={self.cut[0]}, b={self.cut[1]} for every chosen client among {n} candidates"
+            text = f"cuts       chose a={self.cut[0]}, b={self.cut[1]} for every chosen client among {among} candidates"
         parts = []
         if self.client_cuts is None and math.isfinite(self.global_round) and self.global_bound > 0:
             if self.global_round <= self.global_bound * (1 + 1e-9):
-                parts.append("proved the best of every global cut")
+                parts.append(f"proved the best of {every}")
             else:
-                parts.append(f"bound over every global cut {self.global_bound:,.1f} ms")
+                parts.append(f"bound over {every} {self.global_bound:,.1f} ms")
         if self.client_cuts is not None and math.isfinite(self.global_round):
             a, b = self.cut
             parts.append(f"best global cut a={a}, b={b}: round {self.global_round:,.1f} ms")
@@ -124,30 +133,48 @@ def choose_cut(
     options = options or {}
     total = time_limit or DEFAULT_LIMIT_S
     t0 = time.perf_counter()
+    deadline = t0 + total
+
+    def left() -> float:
+        return deadline - time.perf_counter()
+
     cands = candidate_cuts(testbed)
     clients = sum(g.count for g in testbed.clients)
     screen = clients > SCREEN_CLIENTS  # rank on a proportional sample, solve the finalists at full size
     ranked_on = scale_clients(testbed, SCREEN_CLIENTS) if screen else testbed
     rows, quick = [], {}
-    for cut in cands:
+    # in a seeded random order (the given cut first), until SCREEN_SHARE of the limit: a screening cut short by
+    # the limit is then an even sample of the candidates, and says so
+    order = [given] if given in cands else []
+    rest = [c for c in cands if c != given]
+    order += [rest[i] for i in np.random.default_rng(seed).permutation(len(rest))]
+    screen_end = t0 + SCREEN_SHARE * total
+    for cut in order:
+        if time.perf_counter() > screen_end and any(math.isfinite(r["round_ms"]) for r in rows):
+            rows.append({"a": cut[0], "b": cut[1], "round_ms": math.nan, "bound_ms": math.nan})
+            continue
         inst = instance_of(build(with_cut(ranked_on, cut)))
-        res = run_solver(inst, "greedy", seed=seed)
+        # ranked by greedy's round; the bounds that cost a model come later, only where they can matter
+        res = run_solver(inst, "greedy", seed=seed, time_limit=SCREEN_LIMIT_S)
         quick[cut] = (inst, res)
         # a cut proved infeasible (no assignment fits the memory) bounds nothing
         bound = math.inf if res.status == "infeasible" else res.lower_bound
         rows.append({"a": cut[0], "b": cut[1], "round_ms": _objective(res), "bound_ms": bound})
-    table = pd.DataFrame(rows)
+    position = {c: n for n, c in enumerate(cands)}
+    table = pd.DataFrame(sorted(rows, key=lambda r: position[(r["a"], r["b"])]))
+    planned = int(table["round_ms"].notna().sum())
     if not table["round_ms"].map(math.isfinite).any():
         raise InfeasibleInput("cuts", f"no candidate cut of {len(cands)} gives a memory-feasible plan")
-    order = table.sort_values(["round_ms", "a", "b"], kind="stable")
+    ranking = table.sort_values(["round_ms", "a", "b"], kind="stable")
     finalists = [
-        (int(r.a), int(r.b)) for r in order.head(FINALISTS).itertuples() if math.isfinite(r.round_ms)
+        (int(r.a), int(r.b)) for r in ranking.head(FINALISTS).itertuples() if math.isfinite(r.round_ms)
     ]
     if given in quick and given not in finalists:
         finalists.append(given)
     search = per_client and not screen and len(finalists) > 1 and clients > 1
-    share = total * (0.5 if search else 1.0)  # of the time limit for the global cuts
-    each = 0.4 * share / len(finalists)
+    # of what is left of the limit: the bounds of the candidates not solved, then the global cuts
+    share = max(0.0, left()) * (1 - BOUND_SHARE) * (0.5 if search else 1.0)
+    each = max(MIN_PHASE_S, 0.4 * share / len(finalists))
     solved: dict[tuple[int, int], SolveResult] = {}
     full: dict[tuple[int, int], object] = {}
     for cut in finalists:
@@ -159,22 +186,27 @@ def choose_cut(
     if given in solved and given not in second:
         second.append(given)
     for cut in second:
-        if solved[cut].status in ("optimal", "infeasible"):
+        if solved[cut].status in ("optimal", "infeasible") or left() < MIN_PHASE_S:
             continue
-        again = run_solver(full[cut], solver, time_limit=0.6 * share / len(second), seed=seed, **options)
+        limit = min(0.6 * share / len(second), left() - total * BOUND_SHARE)
+        if limit < MIN_PHASE_S:
+            continue
+        again = run_solver(full[cut], solver, time_limit=limit, seed=seed, **options)
         if _objective(again) < _objective(solved[cut]) or (
             _objective(again) == _objective(solved[cut]) and again.lower_bound > solved[cut].lower_bound
         ):
             solved[cut] = again
     pairs = list(zip(table["a"], table["b"]))
     table["solved_round_ms"] = [_objective(solved[c]) if c in solved else math.nan for c in pairs]
+    best = min(finalists, key=lambda c: (_objective(solved[c]), c))
     if screen:  # the sample's bounds are not the testbed's: only the finalists' count
         table["bound_ms"] = [_bound(solved[c]) if c in solved else math.nan for c in pairs]
     else:
         table["bound_ms"] = [
             max(_bound(solved[c]), b) if c in solved else b for c, b in zip(pairs, table["bound_ms"])
         ]
-    best = min(finalists, key=lambda c: (_objective(solved[c]), c))
+        until = time.perf_counter() + min(total * BOUND_SHARE, max(0.0, left()))
+        _tighten_bounds(table, quick, _objective(solved[best]), until, seed)
     global_bound = float(table["bound_ms"].min())  # NaN-skipping: over the finalists when screened
     choice = CutChoice(
         cut=best,
@@ -186,21 +218,26 @@ def choose_cut(
         scope=f"the {len(finalists)} finalists (ranked on a {SCREEN_CLIENTS}-client sample)"
         if screen
         else "",
+        planned=planned,
     )
+    if planned < len(table) and not screen:
+        choice.scope = f"the {planned} candidates planned within the time limit"
     if given in solved:
         choice.given_round = _objective(solved[given])
     result, fixed = solved[best], with_cut(testbed, best)
     if search:  # what the search may choose: every global cut (above) and per-client mixes of the finalists'
         lp = options_bound([full[c] for c in finalists])
         choice.bound = min(global_bound, lp)
-        choice.scope = f"every global cut and every per-client mix of the {len(finalists)} finalists' cuts"
+        cuts_covered = "every global cut" if planned == len(table) else f"the {planned} planned global cuts"
+        choice.scope = f"{cuts_covered} and every per-client mix of the {len(finalists)} finalists' cuts"
         insts = [quick[c][0] for c in finalists]
         # CP-SAT's mixed model is the published one: its plans and bounds are not a local head's
         exact = solver in EXACT and not insts[0].local_head and mix_intervals(insts) <= MAX_INTERVALS
-        picks = _client_search(insts, finalists.index(best), seed, t0 + (0.6 if exact else 0.75) * total)
-        remaining = max(0.2, total - (time.perf_counter() - t0))
+        search_end = time.perf_counter() + max(0.0, left()) * (0.2 if exact else 0.5)
+        picks = _client_search(insts, finalists.index(best), seed, search_end)
+        remaining = left()
         names = quick[best][0].clients
-        if picks is not None:
+        if picks is not None and remaining >= MIN_PHASE_S:
             share = remaining / 2 if not exact else remaining / 3
             mine = run_solver(compose(insts, picks), solver, time_limit=share, seed=seed, **options)
             if _objective(mine) < _objective(result) * (1 - 1e-9):
@@ -209,11 +246,10 @@ def choose_cut(
         start = np.full(len(names), finalists.index(best))
         if choice.client_cuts is not None:
             start = picks
-        if exact and result.schedule is not None:
+        if exact and result.schedule is not None and left() >= MIN_MIX_S:
             # CP-SAT over every (cut, helper) option per client, hinted with the best so far: never worse
-            left = max(0.2, total - (time.perf_counter() - t0))
             workers = int(options.get("workers", 1))
-            mixed = solve_mix(insts, start, result, time_limit=left, seed=seed, workers=workers)
+            mixed = solve_mix(insts, start, result, time_limit=left(), seed=seed, workers=workers)
             if mixed is not None:
                 cuts, answer, every_mix = mixed
                 choice.bound = min(global_bound, max(lp, every_mix))
@@ -225,10 +261,13 @@ def choose_cut(
                         fixed = with_client_cuts(testbed, chosen)
                     else:
                         fixed = with_cut(testbed, next(iter(chosen.values())))
-        elif choice.client_cuts is None and result.status not in ("optimal", "infeasible"):
+        elif (
+            choice.client_cuts is None
+            and result.status not in ("optimal", "infeasible")
+            and left() >= MIN_PHASE_S
+        ):
             # no mix helped: the best global cut gets the rest of the time
-            left = max(0.2, total - (time.perf_counter() - t0))
-            again = run_solver(full[best], solver, time_limit=left, seed=seed, **options)
+            again = run_solver(full[best], solver, time_limit=left(), seed=seed, **options)
             if _objective(again) < _objective(result):
                 result = solved[best] = again
                 choice.global_round = _objective(again)
@@ -242,6 +281,19 @@ def choose_cut(
     if result.schedule is not None:
         result.schedule.runtime_s = result.runtime_s
     return fixed, choice, result
+
+
+def _tighten_bounds(table: pd.DataFrame, quick: dict, best_round: float, until: float, seed: int) -> None:
+    """Stronger bounds (greedy's, with its model-built bounds) for the candidates whose instant bound is below
+    ``best_round``, weakest first, until ``until``: the bound over every global cut is the least of them."""
+    weak = table[(table["bound_ms"] < best_round) & table["solved_round_ms"].isna()]
+    for idx in weak.sort_values("bound_ms").index:
+        room = until - time.perf_counter()
+        if room < MIN_PHASE_S:
+            return
+        cut = (int(table.at[idx, "a"]), int(table.at[idx, "b"]))
+        res = run_solver(quick[cut][0], "greedy", seed=seed, time_limit=min(1.0, room))
+        table.at[idx, "bound_ms"] = max(float(table.at[idx, "bound_ms"]), _bound(res))
 
 
 def _client_search(insts, start: int, seed: int, deadline: float) -> np.ndarray | None:

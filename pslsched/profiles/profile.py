@@ -157,11 +157,36 @@ def load_profile(name_or_path: str | Path) -> ModelProfile:
                 f"profile {text!r}: no such file, and not a bundled profile "
                 f"({', '.join(BUNDLED_PROFILES + SHIPPED_PROFILES)})"
             )
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, name, text)
+    cached = _LOADED.get(key)
+    if cached is not None:
+        return cached
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ProfileError(f"profile {text!r}: not a readable CSV ({str(exc).strip()})") from None
-    return profile_from_frame(frame, name=name, source=text)
+    profile = _read_only(profile_from_frame(frame, name=name, source=text))
+    if len(_LOADED) >= MAX_CACHED_PROFILES:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = profile
+    return profile
+
+
+# Loaded profiles by file identity (path, modification time, size): choosing a cut builds the testbed once per
+# candidate (hundreds), and reading the CSV was two thirds of that. A changed file has a new identity.
+MAX_CACHED_PROFILES = 16
+_LOADED: dict[tuple, ModelProfile] = {}
+
+
+def _read_only(profile: ModelProfile) -> ModelProfile:
+    """The profile with its arrays made read-only: a cached profile is shared, so nobody may change it."""
+    arrays = [profile.activation_kb, profile.weights_kb]
+    for dev in profile.devices.values():
+        arrays += [dev.fwd_ms, dev.bwd_ms, dev.update_ms]
+    for arr in arrays:
+        arr.flags.writeable = False
+    return profile
 
 
 def profile_from_frame(frame: pd.DataFrame, name: str, source: str = "profile") -> ModelProfile:

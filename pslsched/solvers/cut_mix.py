@@ -23,6 +23,8 @@ from pslsched.core.timing import earliest_schedule
 from pslsched.solvers.base import assignment_names
 from pslsched.solvers.cpsat_client import MAX_INTERVALS, run_cpsat
 
+MIN_MIX_S = 0.6  # with less time, no mixed model: CP-SAT's worker process alone takes ~0.3-0.5 s to start
+LIMIT_SLACK = 0.02  # CP-SAT is asked to end this share of the limit early; stopped this share after it
 RESOLUTION_REL = 1e-5  # CP-SAT's integer times: an OPTIMAL this close to its bound is the optimum
 
 
@@ -43,10 +45,12 @@ def solve_mix(
     """The best mix CP-SAT finds from the mix ``start`` (cut indices) and its answer ``start_result`` (on
     ``compose(instances, start)``): the cut indices, the answer on their composition (a bound valid for that
     mix), and a bound on the round of every mix. None when the model is too large or finds nothing."""
+    t0 = time.perf_counter()
+    if time_limit < MIN_MIX_S:
+        return None  # CP-SAT's process would not even start in time
     views = [solver_view(x) for x in instances]
     if mix_intervals(views) > MAX_INTERVALS or start_result.schedule is None:
         return None
-    t0 = time.perf_counter()
     hint_view = compose(views, start)
     assign, orders = assignment_and_orders(hint_view, start_result.schedule)
     downs, averaging = None, 0.0
@@ -63,7 +67,9 @@ def solve_mix(
         sources=views,
         downs=downs,
         hint=(assign, orders, start),
-        time_limit=time_limit,
+        time_limit=max(0.05, t0 + (1 - LIMIT_SLACK) * time_limit - time.perf_counter()),
+        deadline=t0 + (1 + LIMIT_SLACK) * time_limit,
+        t0=t0,
         workers=workers,
         seed=seed,
     )
