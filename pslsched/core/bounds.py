@@ -7,6 +7,8 @@
   (``rmin_i``/``tmin_i`` the smallest release/tail among clients helper ``i`` can hold), and for every client
   ``M >= B * chain`` on its helper (or ``B * local`` when it trains locally). It is at least as strong as
   problem.md's ``min release + L* + min tail`` and the chain bound together.
+* ``load_frame`` (up to ``FRAME_PAIR_LIMIT`` pairs, in what the budget leaves after ``load``): the same model with
+  each helper framed by the least release and tail of the clients it holds (problem.md §4).
 * ``jackson``: with the assignment fixed, the preemptive single-helper relaxation solved exactly by Jackson's rule.
   It bounds only schedules with that assignment, so it is reported apart and never as the global bound.
 """
@@ -22,7 +24,8 @@ import numpy as np
 
 from pslsched.core.instance import Instance
 
-IP_PAIR_LIMIT = 40_000  # above this many (client, helper) pairs: a closed form and the class LP instead
+IP_PAIR_LIMIT = 40_000
+FRAME_PAIR_LIMIT = 5_000  # up to this many pairs, also the framed integer model (2 more columns a pair)  # above this many (client, helper) pairs: a closed form and the class LP instead
 MIN_SOLVE_S = 0.02  # with less of the budget left, a model is not started
 HIGHS_SHARE = 1.0  # of the time left that HiGHS is given (less MIN_SOLVE_S; it may overrun ~0.1 s)
 INF = math.inf
@@ -42,6 +45,7 @@ class BoundReport:
     ip_time_limit: float | None = None  # the largest budget given to the integer model (None: no limit)
     integer_tried: bool = False  # the integer model was asked for (or, the instance large, does not apply)
     complete: bool = False  # more time would not add anything (proved, infeasible, or every model solved)
+    solved: set[str] = field(default_factory=set)  # the integer models solved to optimality
 
     @property
     def best(self) -> float:
@@ -137,16 +141,28 @@ def _per_helper_bounds(
     largest = None if budget is None or report.ip_time_limit is None else max(report.ip_time_limit, budget)
     report.ip_time_limit = largest if report.integer_tried else budget  # the largest asked (None: no limit)
     report.integer_tried = True
-    if _left(deadline) <= MIN_SOLVE_S:
-        return
-    _, ip_bound, ip_status = _load_model(instance, integer=True, time_limit=_left(deadline))
-    if ip_status == "infeasible":
-        report.infeasible = "no assignment of clients to helpers fits the helpers' memory (bin packing)"
-        report.load_ip, report.complete = None, True
-    elif ip_bound is not None:
-        report.load_ip = ip_bound if report.load_ip is None else max(report.load_ip, ip_bound)
-        report.ip_optimal = report.ip_optimal or ip_status == "optimal"
-        report.complete = report.ip_optimal
+    framed = 0 < int(instance.fits.sum()) <= FRAME_PAIR_LIMIT
+    for model in ("load_ip", "load_frame") if framed else ("load_ip",):
+        if _left(deadline) <= MIN_SOLVE_S or model in report.solved:
+            continue
+        _, bound, status = _load_model(
+            instance, integer=True, time_limit=_left(deadline), framed=model == "load_frame"
+        )
+        if status == "infeasible":
+            report.infeasible = "no assignment of clients to helpers fits the helpers' memory (bin packing)"
+            report.load_ip, report.complete = None, True
+            report.extra.pop("load_frame", None)
+            return
+        if bound is None:
+            continue
+        if model == "load_ip":
+            report.load_ip = bound if report.load_ip is None else max(report.load_ip, bound)
+            report.ip_optimal = report.ip_optimal or status == "optimal"
+        else:
+            report.extra[model] = max(bound, report.extra.get(model, bound))
+        if status == "optimal":
+            report.solved.add(model)
+    report.complete = {"load_ip", "load_frame"} <= report.solved or (not framed and report.ip_optimal)
 
 
 def _closed_form_load(instance: Instance) -> float:
@@ -296,9 +312,10 @@ class LinearModel:
 
 
 def _load_model(
-    instance: Instance, integer: bool, time_limit: float | None
+    instance: Instance, integer: bool, time_limit: float | None, framed: bool = False
 ) -> tuple[float | None, float | None, str]:
-    """Solve the combined load/chain model; returns (objective, proved bound, status)."""
+    """Solve the combined load/chain model; returns (objective, proved bound, status). ``framed``: each helper's
+    span framed by the least release and tail of the clients it holds (not of every client it could hold)."""
     k, nb, fits = instance.num_clients, instance.batches, instance.fits
     pj, pi = np.nonzero(fits)
     lj = np.flatnonzero(instance.can_local)
@@ -307,7 +324,7 @@ def _load_model(
     x, y, u = 1 + np.arange(n_p), 1 + n_p + np.arange(n_l), 1 + n_p + n_l + np.arange(len(ui))
     helper_u = np.full(instance.num_helpers, -1)
     helper_u[ui] = np.arange(len(ui))
-    model = LinearModel(1 + n_p + n_l + len(ui))
+    model = LinearModel(1 + n_p + n_l + len(ui) + (2 * n_p if framed else 0))
     # one option per client
     model.add(np.concatenate([pj, lj]), np.concatenate([x, y]), 1.0, np.ones(k), np.ones(k), k)
     # M >= B * (chain on its helper, or local time)
@@ -320,6 +337,11 @@ def _load_model(
     rows = np.arange(len(ui))
     model.add_m(rows)
     model.add(rows, u, -(rmin + tmin), None, None, 0)
+    if framed:
+        first_w = 1 + n_p + n_l + len(ui)
+        for n, times in enumerate((instance.release[pj, pi], instance.tail[pj, pi])):
+            w_rows, w_cols, steps = _frame_columns(pi, times, helper_u, first_w + n * n_p)
+            model.add(w_rows, w_cols, -steps, None, None, 0)
     model.add(helper_u[pi], x, -nb * instance.load[pj, pi], np.zeros(len(ui)), None, len(ui))
     model.add(rows, u, -instance.capacity[ui], None, None, 0)
     model.add(helper_u[pi], x, instance.demand[pj], None, np.zeros(len(ui)), len(ui))
@@ -327,6 +349,9 @@ def _load_model(
         rows_p = np.arange(n_p)
         model.add(rows_p, x, 1.0, None, None, 0)
         model.add(rows_p, u[helper_u[pi]], -1.0, None, np.zeros(n_p), n_p)
+    if framed:
+        for n, times in enumerate((instance.release[pj, pi], instance.tail[pj, pi])):
+            _add_frame_chains(model, pi, times, helper_u, u, x, first_w + n * n_p)
     binaries = np.arange(1, model.num_cols) if integer else None
     # presolve does not reduce the large models: without it their root cut rounds (the bound) come ~0.3 s sooner
     # (1000 x 20); the small ones it solves outright
@@ -336,6 +361,41 @@ def _load_model(
     if status == "optimal":  # a MIP "optimal" within HiGHS's gap tolerance: its dual bound is the safe value
         return value, value if dual is None else min(dual, value), "optimal"
     return None, (dual if integer else None), "limit"
+
+
+def _frame_order(pi: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs sorted by helper, then by ``times``; and each pair's rise over the previous one of its helper
+    (0 for a helper's first)."""
+    order = np.lexsort((times, pi))
+    rise = np.diff(times[order], prepend=0.0)
+    rise[np.r_[True, pi[order][1:] != pi[order][:-1]]] = 0.0
+    return order, rise
+
+
+def _frame_columns(pi, times, helper_u, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The helper rows' entries of the frame columns ``w`` (one per pair, from column ``first``): helper i's
+    frame is its least ``times`` among the fitting clients plus sum_k rise_k * w_k, where w_k is 1 while none of
+    the clients before the k-th (in ``times`` order) is on i."""
+    order, rise = _frame_order(pi, times)
+    keep = rise > 0
+    return helper_u[pi[order]][keep], first + np.flatnonzero(keep), rise[keep]
+
+
+def _add_frame_chains(model: LinearModel, pi, times, helper_u, u, x, first: int) -> None:
+    """w_k >= u_i for a helper's first pair, w_k >= w_(k-1) - x_(k-1) for the others (each in [0, 1]): in an
+    integer solution w_k = 1 exactly when i is used and no earlier client is on it (so the frame is the least
+    release, or tail, of the clients i holds); a valid relaxation of that for fractional ones."""
+    order, _ = _frame_order(pi, times)
+    n = len(order)
+    w = first + np.arange(n)
+    head = np.r_[True, pi[order][1:] != pi[order][:-1]]
+    rows = np.arange(n)
+    model.add(rows, w, 1.0, None, None, 0)
+    lead = np.flatnonzero(head)
+    model.add(lead, u[helper_u[pi[order][lead]]], -1.0, None, None, 0)
+    rest = np.flatnonzero(~head)
+    model.add(rest, w[rest - 1], -1.0, None, None, 0)
+    model.add(rest, 1 + order[rest - 1], 1.0, np.zeros(n), None, n)
 
 
 def _highs_optimal(model) -> bool:
