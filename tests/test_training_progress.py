@@ -82,3 +82,32 @@ def test_summary_reports_the_peak_memory(tmp_path):
     assert 10 < summary["peak_rss_mb"] <= peak_rss_mb()
     run.write(tmp_path, curves=False)
     assert json.loads((tmp_path / "summary.json").read_text())["peak_rss_mb"] > 10
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [("--progress", True), ("--no-progress", False), (None, False)]
+)
+def test_train_progress_flag_forces_or_silences_the_step_lines(monkeypatch, capsys, flag, expected):
+    import pslsched.training.runner as runner
+    from pslsched.cli import main
+
+    class Every(StepProgress):  # a line at every step, whatever the round's length
+        def __init__(self, emit=None, interval=2.0, clock=None):
+            super().__init__(emit, interval=0.0)
+
+    monkeypatch.setattr(runner, "StepProgress", Every)
+    argv = [
+        "train",
+        "--dataset",
+        "synthetic:n=64,test=16",
+        "--model",
+        "mlp",
+        "--clients",
+        "3",
+        "--rounds",
+        "1",
+    ]
+    argv += [flag] if flag else []
+    assert main(argv) == 0
+    err = capsys.readouterr().err  # not a terminal: lines only when asked
+    assert ("round 1: 1/" in err) == expected, err

@@ -214,6 +214,9 @@ class TrainRequest(CodecOptions, SimulationOptions):
     threads: int | None = PositiveInt
     cost_only: bool = False
     verbose: bool = False
+    progress: bool | None = (
+        None  # a long round's step lines: None on a terminal only, True always, False never
+    )
 
     def plan_options(self) -> dict[str, Any]:
         """What ``pslsched.app.solving.plan`` takes from this request."""

@@ -17,7 +17,11 @@ from pslsched.base.limits import MAX_DATA_FILE_BYTES
 
 SETTINGS = "settings.json"
 SCHEDULE = "schedule.json"
-RESUME_OPTIONS = {"rounds", "verbose"}  # what a resume may set: the run's length (longer), its logging
+RESUME_OPTIONS = {
+    "rounds",
+    "verbose",
+    "progress",
+}  # what a resume may set: the run's length (longer), its logging
 SECTIONS = ("training", "simulation", "testbed")
 
 

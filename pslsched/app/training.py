@@ -230,6 +230,7 @@ def _run(
     resume: bool = False,
     on_round: OnRound | None = None,
     on_start: Callable[[], None] | None = None,
+    progress: bool | None = None,
 ):
     result = run_training(
         exp.instance,
@@ -245,6 +246,7 @@ def _run(
         on_round=on_round,
         on_start=on_start,
         checked_files=(SETTINGS, SCHEDULE),
+        progress=progress,
     )
     if out is not None:
         from pslsched.app.report import training_report, write_report
@@ -285,7 +287,9 @@ def train(
         return schedule
     _with_timeout(exp, schedule)
     if out is None:
-        result = _run(exp, schedule, out, cost_only=request.cost_only, on_round=on_round)
+        result = _run(
+            exp, schedule, out, cost_only=request.cost_only, on_round=on_round, progress=request.progress
+        )
         return TrainOutcome(exp, schedule, result, request.schedule, request.cost_only)
     with folder_lock(out):
         if continue_existing and (out / SETTINGS).is_file():
@@ -297,7 +301,15 @@ def train(
         def on_start() -> None:
             write_settings(out, exp, schedule, request.cost_only)
 
-        result = _run(exp, schedule, out, cost_only=request.cost_only, on_round=on_round, on_start=on_start)
+        result = _run(
+            exp,
+            schedule,
+            out,
+            cost_only=request.cost_only,
+            on_round=on_round,
+            on_start=on_start,
+            progress=request.progress,
+        )
     return TrainOutcome(exp, schedule, result, request.schedule, request.cost_only)
 
 
@@ -335,7 +347,9 @@ def _resume_locked(out: Path, request: TrainRequest, on_round: OnRound | None) -
         raise InputError("--resume", f"unusable {out / SETTINGS}: {type(exc).__name__}: {first}") from None
     schedule = read_schedule(out / SCHEDULE)
     cost_only = bool(stored.get("cost_only", False))  # a resume computes exactly as its run did
-    result = _run(exp, schedule, out, cost_only=cost_only, resume=started, on_round=on_round)
+    result = _run(
+        exp, schedule, out, cost_only=cost_only, resume=started, on_round=on_round, progress=request.progress
+    )
     return TrainOutcome(exp, schedule, result, str(out / SCHEDULE), cost_only, resumed=said)
 
 
@@ -366,7 +380,9 @@ def compare_solvers(
         if run_out is not None:
             write_settings(run_out, exp, schedule, request.cost_only)
         callback = on_run(name, schedule) if on_run is not None else None
-        result = _run(exp, schedule, run_out, cost_only=request.cost_only, on_round=callback)
+        result = _run(
+            exp, schedule, run_out, cost_only=request.cost_only, on_round=callback, progress=request.progress
+        )
         runs[name] = result
         s = result.summary()
         rows.append(

@@ -77,6 +77,12 @@ def add_parser(sub) -> None:
     t.add_argument("--device", help="torch device (default cpu)")
     t.add_argument("--cost-only", action="store_true", help="run the identical plan without computing")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
+    t.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a long round's progress lines on stderr (default: only when stderr is a terminal)",
+    )
     add_simulation_args(p.add_argument_group("simulation"))
     p.add_argument(
         "--out",
