@@ -26,6 +26,7 @@ from pslsched.core.instance import Instance
 
 IP_PAIR_LIMIT = 40_000
 FRAME_PAIR_LIMIT = 5_000  # up to this many pairs, also the framed integer model (2 more columns a pair)  # above this many (client, helper) pairs: a closed form and the class LP instead
+BOUND_REL_GAP = 1e-6  # the framed model is solved this close (HiGHS's default 1e-4 leaves proofs short)
 MIN_SOLVE_S = 0.02  # with less of the budget left, a model is not started
 HIGHS_SHARE = 1.0  # of the time left that HiGHS is given (less MIN_SOLVE_S; it may overrun ~0.1 s)
 INF = math.inf
@@ -50,6 +51,14 @@ class BoundReport:
     @property
     def best(self) -> float:
         values = [self.chain, self.load_lp, self.load_ip, *self.extra.values()]
+        return max(v for v in values if v is not None)
+
+    @property
+    def settled(self) -> float:
+        """The largest bound that does not depend on how long its model ran: the chain, the LP and the integer
+        models solved to the end (a one-worker search steered by it reproduces itself)."""
+        values = [self.chain, self.load_lp, self.load_ip if self.ip_optimal else None]
+        values += [v for k, v in self.extra.items() if k in self.solved]
         return max(v for v in values if v is not None)
 
     def as_dict(self) -> dict[str, float | None]:
@@ -262,11 +271,16 @@ class LinearModel:
             self.num_rows += count
 
     def solve(
-        self, integer: np.ndarray | None, time_limit: float, presolve: bool = True
+        self,
+        integer: np.ndarray | None,
+        time_limit: float,
+        presolve: bool = True,
+        rel_gap: float | None = None,
     ) -> tuple[str, float | None, float | None, np.ndarray | None]:
         """(status, objective or None, proved MIP bound or None, column values or None); ``integer``: the columns
         that are binary (None: an LP). Status: ``optimal``, ``feasible`` (the limit, with a solution),
-        ``infeasible`` or ``limit``. ``presolve`` False: HiGHS's presolve off, no relative gap tolerance."""
+        ``infeasible`` or ``limit``. ``presolve`` False: HiGHS's presolve off, no relative gap tolerance.
+        ``rel_gap``: HiGHS's relative MIP gap (default 1e-4; a bound model wants its dual bound tight)."""
         import highspy
 
         from pslsched.core.backend_log import c_stdout_redirected, configure_highs
@@ -293,6 +307,8 @@ class LinearModel:
         if not presolve:  # (a bound model: solved to the end, its dual bound is then the optimum itself)
             model.setOptionValue("presolve", "off")
             model.setOptionValue("mip_rel_gap", 0.0)
+        elif rel_gap is not None:
+            model.setOptionValue("mip_rel_gap", float(rel_gap))
         # HiGHS may overrun its limit by ~0.1-0.3 s (a root cut round in progress): a search after absorbs it
         model.setOptionValue("time_limit", max(MIN_SOLVE_S, HIGHS_SHARE * float(time_limit) - MIN_SOLVE_S))
         model.passModel(lp)
@@ -355,7 +371,12 @@ def _load_model(
     binaries = np.arange(1, model.num_cols) if integer else None
     # presolve does not reduce the large models: without it their root cut rounds (the bound) come ~0.3 s sooner
     # (1000 x 20); the small ones it solves outright
-    status, value, dual, _ = model.solve(binaries, INF if time_limit is None else time_limit, n_p <= 5_000)
+    status, value, dual, _ = model.solve(
+        binaries,
+        INF if time_limit is None else time_limit,
+        n_p <= 5_000,
+        rel_gap=BOUND_REL_GAP if framed and integer else None,
+    )
     if status == "infeasible":
         return None, None, "infeasible"
     if status == "optimal":  # a MIP "optimal" within HiGHS's gap tolerance: its dual bound is the safe value

@@ -265,12 +265,14 @@ def solve_auto(run: SolverRun, options: dict) -> SolveResult:
         bounds, refused = run.preflight()  # once, shared with every part through the cache
         if refused is not None:
             return refused
-        dual.append(bounds.best)
+        # the parts are steered by the settled bound (a time-limited model's varies from run to run); the answer
+        # reports the best one
+        dual.append(bounds.settled)
         heuristics = _Heuristics(run, run.started + HEURISTIC_SHARE * limit - 2 * run.reserve(), consider)
 
         def start_cp() -> None:  # from the constructive starts and EquiD's assignment (as ``cpsat`` would)
             if cp is not None and not met() and run.search_left() - run.reserve() > MIN_SEARCH_S:
-                cp.start((best[0].assignment, best[0].orders) if best else None, bounds.best)
+                cp.start((best[0].assignment, best[0].orders) if best else None, bounds.settled)
 
         heuristics.run_all(ip_time=max(0.2, min(10.0, 0.1 * limit)), then=start_cp)
         stats = _lns(run, best, consider, lambda: max(dual), cp, heuristics)
