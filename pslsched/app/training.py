@@ -301,15 +301,8 @@ def train(
         def on_start() -> None:
             write_settings(out, exp, schedule, request.cost_only)
 
-        result = _run(
-            exp,
-            schedule,
-            out,
-            cost_only=request.cost_only,
-            on_round=on_round,
-            on_start=on_start,
-            progress=request.progress,
-        )
+        kw = {"on_round": on_round, "on_start": on_start, "progress": request.progress}
+        result = _run(exp, schedule, out, cost_only=request.cost_only, **kw)
     return TrainOutcome(exp, schedule, result, request.schedule, request.cost_only)
 
 
