@@ -55,10 +55,9 @@ class CutChoice:
     def what_if(self, chosen_round: float) -> str:
         """Two lines: what was chosen, and its round against the best global cut's and the given cut's."""
         n = len(self.table)
-        among = n if self.planned is None or self.planned >= n else f"{self.planned} planned of {n}"
-        every = (
-            "every global cut" if self.planned is None or self.planned >= n else "every planned global cut"
-        )
+        partial = self.planned is not None and self.planned < n  # the ranking was cut short by the limit
+        among = f"{self.planned} planned of {n}" if partial else n
+        every = "every planned global cut" if partial else "every global cut"
         if self.client_cuts is not None:
             counts = pd.Series([f"a={a},b={b}" for a, b in self.client_cuts.values()]).value_counts()
             mix = ", ".join(f"{k} x{v}" for k, v in counts.items())

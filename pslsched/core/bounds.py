@@ -25,8 +25,8 @@ import numpy as np
 from pslsched.core.instance import Instance
 from pslsched.core.linear_model import INF, MIN_SOLVE_S, LinearModel, add_frame_chains, frame_columns
 
-IP_PAIR_LIMIT = 40_000
-FRAME_PAIR_LIMIT = 5_000  # up to this many pairs, also the framed integer model (2 more columns a pair)  # above this many (client, helper) pairs: a closed form and the class LP instead
+IP_PAIR_LIMIT = 40_000  # above this many (client, helper) pairs: a closed form and the class LP instead
+FRAME_PAIR_LIMIT = 5_000  # up to this many pairs, also the framed integer model (2 more columns a pair)
 BOUND_REL_GAP = 1e-6  # the framed model is solved this close (HiGHS's default 1e-4 leaves proofs short)
 
 
@@ -37,7 +37,6 @@ class BoundReport:
     chain: float
     load_lp: float | None = None
     load_ip: float | None = None
-    ip_optimal: bool = False
     infeasible: str | None = None  # reason when no memory-feasible assignment exists
     runtime_s: float = 0.0  # seconds spent on this instance's bounds, over every call
     extra: dict[str, float] = field(default_factory=dict)
@@ -52,11 +51,16 @@ class BoundReport:
         return max(v for v in values if v is not None)
 
     @property
+    def ip_optimal(self) -> bool:
+        """Whether the plain integer model was solved to the end."""
+        return "load_ip" in self.solved
+
+    @property
     def settled(self) -> float:
         """The largest bound that does not depend on how long its model ran: the chain, the LP and the integer
         models solved to the end (a one-worker search steered by it reproduces itself)."""
         values = [self.chain, self.load_lp, self.load_ip if self.ip_optimal else None]
-        values += [v for k, v in self.extra.items() if k in self.solved]
+        values += [v for name, v in self.extra.items() if name in self.solved]
         return max(v for v in values if v is not None)
 
     def as_dict(self) -> dict[str, float | None]:
@@ -164,7 +168,6 @@ def _per_helper_bounds(
             continue
         if model == "load_ip":
             report.load_ip = bound if report.load_ip is None else max(report.load_ip, bound)
-            report.ip_optimal = report.ip_optimal or status == "optimal"
         else:
             report.extra[model] = max(bound, report.extra.get(model, bound))
         if status == "optimal":
